@@ -1,0 +1,169 @@
+//! The driver trait and the vocabulary between the reader actor and a terminal link.
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tillgate_domain::cards::{CardFacts, Decline};
+use tokio::sync::mpsc;
+
+/// Why a terminal could not do what was asked, mapped by the gateway to Stripe's reader error codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    #[error("the reader is offline: {0}")]
+    Offline(String),
+    #[error("the reader did not acknowledge in time: {0}")]
+    Timeout(String),
+    #[error("the reader is busy: {0}")]
+    Busy(String),
+    #[error("the reader reports a hardware fault: {0}")]
+    Hardware(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("the terminal refused: {0}")]
+    Refused(String),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// What registration learnt about a terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    pub device_type: String,
+    pub serial_number: String,
+    pub device_sw_version: Option<String>,
+    pub ip_address: Option<String>,
+    /// Where the terminal is reached, without secrets (shown on the reader).
+    pub endpoint: Option<String>,
+    /// What the driver needs to reach it again after a restart (may hold secrets; never shown).
+    pub connection: Value,
+}
+
+/// What the actor hands a driver to open a link to a registered terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attach {
+    pub reader_id: String,
+    pub device_type: String,
+    pub connection: Value,
+}
+
+/// A payment the terminal should take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRequest {
+    /// The PaymentIntent id, so a lost outcome can be recovered by reference.
+    pub reference: String,
+    pub amount: i64,
+    pub currency: String,
+    /// Read the card only (`collect_payment_method`); authorise later with `confirm`.
+    pub collect_only: bool,
+}
+
+/// An approved authorisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approval {
+    pub card: CardFacts,
+    pub amount: i64,
+    /// Terminal facts for the charge (AID, terminal id, trace, receipt number, …).
+    pub terminal: Value,
+    pub receipt_lines: Vec<String>,
+}
+
+/// How a payment ended on the terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PaymentOutcome {
+    /// The card was read (collect only); no money moved.
+    CardRead(CardFacts),
+    Approved(Approval),
+    Declined {
+        card: Option<CardFacts>,
+        decline: Decline,
+        terminal_text: Option<String>,
+    },
+    /// Canceled before the card was charged.
+    Canceled,
+    /// The terminal failed the payment for a reason other than the card.
+    Failed { code: String, message: String },
+}
+
+/// The outcome of a payment, arriving when the terminal decides.
+pub type PaymentFuture = BoxFuture<'static, PaymentOutcome>;
+
+/// A refund or reversal to perform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundRequest {
+    pub charge: String,
+    pub amount: i64,
+    pub currency: String,
+    /// The whole captured amount (a reversal is possible).
+    pub full: bool,
+    pub card: CardFacts,
+    /// What the terminal reported for the charge (receipt number for a reversal).
+    pub terminal: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefundOutcome {
+    Succeeded { terminal: Value },
+    Failed { reason: String },
+}
+
+/// What a terminal says of a payment whose answer was lost.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recovery {
+    /// The terminal knows this payment and how it ended.
+    Known(PaymentOutcome),
+    /// The terminal never charged it.
+    NotCharged,
+}
+
+/// Things a terminal tells its actor unasked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TerminalEvent {
+    /// The terminal's prompt changed ("Insert card", "Enter PIN").
+    Prompt(String),
+}
+
+/// A card presented to a simulated reader (test helper). The number stays inside the simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedCard {
+    pub number: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+}
+
+/// Controls only a simulated terminal offers.
+pub trait SimulatedControls: Send {
+    /// Taps a card on the reader; refused when no payment is waiting for one.
+    fn present_card(&mut self, card: PresentedCard) -> Result<(), DriverError>;
+}
+
+/// An open link to one terminal, owned by exactly one reader actor.
+#[async_trait]
+pub trait Terminal: Send {
+    /// Starts a payment; `Ok` means the terminal has the command. The future resolves with the outcome.
+    async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError>;
+    /// Authorises the card read by an earlier collect-only payment.
+    async fn confirm(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError>;
+    /// Cancels a payment that has not reached the card yet.
+    async fn cancel(&mut self) -> Result<(), DriverError>;
+    async fn refund(&mut self, req: RefundRequest) -> Result<RefundOutcome, DriverError>;
+    /// Shows a cart on the reader's display.
+    async fn display(&mut self, cart: &Value) -> Result<(), DriverError>;
+    /// Learns the fate of a payment whose answer was lost (crash, link drop).
+    async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError>;
+    /// The simulator's controls, for simulated terminals only.
+    fn simulated(&mut self) -> Option<&mut dyn SimulatedControls> {
+        None
+    }
+}
+
+/// A terminal protocol: the unit of extension. Adding a protocol means adding one of these.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// Stored on readers to find the driver again (`simulated`, `zvt`, …).
+    fn name(&self) -> &'static str;
+    /// Whether a registration code is for this driver.
+    fn accepts(&self, registration_code: &str) -> bool;
+    /// Reaches the terminal and learns what it is.
+    async fn register(&self, registration_code: &str) -> Result<Registration, DriverError>;
+    /// Opens the link to a registered terminal; unasked news arrives on `events`.
+    fn attach(&self, attach: &Attach, events: mpsc::Sender<TerminalEvent>) -> Box<dyn Terminal>;
+}

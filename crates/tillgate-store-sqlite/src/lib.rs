@@ -1,0 +1,274 @@
+//! tillgate's embedded store: SQLite in WAL mode with `synchronous=FULL`, migrations from
+//! `migrations/`, reads from a small pool and every write through one writer task that commits
+//! waiting batches together (group commit): no caller is answered before its batch is durable.
+mod writer;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Row, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+use tillgate_domain::objects::Kind;
+use tillgate_domain::store::{
+    Cursor, IdempotencyBegin, ListQuery, Page, Store, StoreError, StoreResult, Write,
+};
+use tillgate_domain::{new_id, now_secs, AccountId};
+use tokio::sync::{mpsc, oneshot};
+use writer::Job;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+}
+
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`),
+    /// runs the migrations and starts the writer.
+    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(unavailable)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .disable_statement_logging();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(unavailable)?;
+        let conn = options.connect().await.map_err(unavailable)?;
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(writer::run(conn, rx));
+        Ok(SqliteStore { pool, jobs: tx })
+    }
+
+    async fn send(&self, job: Job) -> StoreResult<()> {
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| unavailable("the writer has stopped"))
+    }
+}
+
+fn parse(data: &str) -> StoreResult<Value> {
+    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Field names come from code, never from a request; refuse anything else to keep SQL static.
+fn json_path(field: &str) -> StoreResult<String> {
+    if !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(format!("$.{field}"))
+    } else {
+        Err(StoreError::Conflict(format!("bad filter field {field}")))
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        self.send(Job::Commit { writes, done }).await?;
+        wait.await.map_err(|_| unavailable("the writer dropped a commit"))?
+    }
+
+    async fn get(&self, account: &AccountId, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
+        let row = sqlx::query(
+            "SELECT data FROM objects WHERE id = ? AND account = ? AND kind = ? AND deleted = 0",
+        )
+        .bind(id)
+        .bind(account.as_str())
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.map(|r| parse(r.get::<&str, _>(0))).transpose()
+    }
+
+    async fn list(&self, account: &AccountId, q: &ListQuery) -> StoreResult<Page> {
+        let mut sql =
+            String::from("SELECT data FROM objects WHERE account = ? AND kind = ? AND deleted = 0");
+        let mut binds: Vec<String> = vec![account.0.clone(), q.kind.as_str().to_owned()];
+        for (field, value) in &q.filters {
+            sql.push_str(&format!(" AND json_extract(data, '{}') = ?", json_path(field)?));
+            binds.push(value.clone());
+        }
+        let mut ints: Vec<i64> = Vec::new();
+        if let Some(gte) = q.created_gte {
+            sql.push_str(" AND created >= ?");
+            ints.push(gte);
+        }
+        if let Some(lte) = q.created_lte {
+            sql.push_str(" AND created <= ?");
+            ints.push(lte);
+        }
+        let ascending = matches!(q.cursor, Cursor::Before(_));
+        let cursor_id = match &q.cursor {
+            Cursor::Newest => None,
+            Cursor::After(id) => {
+                sql.push_str(" AND seq < (SELECT seq FROM objects WHERE id = ?)");
+                Some(id.clone())
+            }
+            Cursor::Before(id) => {
+                sql.push_str(" AND seq > (SELECT seq FROM objects WHERE id = ?)");
+                Some(id.clone())
+            }
+        };
+        sql.push_str(if ascending {
+            " ORDER BY seq ASC LIMIT ?"
+        } else {
+            " ORDER BY seq DESC LIMIT ?"
+        });
+        let mut query = sqlx::query(&sql);
+        for b in &binds {
+            query = query.bind(b);
+        }
+        for i in &ints {
+            query = query.bind(i);
+        }
+        if let Some(id) = &cursor_id {
+            query = query.bind(id);
+        }
+        query = query.bind((q.limit + 1) as i64);
+        let rows = query.fetch_all(&self.pool).await.map_err(unavailable)?;
+        let mut data = rows
+            .iter()
+            .map(|r| parse(r.get::<&str, _>(0)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let has_more = data.len() > q.limit;
+        data.truncate(q.limit);
+        if ascending {
+            data.reverse();
+        }
+        Ok(Page { data, has_more })
+    }
+
+    async fn all_of_kind(&self, kind: Kind) -> StoreResult<Vec<(AccountId, Value)>> {
+        let rows = sqlx::query(
+            "SELECT account, data FROM objects WHERE kind = ? AND deleted = 0 ORDER BY seq",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| Ok((AccountId(r.get(0)), parse(r.get::<&str, _>(1))?)))
+            .collect()
+    }
+
+    async fn find_by_field(
+        &self,
+        kind: Kind,
+        field: &str,
+        value: &str,
+    ) -> StoreResult<Vec<(AccountId, Value)>> {
+        let sql = format!(
+            "SELECT account, data FROM objects WHERE kind = ? AND deleted = 0 AND json_extract(data, '{}') = ? ORDER BY seq",
+            json_path(field)?
+        );
+        let rows = sqlx::query(&sql)
+            .bind(kind.as_str())
+            .bind(value)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| Ok((AccountId(r.get(0)), parse(r.get::<&str, _>(1))?)))
+            .collect()
+    }
+
+    async fn ensure_account(&self, name: &str) -> StoreResult<AccountId> {
+        let id = new_id("acct");
+        sqlx::query("INSERT INTO accounts (id, name, created) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING")
+            .bind(&id)
+            .bind(name)
+            .bind(now_secs())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let row = sqlx::query("SELECT id FROM accounts WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(AccountId(row.get(0)))
+    }
+
+    async fn add_api_key(&self, account: &AccountId, key_hash: &str, hint: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO api_keys (key_hash, account, hint, created) VALUES (?, ?, ?, ?) ON CONFLICT(key_hash) DO NOTHING")
+            .bind(key_hash)
+            .bind(account.as_str())
+            .bind(hint)
+            .bind(now_secs())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn account_for_key(&self, key_hash: &str) -> StoreResult<Option<AccountId>> {
+        let row = sqlx::query("SELECT account FROM api_keys WHERE key_hash = ? AND revoked = 0")
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.map(|r| AccountId(r.get(0))))
+    }
+
+    async fn count_keys(&self, account: &AccountId) -> StoreResult<u64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM api_keys WHERE account = ? AND revoked = 0")
+            .bind(account.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.get::<i64, _>(0) as u64)
+    }
+
+    async fn idempotency_begin(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+    ) -> StoreResult<IdempotencyBegin> {
+        let (done, wait) = oneshot::channel();
+        self.send(Job::Claim {
+            account: account.clone(),
+            key: key.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            done,
+        })
+        .await?;
+        wait.await.map_err(|_| unavailable("the writer dropped a claim"))?
+    }
+
+    async fn idempotency_sweep(&self, max_age_secs: i64, include_in_flight: bool) -> StoreResult<()> {
+        let cutoff = now_secs() - max_age_secs;
+        let sql = if include_in_flight {
+            "DELETE FROM idempotency WHERE created < ? OR status IS NULL"
+        } else {
+            "DELETE FROM idempotency WHERE created < ?"
+        };
+        sqlx::query(sql)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

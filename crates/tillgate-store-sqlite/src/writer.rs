@@ -1,0 +1,191 @@
+//! The single writer: takes commits and idempotency claims from a channel and applies every batch
+//! waiting at that moment in one transaction (group commit), answering each caller after COMMIT.
+use sqlx::{Connection, Row, SqliteConnection};
+use tillgate_domain::now_secs;
+use tillgate_domain::store::{IdempotencyBegin, StoreError, StoreResult, StoredResponse, Write};
+use tillgate_domain::AccountId;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs folded into one transaction.
+const MAX_GROUP: usize = 256;
+
+pub(crate) enum Job {
+    Commit {
+        writes: Vec<Write>,
+        done: oneshot::Sender<StoreResult<()>>,
+    },
+    Claim {
+        account: AccountId,
+        key: String,
+        fingerprint: String,
+        done: oneshot::Sender<StoreResult<IdempotencyBegin>>,
+    },
+}
+
+enum Answer {
+    Committed,
+    Claimed(IdempotencyBegin),
+}
+
+pub(crate) async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        match apply_group(&mut conn, &jobs).await {
+            Ok(answers) => {
+                for (job, answer) in jobs.into_iter().zip(answers) {
+                    reply(job, Ok(answer));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                tracing::error!(error = %e, "commit failed");
+                for job in jobs {
+                    reply(job, Err(StoreError::Unavailable(e.to_string())));
+                }
+            }
+            Err(_) => {
+                // One bad job must not fail its neighbours: retry each alone.
+                for job in jobs {
+                    let result = apply_group(&mut conn, std::slice::from_ref(&job))
+                        .await
+                        .map(|mut a| a.remove(0))
+                        .map_err(|e| StoreError::Unavailable(e.to_string()));
+                    reply(job, result);
+                }
+            }
+        }
+    }
+}
+
+fn reply(job: Job, result: StoreResult<Answer>) {
+    match job {
+        Job::Commit { done, .. } => {
+            let _ = done.send(result.map(|_| ()));
+        }
+        Job::Claim { done, .. } => {
+            let _ = done.send(result.map(|a| match a {
+                Answer::Claimed(c) => c,
+                Answer::Committed => IdempotencyBegin::Fresh,
+            }));
+        }
+    }
+}
+
+async fn apply_group(conn: &mut SqliteConnection, jobs: &[Job]) -> sqlx::Result<Vec<Answer>> {
+    let mut tx = conn.begin().await?;
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match job {
+            Job::Commit { writes, .. } => {
+                for w in writes {
+                    apply_write(&mut tx, w).await?;
+                }
+                answers.push(Answer::Committed);
+            }
+            Job::Claim {
+                account,
+                key,
+                fingerprint,
+                ..
+            } => answers.push(Answer::Claimed(
+                claim(&mut tx, account, key, fingerprint).await?,
+            )),
+        }
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
+async fn apply_write(conn: &mut SqliteConnection, w: &Write) -> sqlx::Result<()> {
+    match w {
+        Write::Put(r) => {
+            sqlx::query(
+                "INSERT INTO objects (account, kind, id, created, data) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT(id) DO UPDATE SET data = excluded.data, deleted = 0",
+            )
+            .bind(r.account.as_str())
+            .bind(r.kind.as_str())
+            .bind(&r.id)
+            .bind(r.created)
+            .bind(r.data.to_string())
+            .execute(&mut *conn)
+            .await?;
+        }
+        Write::Delete { kind, id } => {
+            sqlx::query("UPDATE objects SET deleted = 1 WHERE id = ? AND kind = ?")
+                .bind(id)
+                .bind(kind.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Write::IdempotencyDone {
+            account,
+            key,
+            response,
+        } => {
+            sqlx::query("UPDATE idempotency SET status = ?, body = ? WHERE account = ? AND key = ?")
+                .bind(response.status as i64)
+                .bind(&response.body)
+                .bind(account.as_str())
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Write::IdempotencyAbandon { account, key } => {
+            sqlx::query("DELETE FROM idempotency WHERE account = ? AND key = ?")
+                .bind(account.as_str())
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn claim(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    key: &str,
+    fingerprint: &str,
+) -> sqlx::Result<IdempotencyBegin> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency (account, key, fingerprint, created) VALUES (?, ?, ?, ?) \
+         ON CONFLICT(account, key) DO NOTHING",
+    )
+    .bind(account.as_str())
+    .bind(key)
+    .bind(fingerprint)
+    .bind(now_secs())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(IdempotencyBegin::Fresh);
+    }
+    let row = sqlx::query(
+        "SELECT fingerprint, status, body FROM idempotency WHERE account = ? AND key = ?",
+    )
+    .bind(account.as_str())
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?;
+    let stored: String = row.get(0);
+    let status: Option<i64> = row.get(1);
+    let body: Option<String> = row.get(2);
+    Ok(if stored != fingerprint {
+        IdempotencyBegin::Mismatch
+    } else {
+        match (status, body) {
+            (Some(status), Some(body)) => IdempotencyBegin::Replay(StoredResponse {
+                status: status as u16,
+                body,
+            }),
+            _ => IdempotencyBegin::InFlight,
+        }
+    })
+}
