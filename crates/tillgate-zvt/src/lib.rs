@@ -6,4 +6,6 @@
 //!
 //! This crate depends on no other tillgate crate.
 
+pub mod client;
 pub mod codec;
+mod frame_io;

@@ -66,7 +66,8 @@ pub struct PasswordCommand {
     pub bmps: BmpList,
 }
 
-/// `05 01`: [password] · BMPs. The password is present whenever the data has three or more bytes.
+/// `05 01`: [password] · BMPs. The password is present whenever the data has three or more bytes
+/// (as in the open implementations), so BMPs of three or more bytes need a password before them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusEnquiry {
     pub password: Option<Password>,
@@ -178,16 +179,16 @@ impl EcrMessage {
                 [0x06, 0x70]
             }
             Self::StatusEnquiry(enq) => {
-                match enq.password {
-                    Some(pw) => pw.encode_into(&mut data)?,
-                    None if !enq.bmps.is_empty() => {
-                        return Err(EncodeError::Shape(
-                            "status enquiry BMPs need the password before them",
-                        ))
-                    }
-                    None => {}
+                if let Some(pw) = enq.password {
+                    pw.encode_into(&mut data)?;
                 }
                 enq.bmps.encode_into(&mut data)?;
+                // Three or more bytes would be read back as a password.
+                if enq.password.is_none() && data.len() >= 3 {
+                    return Err(EncodeError::Shape(
+                        "status enquiry BMPs of 3+ bytes need the password before them",
+                    ));
+                }
                 [0x05, 0x01]
             }
             Self::Abort => [0x06, 0xB0],

@@ -1,0 +1,263 @@
+//! The async ECR client: one TCP connection to one terminal, one command at a time (`&mut self`), with
+//! an [`AbortHandle`] that can send Abort from another task while a payment runs.
+
+mod error;
+mod exchange;
+mod options;
+mod outcome;
+
+use std::sync::Arc;
+
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Mutex};
+
+pub use error::{ProtocolError, ZvtError};
+use exchange::{Exchange, Finish};
+pub use options::{ClientOptions, RegisterConfig};
+pub use outcome::{
+    AuthOutcome, DiagnosisReport, EndOfDayReport, Progress, StatusReport, TerminalInfo, Transaction,
+};
+
+use crate::codec::{
+    Bmp, BmpList, EcrMessage, PasswordCommand, Registration, ResultCode, StatusEnquiry,
+};
+use crate::frame_io::{pt_class, FrameReader};
+
+/// A connection to one payment terminal, speaking as the ECR.
+pub struct ZvtClient {
+    reader: FrameReader<OwnedReadHalf>,
+    writer: Arc<Mutex<OwnedWriteHalf>>,
+    opts: ClientOptions,
+}
+
+/// Sends Abort (`06 B0`) on the client's connection from any task. The running command then ends
+/// with `AuthOutcome::Aborted` if the terminal honours it (some terminals ignore it).
+#[derive(Clone)]
+pub struct AbortHandle {
+    writer: Arc<Mutex<OwnedWriteHalf>>,
+}
+
+impl AbortHandle {
+    pub async fn abort(&self) -> Result<(), ZvtError> {
+        exchange::write(&self.writer, &EcrMessage::Abort).await
+    }
+}
+
+impl ZvtClient {
+    /// Opens the TCP connection (`host:port`) with keep-alive. Sends nothing yet.
+    pub async fn connect(addr: &str, opts: ClientOptions) -> Result<Self, ZvtError> {
+        let connecting = TcpStream::connect(addr);
+        let stream = match tokio::time::timeout(opts.connect_timeout, connecting).await {
+            Err(_) => return Err(ZvtError::ConnectTimeout { addr: addr.into() }),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(ZvtError::ConnectRefused { addr: addr.into() })
+            }
+            Ok(Err(e)) => return Err(ZvtError::Io(e)),
+            Ok(Ok(stream)) => stream,
+        };
+        stream.set_nodelay(true)?;
+        let keepalive = TcpKeepalive::new()
+            .with_time(opts.keepalive)
+            .with_interval(opts.keepalive / 3);
+        SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+        let (read, write) = stream.into_split();
+        Ok(Self {
+            reader: FrameReader::new(read, pt_class),
+            writer: Arc::new(Mutex::new(write)),
+            opts,
+        })
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle {
+            writer: self.writer.clone(),
+        }
+    }
+
+    async fn run(
+        &mut self,
+        command: EcrMessage,
+        finish: Finish,
+        progress: Option<&mpsc::Sender<Progress>>,
+    ) -> Result<Exchange, ZvtError> {
+        let (reader, writer, opts) = (&mut self.reader, &self.writer, &self.opts);
+        exchange::run(reader, writer, opts, &command, finish, progress).await
+    }
+
+    fn password_command(&self, fields: Vec<Bmp>) -> PasswordCommand {
+        PasswordCommand {
+            password: self.opts.password,
+            bmps: BmpList::new(fields),
+        }
+    }
+
+    /// Registration (`06 00`): tells the PT how the ECR works; returns what the PT says about itself.
+    pub async fn register(&mut self, config: RegisterConfig) -> Result<TerminalInfo, ZvtError> {
+        let registration = Registration {
+            password: self.opts.password,
+            config_byte: config.config_byte,
+            currency: Some(self.opts.currency),
+            bmps: BmpList::new(
+                config
+                    .service_byte
+                    .map(Bmp::ServiceByte)
+                    .into_iter()
+                    .collect(),
+            ),
+        };
+        let exchange = self
+            .run(
+                EcrMessage::Registration(registration),
+                Finish::UntilCompletion,
+                None,
+            )
+            .await?;
+        exchange.rejected(self.opts.charset)?;
+        let bmps = exchange.completion.map(|c| c.bmps).unwrap_or_default();
+        Ok(TerminalInfo::from_completion(&bmps, self.opts.charset))
+    }
+
+    /// Authorization (`06 01`): takes a payment of `amount_minor` in `currency` (ISO 4217 numeric).
+    /// Prompts go to `progress` (dropped if its buffer is full).
+    pub async fn authorize(
+        &mut self,
+        amount_minor: u64,
+        currency: u16,
+        progress: mpsc::Sender<Progress>,
+    ) -> Result<AuthOutcome, ZvtError> {
+        let bmps = BmpList::new(vec![Bmp::Amount(amount_minor), Bmp::Currency(currency)]);
+        let exchange = self
+            .run(
+                EcrMessage::Authorization(bmps),
+                Finish::UntilCompletion,
+                Some(&progress),
+            )
+            .await?;
+        Ok(self.outcome(exchange))
+    }
+
+    /// Reversal (`06 30`) of the payment with `receipt_no` in the open batch.
+    pub async fn reversal(&mut self, receipt_no: u16) -> Result<AuthOutcome, ZvtError> {
+        let cmd = self.password_command(vec![Bmp::ReceiptNo(receipt_no)]);
+        let exchange = self
+            .run(EcrMessage::Reversal(cmd), Finish::UntilCompletion, None)
+            .await?;
+        Ok(self.outcome(exchange))
+    }
+
+    /// Refund (`06 31`) of `amount_minor` to a card the customer presents.
+    pub async fn refund(&mut self, amount_minor: u64) -> Result<AuthOutcome, ZvtError> {
+        let cmd = self.password_command(vec![Bmp::Amount(amount_minor)]);
+        let exchange = self
+            .run(EcrMessage::Refund(cmd), Finish::UntilCompletion, None)
+            .await?;
+        Ok(self.outcome(exchange))
+    }
+
+    /// Repeat receipt (`06 20`): the last transaction's status information, the way to learn the fate
+    /// of a payment whose answer was lost. `Rejected` when the terminal has nothing to repeat.
+    pub async fn repeat_receipt(&mut self) -> Result<AuthOutcome, ZvtError> {
+        let cmd = self.password_command(vec![]);
+        let exchange = self
+            .run(
+                EcrMessage::RepeatReceipt(cmd),
+                Finish::UntilCompletion,
+                None,
+            )
+            .await?;
+        exchange.rejected(self.opts.charset)?;
+        if exchange.last_status().is_none() {
+            return Err(ProtocolError::Unexpected(
+                "repeat receipt without status information".into(),
+            )
+            .into());
+        }
+        Ok(self.outcome(exchange))
+    }
+
+    /// End-of-day (`06 50`): closes the batch.
+    pub async fn end_of_day(&mut self) -> Result<EndOfDayReport, ZvtError> {
+        let cmd = self.password_command(vec![]);
+        let exchange = self
+            .run(EcrMessage::EndOfDay(cmd), Finish::UntilCompletion, None)
+            .await?;
+        exchange.rejected(self.opts.charset)?;
+        let raw = exchange.last_status().cloned().unwrap_or_default();
+        Ok(EndOfDayReport {
+            result: raw.result_code().unwrap_or(ResultCode::Success),
+            total_minor: raw.amount(),
+            receipt: exchange.receipt,
+            raw,
+        })
+    }
+
+    /// Status enquiry (`05 01`): the terminal status byte and software version.
+    pub async fn status_enquiry(&mut self) -> Result<StatusReport, ZvtError> {
+        let enquiry = StatusEnquiry {
+            password: Some(self.opts.password),
+            bmps: BmpList::default(),
+        };
+        let exchange = self
+            .run(
+                EcrMessage::StatusEnquiry(enquiry),
+                Finish::UntilCompletion,
+                None,
+            )
+            .await?;
+        exchange.rejected(self.opts.charset)?;
+        let (terminal_status, version) = exchange::require_version(&exchange)?;
+        Ok(StatusReport {
+            terminal_status,
+            sw_version: Some(self.opts.charset.decode(&version)).filter(|v| !v.is_empty()),
+            terminal_id: exchange.completion.and_then(|c| c.bmps.terminal_id()),
+        })
+    }
+
+    /// Diagnosis (`06 70`): the terminal checks its host connection and configuration.
+    pub async fn diagnosis(&mut self) -> Result<DiagnosisReport, ZvtError> {
+        let exchange = self
+            .run(
+                EcrMessage::Diagnosis(BmpList::default()),
+                Finish::UntilCompletion,
+                None,
+            )
+            .await?;
+        exchange.rejected(self.opts.charset)?;
+        Ok(DiagnosisReport {
+            result: exchange
+                .last_status()
+                .and_then(BmpList::result_code)
+                .unwrap_or(ResultCode::Success),
+            receipt: exchange.receipt,
+        })
+    }
+
+    /// Log-off (`06 02`): ends the session; the terminal only acknowledges.
+    pub async fn log_off(&mut self) -> Result<(), ZvtError> {
+        self.run(EcrMessage::LogOff, Finish::AckOnly, None).await?;
+        Ok(())
+    }
+
+    fn outcome(&self, exchange: Exchange) -> AuthOutcome {
+        let charset = self.opts.charset;
+        if let Some((result, bmps)) = &exchange.abort {
+            let detail = bmps
+                .tlv()
+                .and_then(|t| t.find(crate::codec::Tag::EXTENDED_ERROR_TEXT))
+                .map(|t| charset.decode(t));
+            return AuthOutcome::failed(*result, detail);
+        }
+        let info = exchange.last_status().cloned().unwrap_or_default();
+        let tx = Transaction::from_status(&info, exchange.receipt, charset);
+        match tx.result {
+            ResultCode::Success => AuthOutcome::Approved(Box::new(tx)),
+            result => AuthOutcome::failed(result, None),
+        }
+    }
+}
