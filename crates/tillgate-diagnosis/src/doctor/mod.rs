@@ -1,0 +1,1 @@
+//! The host doctor: the host checklist run for real, with bounded timeouts.

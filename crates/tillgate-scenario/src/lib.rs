@@ -1,0 +1,1 @@
+//! The simulated world: scenario files, accelerated simulation of readers and links, scoring.
