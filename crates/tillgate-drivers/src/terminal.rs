@@ -137,7 +137,7 @@ pub trait SimulatedControls: Send {
 
 /// An open link to one terminal, owned by exactly one reader actor.
 #[async_trait]
-pub trait Terminal: Send {
+pub trait Terminal: Send + Sync {
     /// Starts a payment; `Ok` means the terminal has the command. The future resolves with the outcome.
     async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError>;
     /// Authorises the card read by an earlier collect-only payment.

@@ -1,0 +1,70 @@
+//! `/v1/charges` and `/v1/payment_methods`: read-only views of what payments left behind.
+use super::error::ApiResult;
+use super::list::{self, PAGING};
+use super::params::Params;
+use super::{show, Account, AppState};
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+use tillgate_domain::objects::Kind;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/charges", get(list_charges))
+        .route("/charges/{id}", get(retrieve_charge))
+        .route("/payment_methods", get(list_methods))
+        .route("/payment_methods/{id}", get(retrieve_method))
+}
+
+async fn retrieve_charge(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&[])?;
+    show(&s, &acct, Kind::Charge, &id, &p).await
+}
+
+async fn list_charges(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    let mut allowed = PAGING.to_vec();
+    allowed.push("payment_intent");
+    p.allow(&allowed)?;
+    let mut q = list::query(&p, Kind::Charge)?;
+    if let Some(pi) = p.str("payment_intent")? {
+        q.filters.push(("payment_intent".into(), pi.into()));
+    }
+    Ok(Json(list::render(&s, &acct, &p, &q, "/v1/charges").await?))
+}
+
+async fn retrieve_method(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&[])?;
+    show(&s, &acct, Kind::PaymentMethod, &id, &p).await
+}
+
+async fn list_methods(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    let mut allowed = PAGING.to_vec();
+    allowed.push("type");
+    p.allow(&allowed)?;
+    let mut q = list::query(&p, Kind::PaymentMethod)?;
+    if let Some(t) = p.str("type")? {
+        q.filters.push(("type".into(), t.into()));
+    }
+    Ok(Json(
+        list::render(&s, &acct, &p, &q, "/v1/payment_methods").await?,
+    ))
+}

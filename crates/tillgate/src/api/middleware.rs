@@ -1,0 +1,206 @@
+//! Request-wide concerns: `Request-Id`, authentication by secret key, and idempotency keys.
+use super::error::ApiErr;
+use super::AppState;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use tillgate_domain::store::{IdempotencyBegin, StoredResponse, Write};
+use tillgate_domain::{new_id, AccountId, ApiError};
+
+/// The id of this request, echoed in `Request-Id` and recorded on events.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The idempotency key of this request, if any.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub String);
+
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = new_id("req");
+    let version = req.headers().get("stripe-version").cloned();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("request-id", v);
+    }
+    if let Some(v) = version {
+        res.headers_mut().insert("stripe-version", v);
+    }
+    res
+}
+
+/// SHA-256 of a secret key: keys are stored and cached only as this.
+pub fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// The secret key of a request: `Bearer KEY` or basic auth with the key as user name.
+fn presented_key(req: &Request) -> Option<String> {
+    let header = req.headers().get("authorization")?.to_str().ok()?.trim();
+    if let Some(k) = header.strip_prefix("Bearer ") {
+        return Some(k.trim().to_owned());
+    }
+    let b64 = header.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    Some(text.split(':').next()?.to_owned())
+}
+
+/// Masks a key for messages: `sk_test_****wxyz`.
+use crate::keys::masked;
+
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(key) = presented_key(&req) else {
+        return ApiErr(ApiError::authentication(
+            "You did not provide an API key. Provide your secret key in the Authorization header as a Bearer token (Authorization: Bearer sk_test_…).",
+        ))
+        .into_response();
+    };
+    let hash = key_hash(&key);
+    let cached = state
+        .keys
+        .read()
+        .expect("key cache lock")
+        .get(&hash)
+        .cloned();
+    let account = match cached {
+        Some(a) => Some(a),
+        None => match state.store.account_for_key(&hash).await {
+            Ok(found) => {
+                if let Some(a) = &found {
+                    state
+                        .keys
+                        .write()
+                        .expect("key cache lock")
+                        .insert(hash, a.clone());
+                }
+                found
+            }
+            Err(e) => return ApiErr(crate::gateway::store_error(e)).into_response(),
+        },
+    };
+    match account {
+        Some(account) => {
+            req.extensions_mut().insert(account);
+            next.run(req).await
+        }
+        None => ApiErr(ApiError::authentication(format!(
+            "Invalid API Key provided: {}",
+            masked(&key)
+        )))
+        .into_response(),
+    }
+}
+
+/// Replays the stored answer of a repeated POST with the same `Idempotency-Key`, refuses a key reused
+/// with other parameters (400) or while its first request still runs (409).
+pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(key) = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return next.run(req).await;
+    };
+    if key.is_empty() || key.len() > 255 {
+        return ApiErr(ApiError::invalid_request(
+            "Idempotency-Key must be 1 to 255 characters.",
+        ))
+        .into_response();
+    }
+    let Some(account) = req.extensions().get::<AccountId>().cloned() else {
+        return next.run(req).await;
+    };
+    let (mut parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, super::params::MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiErr(ApiError::invalid_request("The request body is too large."))
+                .into_response()
+        }
+    };
+    let mut h = Sha256::new();
+    h.update(parts.uri.path().as_bytes());
+    h.update([0]);
+    h.update(parts.uri.query().unwrap_or("").as_bytes());
+    h.update([0]);
+    h.update(&bytes);
+    let fingerprint = hex::encode(h.finalize());
+    let begun = state
+        .store
+        .idempotency_begin(&account, &key, &fingerprint)
+        .await;
+    match begun {
+        Err(e) => ApiErr(crate::gateway::store_error(e)).into_response(),
+        Ok(IdempotencyBegin::Mismatch) => ApiErr(ApiError::idempotency(
+            400,
+            format!("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."),
+        ))
+        .into_response(),
+        Ok(IdempotencyBegin::InFlight) => ApiErr(ApiError::idempotency(
+            409,
+            "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through). Please try again later.",
+        ))
+        .into_response(),
+        Ok(IdempotencyBegin::Replay(stored)) => {
+            let mut res = Response::new(Body::from(stored.body));
+            *res.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+            res.headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            res.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            if let Ok(v) = HeaderValue::from_str(&key) {
+                res.headers_mut().insert("idempotency-key", v);
+            }
+            res
+        }
+        Ok(IdempotencyBegin::Fresh) => {
+            parts.extensions.insert(IdempotencyKey(key.clone()));
+            let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            let status = res.status();
+            let (parts, body) = res.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let write = if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                Write::IdempotencyAbandon { account, key: key.clone() }
+            } else {
+                Write::IdempotencyDone {
+                    account,
+                    key: key.clone(),
+                    response: StoredResponse {
+                        status: status.as_u16(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    },
+                }
+            };
+            if let Err(e) = state.store.commit(vec![write]).await {
+                tracing::error!(error = %e, "could not record an idempotent answer");
+            }
+            let mut res = Response::from_parts(parts, Body::from(body));
+            if let Ok(v) = HeaderValue::from_str(&key) {
+                res.headers_mut().insert("idempotency-key", v);
+            }
+            res
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keys() {
+        assert_eq!(masked("sk_test_abcdefgh1234"), "sk_test_****1234");
+        assert!(!masked("sk_test_abcdefgh1234").contains("abcd"));
+    }
+}

@@ -1,0 +1,338 @@
+//! `/v1/terminal/readers`: registration, retrieval, update, delete, list, and the reader actions,
+//! each handed to the reader's actor.
+use super::error::ApiResult;
+use super::list::{self, PAGING};
+use super::params::Params;
+use super::{fetch, show, unsupported, Account, AppState, Caller};
+use crate::gateway::ReaderRequest;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Map, Value};
+use tillgate_domain::objects::{Charge, Kind};
+use tillgate_domain::store::get_typed;
+use tillgate_domain::{AccountId, ApiError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/terminal/readers", get(list_all).post(create))
+        .route(
+            "/terminal/readers/{id}",
+            get(retrieve).post(update).delete(delete),
+        )
+        .route(
+            "/terminal/readers/{id}/process_payment_intent",
+            post(process),
+        )
+        .route(
+            "/terminal/readers/{id}/collect_payment_method",
+            post(collect),
+        )
+        .route(
+            "/terminal/readers/{id}/confirm_payment_intent",
+            post(confirm),
+        )
+        .route(
+            "/terminal/readers/{id}/refund_payment",
+            post(refund_payment),
+        )
+        .route(
+            "/terminal/readers/{id}/set_reader_display",
+            post(set_display),
+        )
+        .route("/terminal/readers/{id}/cancel_action", post(cancel))
+        .route(
+            "/terminal/readers/{id}/process_setup_intent",
+            post(unsupported),
+        )
+        .route("/terminal/readers/{id}/collect_inputs", post(unsupported))
+}
+
+async fn answer(
+    s: &AppState,
+    acct: &AccountId,
+    id: &str,
+    req: ReaderRequest,
+    caller: Caller,
+    p: &Params,
+) -> ApiResult<Json<Value>> {
+    let mut v = s.gateway.ask(acct, id, req, caller.0).await?;
+    super::expand::expand(s, acct, &mut v, &p.expand()?).await?;
+    Ok(Json(v))
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&["registration_code", "label", "location", "metadata"])?;
+    let code = p.req_str("registration_code")?;
+    let location = match p.str("location")? {
+        Some(l) => Some(
+            fetch(&s, &acct, Kind::Location, l, "location").await?["id"]
+                .as_str()
+                .unwrap_or(l)
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let reader = s
+        .gateway
+        .register(
+            &acct,
+            code,
+            p.str("label")?.map(str::to_owned),
+            location,
+            p.new_metadata()?,
+        )
+        .await?;
+    let mut v = reader.to_public();
+    super::expand::expand(&s, &acct, &mut v, &p.expand()?).await?;
+    Ok(Json(v))
+}
+
+async fn retrieve(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&[])?;
+    show(&s, &acct, Kind::Reader, &id, &p).await
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    if p.has("location") {
+        return Err(ApiError::invalid_param(
+            "location",
+            "A reader cannot be moved by update: delete it and register it again at the new location.",
+        )
+        .into());
+    }
+    p.allow(&["label", "metadata"])?;
+    let label = p.str("label")?.map(str::to_owned);
+    if label.as_deref() == Some("") {
+        return Err(ApiError::invalid_param("label", "label cannot be empty.").into());
+    }
+    let req = ReaderRequest::Update {
+        label,
+        metadata: p.metadata()?,
+    };
+    answer(&s, &acct, &id, req, caller, &p).await
+}
+
+async fn delete(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.gateway
+            .ask(&acct, &id, ReaderRequest::Delete, caller.0)
+            .await?,
+    ))
+}
+
+async fn list_all(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    let mut allowed = PAGING.to_vec();
+    allowed.extend(["device_type", "location", "serial_number", "status"]);
+    p.allow(&allowed)?;
+    let mut q = list::query(&p, Kind::Reader)?;
+    for f in ["device_type", "location", "serial_number", "status"] {
+        if let Some(v) = p.str(f)? {
+            q.filters.push((f.to_owned(), v.to_owned()));
+        }
+    }
+    Ok(Json(
+        list::render(&s, &acct, &p, &q, "/v1/terminal/readers").await?,
+    ))
+}
+
+fn config(p: &Params, key: &str) -> Result<Value, ApiError> {
+    Ok(Value::Object(
+        p.object(key)?.cloned().unwrap_or_else(Map::new),
+    ))
+}
+
+async fn process(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&["payment_intent", "process_config"])?;
+    let req = ReaderRequest::Process {
+        payment_intent: p.req_str("payment_intent")?.to_owned(),
+        process_config: config(&p, "process_config")?,
+    };
+    answer(&s, &acct, &id, req, caller, &p).await
+}
+
+async fn collect(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&["payment_intent", "collect_config"])?;
+    let req = ReaderRequest::Collect {
+        payment_intent: p.req_str("payment_intent")?.to_owned(),
+        config: config(&p, "collect_config")?,
+    };
+    answer(&s, &acct, &id, req, caller, &p).await
+}
+
+async fn confirm(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&["payment_intent", "confirm_config"])?;
+    let req = ReaderRequest::Confirm {
+        payment_intent: p.req_str("payment_intent")?.to_owned(),
+    };
+    answer(&s, &acct, &id, req, caller, &p).await
+}
+
+/// The charge a refund names directly or through its PaymentIntent.
+pub async fn refund_target(s: &AppState, acct: &AccountId, p: &Params) -> Result<Charge, ApiError> {
+    let charge_id = match (p.str("charge")?, p.str("payment_intent")?) {
+        (Some(c), _) => c.to_owned(),
+        (None, Some(pi)) => {
+            let pi = fetch(s, acct, Kind::PaymentIntent, pi, "payment_intent").await?;
+            pi["latest_charge"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "charge_not_refundable",
+                        "This PaymentIntent has no charge to refund.",
+                    )
+                    .with_param("payment_intent")
+                })?
+        }
+        (None, None) => return Err(ApiError::missing_param("charge")),
+    };
+    get_typed::<Charge>(s.store.as_ref(), acct, &charge_id)
+        .await
+        .map_err(crate::gateway::store_error)?
+        .ok_or_else(|| ApiError::not_found("charge", &charge_id, "charge"))
+}
+
+async fn refund_payment(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&[
+        "payment_intent",
+        "charge",
+        "amount",
+        "metadata",
+        "refund_application_fee",
+        "reverse_transfer",
+        "refund_payment_config",
+    ])?;
+    let charge = refund_target(&s, &acct, &p).await?;
+    let req = ReaderRequest::Refund {
+        charge: charge.id,
+        amount: p.int("amount")?,
+        reason: None,
+        metadata: p.new_metadata()?,
+        as_action: true,
+    };
+    answer(&s, &acct, &id, req, caller, &p).await
+}
+
+async fn set_display(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&["type", "cart"])?;
+    let kind = p.req_str("type")?;
+    if kind != "cart" {
+        return Err(ApiError::invalid_param("type", "type must be cart.").into());
+    }
+    let cart = p
+        .object("cart")?
+        .ok_or_else(|| ApiError::missing_param("cart"))?;
+    let currency = cart
+        .get("currency")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::missing_param("cart[currency]"))?;
+    let int = |v: Option<&Value>, name: &str| -> Result<i64, ApiError> {
+        v.and_then(Value::as_str)
+            .ok_or_else(|| ApiError::missing_param(name))?
+            .parse::<i64>()
+            .map_err(|_| ApiError::invalid_integer(name))
+    };
+    let mut items = Vec::new();
+    for (i, item) in cart
+        .get("line_items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        items.push(serde_json::json!({
+            "amount": int(item.get("amount"), &format!("cart[line_items][{i}][amount]"))?,
+            "description": item.get("description").and_then(Value::as_str).unwrap_or_default(),
+            "quantity": int(item.get("quantity"), &format!("cart[line_items][{i}][quantity]"))?,
+        }));
+    }
+    let tax = match cart.get("tax") {
+        Some(_) => Some(int(cart.get("tax"), "cart[tax]")?),
+        None => None,
+    };
+    let payload = serde_json::json!({
+        "type": "cart",
+        "cart": {
+            "currency": tillgate_domain::Currency::parse(currency, "cart[currency]")?.as_str(),
+            "line_items": items,
+            "tax": tax,
+            "total": int(cart.get("total"), "cart[total]")?,
+        }
+    });
+    answer(
+        &s,
+        &acct,
+        &id,
+        ReaderRequest::SetDisplay { cart: payload },
+        caller,
+        &p,
+    )
+    .await
+}
+
+async fn cancel(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&[])?;
+    answer(&s, &acct, &id, ReaderRequest::Cancel, caller, &p).await
+}

@@ -1,0 +1,147 @@
+//! Wiring: opens the store, starts the gateway with its drivers, builds the router, serves until a
+//! shutdown signal, then parks the readers. Used by `tillgate serve` and by the integration tests.
+use crate::api::{self, AppState};
+use crate::config::ServeConfig;
+use crate::gateway::Gateway;
+use crate::keys::{self, StartupKey};
+use anyhow::{bail, Context};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tillgate_domain::store::Store;
+use tillgate_domain::AccountId;
+use tillgate_drivers::simulated::SimulatedDriver;
+use tillgate_drivers::Registry;
+use tillgate_store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+/// Opens the database a URL names. SQLite is built in; PostgreSQL is refused with a clear message
+/// until its store lands.
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::open(url)
+            .await
+            .with_context(|| format!("opening the database {}", redact_url(url)))?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        bail!("PostgreSQL support is not built yet; use a sqlite:// database URL");
+    }
+    bail!(
+        "unsupported database URL {}: use sqlite://PATH",
+        redact_url(url)
+    )
+}
+
+/// A database URL with any password hidden, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:****{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The drivers this build knows.
+pub fn drivers(cfg: &ServeConfig) -> Registry {
+    Registry::new().with(Arc::new(SimulatedDriver::new(cfg.sim_auth_delay)))
+}
+
+/// A built gateway, not yet serving.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub gateway: Gateway,
+    pub account: AccountId,
+    pub startup_key: StartupKey,
+    pub router: axum::Router,
+}
+
+impl App {
+    pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
+        let store = open_store(&cfg.database_url).await?;
+        let (account, startup_key) =
+            keys::at_startup(store.as_ref(), cfg.api_key.as_deref()).await?;
+        let gateway = Gateway::start(store.clone(), drivers(cfg), cfg.gateway.clone()).await?;
+        let state = AppState {
+            store: store.clone(),
+            gateway: gateway.clone(),
+            keys: Default::default(),
+        };
+        Ok(App {
+            router: api::router(state),
+            store,
+            gateway,
+            account,
+            startup_key,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; then stops accepting, lets in-flight
+    /// requests finish, and parks every reader (in-flight terminal work is reconciled next start).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+        self.gateway.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received: finishing requests and parking readers");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_database_urls_are_hidden() {
+        assert_eq!(
+            redact_url("postgres://till:s3cret@db.local/tillgate"),
+            "postgres://till:****@db.local/tillgate"
+        );
+        assert_eq!(
+            redact_url("sqlite://./tillgate.db"),
+            "sqlite://./tillgate.db"
+        );
+    }
+}

@@ -1,0 +1,681 @@
+//! The reader actor: the one owner of a reader's state. Every action passes through its mailbox, so
+//! "one action at a time", replace-before-card, busy-after-card and cancel live here and nowhere else.
+use super::events::{event, Origin};
+use super::payments;
+use super::refunds;
+use super::{driver_error, store_error, Shared};
+use futures::FutureExt;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tillgate_domain::metadata::{self, Metadata, MetadataUpdate};
+use tillgate_domain::objects::{
+    ActionType, Kind, PaymentIntent, PiStatus, Reader, ReaderAction, ReaderStatus,
+};
+use tillgate_domain::store::{get_typed, Write};
+use tillgate_domain::{now_secs, AccountId, ApiError};
+use tillgate_drivers::{
+    Attach, Driver, PaymentFuture, PaymentOutcome, PaymentRequest, PresentedCard, Recovery,
+    Terminal, TerminalEvent,
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// What a reader can be asked to do.
+#[derive(Debug)]
+pub enum ReaderRequest {
+    Update {
+        label: Option<String>,
+        metadata: Option<MetadataUpdate>,
+    },
+    Delete,
+    Process {
+        payment_intent: String,
+        process_config: Value,
+    },
+    Collect {
+        payment_intent: String,
+        config: Value,
+    },
+    Confirm {
+        payment_intent: String,
+    },
+    /// A refund: as the reader's `refund_payment` action, or for `/v1/refunds` (`as_action` false).
+    Refund {
+        charge: String,
+        amount: Option<i64>,
+        reason: Option<String>,
+        metadata: Metadata,
+        as_action: bool,
+    },
+    SetDisplay {
+        cart: Value,
+    },
+    Cancel,
+    Present {
+        card: PresentedCard,
+    },
+    /// Stop for shutdown, leaving in-flight work recorded for reconciliation.
+    Park,
+}
+
+pub struct Command {
+    pub request: ReaderRequest,
+    pub origin: Origin,
+    pub reply: oneshot::Sender<Result<Value, ApiError>>,
+}
+
+pub(super) struct ReaderActor {
+    shared: Arc<Shared>,
+    account: AccountId,
+    reader: Reader,
+    terminal: Box<dyn Terminal>,
+    events: mpsc::Receiver<TerminalEvent>,
+    /// An interrupted payment whose fate the terminal could not tell yet.
+    unresolved: bool,
+}
+
+fn busy() -> ApiError {
+    ApiError::invalid(
+        "terminal_reader_busy",
+        "The reader is busy processing a payment: a card has been presented and authorisation is under way.",
+    )
+}
+
+async fn next_outcome(inflight: &mut Option<PaymentFuture>) -> PaymentOutcome {
+    match inflight {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+impl ReaderActor {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        account: AccountId,
+        reader: Reader,
+        driver: Arc<dyn Driver>,
+    ) -> Self {
+        let (tx, events) = mpsc::channel(64);
+        let terminal = driver.attach(
+            &Attach {
+                reader_id: reader.id.clone(),
+                device_type: reader.device_type.clone(),
+                connection: reader.tillgate.connection.clone(),
+            },
+            tx,
+        );
+        ReaderActor {
+            shared,
+            account,
+            reader,
+            terminal,
+            events,
+            unresolved: false,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut mailbox: mpsc::Receiver<Command>, recovering: bool) {
+        if recovering {
+            self.reconcile().await;
+        }
+        let mut inflight: Option<PaymentFuture> = None;
+        let mut retry = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                cmd = mailbox.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    if matches!(cmd.request, ReaderRequest::Park) {
+                        let _ = cmd.reply.send(Ok(Value::Null));
+                        break;
+                    }
+                    let deleting = matches!(cmd.request, ReaderRequest::Delete);
+                    let result = self.handle(cmd.request, &cmd.origin, &mut inflight).await;
+                    let stop = deleting && result.is_ok();
+                    let _ = cmd.reply.send(result);
+                    if stop {
+                        break;
+                    }
+                }
+                outcome = next_outcome(&mut inflight) => {
+                    inflight = None;
+                    if let Err(e) = self.finish(outcome, &Origin::default()).await {
+                        tracing::error!(reader = %self.reader.id, error = %e, "could not record a payment outcome");
+                    }
+                }
+                Some(ev) = self.events.recv() => self.on_event(ev).await,
+                _ = retry.tick(), if self.unresolved => self.reconcile().await,
+            }
+        }
+    }
+
+    async fn on_event(&mut self, ev: TerminalEvent) {
+        match ev {
+            TerminalEvent::Prompt(text) => {
+                // Prompts are shown live but not worth a durable write each.
+                self.reader.tillgate.prompt = Some(text);
+            }
+        }
+    }
+
+    /// Commits the reader with other writes, then adopts the new state.
+    async fn save(&mut self, reader: Reader, mut writes: Vec<Write>) -> Result<(), ApiError> {
+        writes.push(Write::put(&self.account, &reader).map_err(store_error)?);
+        self.shared
+            .store
+            .commit(writes)
+            .await
+            .map_err(store_error)?;
+        self.reader = reader;
+        Ok(())
+    }
+
+    async fn load_pi(&self, id: &str) -> Result<PaymentIntent, ApiError> {
+        get_typed::<PaymentIntent>(self.shared.store.as_ref(), &self.account, id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found("payment_intent", id, "payment_intent"))
+    }
+
+    fn public(&self) -> Value {
+        self.reader.to_public()
+    }
+
+    async fn handle(
+        &mut self,
+        request: ReaderRequest,
+        origin: &Origin,
+        inflight: &mut Option<PaymentFuture>,
+    ) -> Result<Value, ApiError> {
+        match request {
+            ReaderRequest::Update { label, metadata } => self.update(label, metadata, origin).await,
+            ReaderRequest::Delete => {
+                let _ = self.terminal.cancel().await;
+                *inflight = None;
+                self.shared
+                    .store
+                    .commit(vec![Write::Delete {
+                        kind: Kind::Reader,
+                        id: self.reader.id.clone(),
+                    }])
+                    .await
+                    .map_err(store_error)?;
+                Ok(json!({"id": self.reader.id, "object": "terminal.reader", "deleted": true}))
+            }
+            ReaderRequest::Process {
+                payment_intent,
+                process_config,
+            } => {
+                let payload =
+                    json!({"payment_intent": payment_intent, "process_config": process_config});
+                self.start_payment(
+                    ActionType::ProcessPaymentIntent,
+                    &payment_intent,
+                    payload,
+                    inflight,
+                )
+                .await
+            }
+            ReaderRequest::Collect {
+                payment_intent,
+                config,
+            } => {
+                let payload = json!({"payment_intent": payment_intent, "collect_config": config});
+                self.start_payment(
+                    ActionType::CollectPaymentMethod,
+                    &payment_intent,
+                    payload,
+                    inflight,
+                )
+                .await
+            }
+            ReaderRequest::Confirm { payment_intent } => {
+                self.confirm(&payment_intent, origin, inflight).await
+            }
+            ReaderRequest::Present { card } => self.present(card, origin, inflight).await,
+            ReaderRequest::Cancel => self.cancel(inflight).await,
+            ReaderRequest::SetDisplay { cart } => {
+                self.make_room(inflight).await?;
+                self.terminal.display(&cart).await.map_err(driver_error)?;
+                let mut reader = self.reader.clone();
+                let mut action = ReaderAction::start(ActionType::SetReaderDisplay, cart);
+                action.succeed();
+                reader.action = Some(action);
+                self.save(reader, vec![]).await?;
+                Ok(self.public())
+            }
+            ReaderRequest::Refund {
+                charge,
+                amount,
+                reason,
+                metadata,
+                as_action,
+            } => {
+                self.make_room(inflight).await?;
+                let refund = refunds::refund(
+                    &self.shared,
+                    &self.account,
+                    self.terminal.as_mut(),
+                    &charge,
+                    amount,
+                    reason,
+                    metadata,
+                    origin,
+                )
+                .await;
+                if !as_action {
+                    return refund
+                        .and_then(|r| serde_json::to_value(r).map_err(|_| ApiError::internal()));
+                }
+                let refund = refund?;
+                let mut reader = self.reader.clone();
+                let mut action = ReaderAction::start(
+                    ActionType::RefundPayment,
+                    json!({"charge": charge, "payment_intent": refund.payment_intent, "amount": refund.amount, "refund": refund.id}),
+                );
+                if refund.status == tillgate_domain::objects::RefundStatus::Failed {
+                    action.fail("refund_failed", "The refund was declined.");
+                } else {
+                    action.succeed();
+                }
+                let kind = if action.status == tillgate_domain::objects::ActionStatus::Failed {
+                    "terminal.reader.action_failed"
+                } else {
+                    "terminal.reader.action_succeeded"
+                };
+                reader.action = Some(action);
+                let ev =
+                    event(&self.account, kind, &reader.to_public(), origin).map_err(store_error)?;
+                self.save(reader, vec![ev]).await?;
+                Ok(self.public())
+            }
+            ReaderRequest::Park => Ok(Value::Null),
+        }
+    }
+
+    async fn update(
+        &mut self,
+        label: Option<String>,
+        meta: Option<MetadataUpdate>,
+        origin: &Origin,
+    ) -> Result<Value, ApiError> {
+        let mut reader = self.reader.clone();
+        if let Some(label) = label {
+            reader.label = label;
+        }
+        if let Some(m) = meta {
+            reader.metadata = metadata::apply(&reader.metadata, &m)?;
+        }
+        let ev = event(
+            &self.account,
+            "terminal.reader.updated",
+            &reader.to_public(),
+            origin,
+        )
+        .map_err(store_error)?;
+        self.save(reader, vec![ev]).await?;
+        Ok(self.public())
+    }
+
+    /// Frees the reader for a new action: a payment still waiting for its card is replaced;
+    /// one whose card is being authorised makes the reader busy.
+    async fn make_room(&mut self, inflight: &mut Option<PaymentFuture>) -> Result<(), ApiError> {
+        if self.reader.status == ReaderStatus::Offline {
+            return Err(ApiError::invalid(
+                "terminal_reader_offline",
+                "The reader is offline. Check that it is powered on and connected to the network.",
+            ));
+        }
+        if self.reader.busy_action().is_none() {
+            return Ok(());
+        }
+        if self.reader.tillgate.card_presented || self.unresolved {
+            return Err(busy());
+        }
+        self.terminal.cancel().await.map_err(driver_error)?;
+        *inflight = None;
+        let mut reader = self.reader.clone();
+        if let Some(a) = reader.action.as_mut() {
+            a.fail("canceled", "The action was replaced by a new one.");
+        }
+        self.save(reader, vec![]).await
+    }
+
+    async fn start_payment(
+        &mut self,
+        kind: ActionType,
+        pi_id: &str,
+        payload: Value,
+        inflight: &mut Option<PaymentFuture>,
+    ) -> Result<Value, ApiError> {
+        let pi = self.load_pi(pi_id).await?;
+        if pi.status != PiStatus::RequiresPaymentMethod {
+            return Err(ApiError::intent_invalid_state(format!(
+                "This PaymentIntent's status is {}; it must be requires_payment_method to be processed on a reader.",
+                pi.status.as_str()
+            ))
+            .with_param("payment_intent"));
+        }
+        if !pi
+            .payment_method_types
+            .iter()
+            .any(|t| t == "card_present" || t == "interac_present")
+        {
+            return Err(ApiError::invalid_param(
+                "payment_intent",
+                "The PaymentIntent's payment_method_types must include card_present to be used on a reader.",
+            ));
+        }
+        self.make_room(inflight).await?;
+        let fut = self
+            .terminal
+            .begin_payment(PaymentRequest {
+                reference: pi.id.clone(),
+                amount: pi.amount,
+                currency: pi.currency.clone(),
+                collect_only: kind == ActionType::CollectPaymentMethod,
+            })
+            .await
+            .map_err(driver_error)?;
+        let mut reader = self.reader.clone();
+        reader.action = Some(ReaderAction::start(kind, payload));
+        reader.tillgate.card_presented = false;
+        reader.tillgate.prompt = None;
+        reader.tillgate.action_started_at = Some(now_secs());
+        self.save(reader, vec![]).await?;
+        *inflight = Some(fut);
+        Ok(self.public())
+    }
+
+    async fn present(
+        &mut self,
+        card: PresentedCard,
+        origin: &Origin,
+        inflight: &mut Option<PaymentFuture>,
+    ) -> Result<Value, ApiError> {
+        let Some(action) = self.reader.busy_action().cloned() else {
+            return Err(ApiError::invalid(
+                "terminal_reader_no_action",
+                "The reader has no action waiting for a card. Start process_payment_intent or collect_payment_method first.",
+            ));
+        };
+        if self.reader.tillgate.card_presented {
+            return Err(busy());
+        }
+        let pi_id = action.payment_intent().unwrap_or_default().to_owned();
+        {
+            let shared = self.shared.clone();
+            let _guard = shared.locks.lock(&pi_id).await;
+            let mut pi = self.load_pi(&pi_id).await?;
+            if pi.status != PiStatus::RequiresPaymentMethod {
+                return Err(ApiError::intent_invalid_state(format!(
+                    "The PaymentIntent is {} and can no longer be paid on this reader.",
+                    pi.status.as_str()
+                )));
+            }
+            let sim = self.terminal.simulated().ok_or_else(|| {
+                ApiError::invalid_request(
+                    "present_payment_method is only available for simulated readers.",
+                )
+            })?;
+            sim.present_card(card)
+                .map_err(|e| ApiError::invalid_param("card_present[number]", e.to_string()))?;
+            if action.kind == ActionType::ProcessPaymentIntent {
+                pi.transition(PiStatus::Processing);
+                let mut reader = self.reader.clone();
+                reader.tillgate.card_presented = true;
+                let writes = vec![
+                    Write::put(&self.account, &pi).map_err(store_error)?,
+                    event(&self.account, "payment_intent.processing", &pi, origin)
+                        .map_err(store_error)?,
+                ];
+                self.save(reader, writes).await?;
+            }
+        }
+        // With no authorisation delay the outcome is already decided: record it before answering.
+        if let Some(fut) = inflight.as_mut() {
+            if let Some(outcome) = fut.now_or_never() {
+                *inflight = None;
+                self.finish(outcome, origin).await?;
+            }
+        }
+        Ok(self.public())
+    }
+
+    async fn confirm(
+        &mut self,
+        pi_id: &str,
+        origin: &Origin,
+        inflight: &mut Option<PaymentFuture>,
+    ) -> Result<Value, ApiError> {
+        let collected = self.reader.action.as_ref().is_some_and(|a| {
+            a.kind == ActionType::CollectPaymentMethod
+                && a.status == tillgate_domain::objects::ActionStatus::Succeeded
+                && a.payment_intent() == Some(pi_id)
+        });
+        if !collected || self.reader.busy_action().is_some() {
+            return Err(ApiError::invalid(
+                "terminal_reader_no_collected_payment_method",
+                "confirm_payment_intent needs a payment method collected on this reader for this PaymentIntent.",
+            ));
+        }
+        let window = self.shared.config.confirm_window.as_secs() as i64;
+        let lapsed = self
+            .reader
+            .tillgate
+            .collected_at
+            .is_none_or(|t| now_secs() - t > window);
+        let shared = self.shared.clone();
+        let _guard = shared.locks.lock(pi_id).await;
+        let mut pi = self.load_pi(pi_id).await?;
+        if pi.status != PiStatus::RequiresConfirmation {
+            return Err(ApiError::intent_invalid_state(format!(
+                "The PaymentIntent is {}; it must be requires_confirmation.",
+                pi.status.as_str()
+            )));
+        }
+        if lapsed {
+            payments::fail(
+                &mut pi,
+                "terminal_reader_collected_data_invalid",
+                "The collected card lapsed: confirm within 30 seconds of collection.",
+            );
+            self.terminal.cancel().await.map_err(driver_error)?;
+            self.shared
+                .store
+                .commit(vec![Write::put(&self.account, &pi).map_err(store_error)?])
+                .await
+                .map_err(store_error)?;
+            return Err(ApiError::invalid(
+                "terminal_reader_collected_data_invalid",
+                "The collected payment method lapsed: confirm_payment_intent must follow collect_payment_method within 30 seconds. Collect again.",
+            ));
+        }
+        let fut = self
+            .terminal
+            .confirm(PaymentRequest {
+                reference: pi.id.clone(),
+                amount: pi.amount,
+                currency: pi.currency.clone(),
+                collect_only: false,
+            })
+            .await
+            .map_err(driver_error)?;
+        pi.transition(PiStatus::Processing);
+        let mut reader = self.reader.clone();
+        reader.action = Some(ReaderAction::start(
+            ActionType::ConfirmPaymentIntent,
+            json!({"payment_intent": pi.id}),
+        ));
+        reader.tillgate.card_presented = true;
+        reader.tillgate.action_started_at = Some(now_secs());
+        let writes = vec![
+            Write::put(&self.account, &pi).map_err(store_error)?,
+            event(&self.account, "payment_intent.processing", &pi, origin).map_err(store_error)?,
+        ];
+        self.save(reader, writes).await?;
+        drop(_guard);
+        let mut fut = fut;
+        match (&mut fut).now_or_never() {
+            Some(outcome) => self.finish(outcome, origin).await?,
+            None => *inflight = Some(fut),
+        }
+        Ok(self.public())
+    }
+
+    async fn cancel(&mut self, inflight: &mut Option<PaymentFuture>) -> Result<Value, ApiError> {
+        if self.reader.busy_action().is_none() {
+            return Err(ApiError::invalid(
+                "terminal_reader_no_action",
+                "The reader has no action in progress to cancel.",
+            ));
+        }
+        if self.reader.tillgate.card_presented || self.unresolved {
+            return Err(busy());
+        }
+        self.terminal.cancel().await.map_err(driver_error)?;
+        *inflight = None;
+        let mut reader = self.reader.clone();
+        if let Some(a) = reader.action.as_mut() {
+            a.fail("canceled", "The action was canceled.");
+        }
+        reader.tillgate.prompt = None;
+        self.save(reader, vec![]).await?;
+        Ok(self.public())
+    }
+
+    /// Records how a payment ended: PaymentIntent, charge, PaymentMethod, reader and events in one commit.
+    async fn finish(&mut self, outcome: PaymentOutcome, origin: &Origin) -> Result<(), ApiError> {
+        let Some(action) = self.reader.busy_action().cloned() else {
+            return Ok(());
+        };
+        let Some(pi_id) = action.payment_intent().map(str::to_owned) else {
+            return Ok(());
+        };
+        let shared = self.shared.clone();
+        let _guard = shared.locks.lock(&pi_id).await;
+        let mut pi = self.load_pi(&pi_id).await?;
+        let mut reader = self.reader.clone();
+        let mut writes = Vec::new();
+        let acct = &self.account;
+        let driver = reader.tillgate.driver.clone();
+        let mut action = action;
+        match outcome {
+            PaymentOutcome::CardRead(card) => {
+                let pm = payments::payment_method(&card);
+                pi.payment_method = Some(pm.id.clone());
+                pi.transition(PiStatus::RequiresConfirmation);
+                if let Some(p) = action.collect_payment_method.as_mut() {
+                    p["payment_method"] = serde_json::to_value(&pm).unwrap_or(Value::Null);
+                }
+                action.succeed();
+                reader.tillgate.collected_at = Some(now_secs());
+                writes.push(Write::put(acct, &pm).map_err(store_error)?);
+            }
+            PaymentOutcome::Approved(approval) => {
+                let (pm, charge) = payments::approve(&mut pi, &approval, &reader.id, &driver);
+                action.succeed();
+                writes.push(Write::put(acct, &pm).map_err(store_error)?);
+                writes.push(Write::put(acct, &charge).map_err(store_error)?);
+                writes.push(event(acct, "charge.succeeded", &charge, origin).map_err(store_error)?);
+            }
+            PaymentOutcome::Declined {
+                card,
+                decline,
+                terminal_text,
+            } => {
+                if let Some((pm, charge)) =
+                    payments::decline(&mut pi, card.as_ref(), &decline, &reader.id, &driver)
+                {
+                    writes.push(Write::put(acct, &pm).map_err(store_error)?);
+                    writes.push(Write::put(acct, &charge).map_err(store_error)?);
+                    writes
+                        .push(event(acct, "charge.failed", &charge, origin).map_err(store_error)?);
+                }
+                let message = terminal_text.unwrap_or_else(|| decline.message.to_owned());
+                action.fail(decline.code, &message);
+            }
+            PaymentOutcome::Canceled => {
+                if pi.status == PiStatus::Processing {
+                    payments::fail(
+                        &mut pi,
+                        "terminal_reader_canceled",
+                        "The payment was canceled on the reader.",
+                    );
+                }
+                action.fail("canceled", "The payment was canceled on the reader.");
+            }
+            PaymentOutcome::Failed { code, message } => {
+                if pi.status == PiStatus::Processing {
+                    payments::fail(&mut pi, &code, &message);
+                }
+                action.fail(&code, &message);
+            }
+        }
+        writes.push(Write::put(acct, &pi).map_err(store_error)?);
+        if let Some(kind) = payments::pi_event(&pi) {
+            writes.push(event(acct, kind, &pi, origin).map_err(store_error)?);
+        }
+        let kind = if action.in_progress()
+            || action.status == tillgate_domain::objects::ActionStatus::Succeeded
+        {
+            "terminal.reader.action_succeeded"
+        } else {
+            "terminal.reader.action_failed"
+        };
+        reader.action = Some(action);
+        reader.tillgate.card_presented = false;
+        reader.tillgate.prompt = None;
+        writes.push(event(acct, kind, &reader.to_public(), origin).map_err(store_error)?);
+        self.save(reader, writes).await?;
+        self.unresolved = false;
+        Ok(())
+    }
+
+    /// After a restart (or a lost answer), brings an interrupted action to a definite end, asking the
+    /// terminal what happened rather than guessing. A payment is never authorised twice.
+    async fn reconcile(&mut self) {
+        let Some(action) = self.reader.busy_action().cloned() else {
+            self.unresolved = false;
+            return;
+        };
+        let origin = Origin::default();
+        let pi_status = match action.payment_intent() {
+            Some(id) => self.load_pi(id).await.ok().map(|p| p.status),
+            None => None,
+        };
+        let result = if pi_status == Some(PiStatus::Processing) {
+            let reference = action.payment_intent().unwrap_or_default().to_owned();
+            match self.terminal.recover(&reference).await {
+                Ok(Recovery::Known(outcome)) => self.finish(outcome, &origin).await,
+                Ok(Recovery::NotCharged) => {
+                    self.finish(
+                        PaymentOutcome::Failed {
+                            code: "terminal_reader_interrupted".into(),
+                            message: "The gateway restarted before the authorisation completed; the card was not charged. Process the payment again.".into(),
+                        },
+                        &origin,
+                    )
+                    .await
+                }
+                Err(e) => {
+                    tracing::warn!(reader = %self.reader.id, error = %e, "payment outcome unknown; will ask the terminal again");
+                    self.unresolved = true;
+                    return;
+                }
+            }
+        } else {
+            self.finish(
+                PaymentOutcome::Failed {
+                    code: "terminal_reader_interrupted".into(),
+                    message: "The gateway restarted while the reader waited; nothing was charged. Start the action again.".into(),
+                },
+                &origin,
+            )
+            .await
+        };
+        if let Err(e) = result {
+            tracing::error!(reader = %self.reader.id, error = %e, "reconciliation failed");
+            self.unresolved = true;
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The gateway: one actor per reader (the only owner of its state), the payment rules they share,
+//! and the background work (reconciliation, capture expiry). The API layer talks to this and the store.
+mod actor;
+pub mod events;
+pub mod intents;
+mod locks;
+pub mod payments;
+pub mod refunds;
+mod sweeper;
+
+pub use actor::{Command, ReaderRequest};
+pub use events::Origin;
+
+use actor::ReaderActor;
+use locks::Locks;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tillgate_domain::objects::{Kind, Reader, ReaderExt, ReaderStatus};
+use tillgate_domain::store::{Store, Write};
+use tillgate_domain::{new_id, now_millis, now_secs, AccountId, ApiError};
+use tillgate_drivers::{DriverError, Registry};
+use tokio::sync::{mpsc, oneshot};
+
+/// Tunables of the payment rules.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// An uncaptured manual PaymentIntent is canceled after this long (Stripe: 2 days).
+    pub capture_expiry: Duration,
+    /// How often the expiry sweeper runs.
+    pub sweep_every: Duration,
+    /// `confirm_payment_intent` must follow `collect_payment_method` within this window.
+    pub confirm_window: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            capture_expiry: Duration::from_secs(2 * 24 * 3600),
+            sweep_every: Duration::from_secs(60),
+            confirm_window: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every actor shares.
+pub struct Shared {
+    pub store: Arc<dyn Store>,
+    pub drivers: Registry,
+    pub locks: Locks,
+    pub config: GatewayConfig,
+}
+
+struct Handle {
+    account: AccountId,
+    tx: mpsc::Sender<Command>,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+    readers: Arc<RwLock<HashMap<String, Handle>>>,
+}
+
+/// Maps a driver's refusal to the reader error a POS understands.
+pub fn driver_error(e: DriverError) -> ApiError {
+    match e {
+        DriverError::Offline(m) => ApiError::invalid("terminal_reader_offline", format!("The reader is offline: {m}")),
+        DriverError::Timeout(m) => ApiError::invalid(
+            "terminal_reader_timeout",
+            format!("The reader did not acknowledge the command in time ({m}). It may still have received it: retrieve the reader before retrying."),
+        ),
+        DriverError::Busy(m) => ApiError::invalid("terminal_reader_busy", format!("The reader is busy: {m}")),
+        DriverError::Hardware(m) => ApiError::invalid("terminal_reader_hardware_fault", format!("The reader reports a hardware fault: {m}")),
+        DriverError::Unsupported(m) => ApiError::invalid_request(m),
+        DriverError::Refused(m) | DriverError::Protocol(m) => ApiError::invalid("terminal_reader_error", m),
+    }
+}
+
+pub fn store_error(e: tillgate_domain::store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "store failure");
+    ApiError::internal()
+}
+
+impl Gateway {
+    /// Brings up an actor for every stored reader and reconciles work a crash interrupted.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        drivers: Registry,
+        config: GatewayConfig,
+    ) -> anyhow::Result<Gateway> {
+        let shared = Arc::new(Shared {
+            store,
+            drivers,
+            locks: Locks::default(),
+            config,
+        });
+        let gw = Gateway {
+            shared: shared.clone(),
+            readers: Default::default(),
+        };
+        for (account, value) in shared.store.all_of_kind(Kind::Reader).await? {
+            let reader: Reader = serde_json::from_value(value)?;
+            gw.spawn(account, reader, true);
+        }
+        tokio::spawn(sweeper::run(shared));
+        Ok(gw)
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    fn spawn(&self, account: AccountId, reader: Reader, recovering: bool) {
+        let Some(driver) = self.shared.drivers.by_name(&reader.tillgate.driver) else {
+            tracing::error!(reader = %reader.id, driver = %reader.tillgate.driver, "no driver for stored reader");
+            return;
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let id = reader.id.clone();
+        let actor = ReaderActor::new(self.shared.clone(), account.clone(), reader, driver);
+        tokio::spawn(actor.run(rx, recovering));
+        self.readers
+            .write()
+            .expect("reader registry lock")
+            .insert(id, Handle { account, tx });
+    }
+
+    /// Registers a terminal: the driver reaches it and learns what it is; then its actor starts.
+    pub async fn register(
+        &self,
+        account: &AccountId,
+        code: &str,
+        label: Option<String>,
+        location: Option<String>,
+        metadata: tillgate_domain::metadata::Metadata,
+    ) -> Result<Reader, ApiError> {
+        let driver = self.shared.drivers.for_code(code).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_registration_code",
+                format!("The registration code '{code}' is not recognised. Use simulated-wpe, simulated-s700, simulated-s710 or zvt://HOST:PORT."),
+            )
+            .with_param("registration_code")
+        })?;
+        let reg = driver.register(code).await.map_err(driver_error)?;
+        let reader = Reader {
+            id: new_id("tmr"),
+            object: "terminal.reader".into(),
+            action: None,
+            device_sw_version: reg.device_sw_version,
+            device_type: reg.device_type,
+            ip_address: reg.ip_address,
+            label: label.unwrap_or_else(|| code.to_owned()),
+            last_seen_at: Some(now_millis()),
+            livemode: false,
+            location,
+            metadata,
+            serial_number: reg.serial_number,
+            status: ReaderStatus::Online,
+            created: now_secs(),
+            tillgate: ReaderExt {
+                driver: driver.name().to_owned(),
+                endpoint: reg.endpoint,
+                connection: reg.connection,
+                ..Default::default()
+            },
+        };
+        self.shared
+            .store
+            .commit(vec![Write::put(account, &reader).map_err(store_error)?])
+            .await
+            .map_err(store_error)?;
+        self.spawn(account.clone(), reader.clone(), false);
+        Ok(reader)
+    }
+
+    /// Sends a request to the reader's actor and waits for its answer.
+    pub async fn ask(
+        &self,
+        account: &AccountId,
+        reader_id: &str,
+        request: ReaderRequest,
+        origin: Origin,
+    ) -> Result<Value, ApiError> {
+        let tx = {
+            let readers = self.readers.read().expect("reader registry lock");
+            match readers.get(reader_id) {
+                Some(h) if &h.account == account => h.tx.clone(),
+                _ => return Err(ApiError::not_found("terminal.reader", reader_id, "reader")),
+            }
+        };
+        let (reply, answer) = oneshot::channel();
+        let deleting = matches!(request, ReaderRequest::Delete);
+        tx.send(Command {
+            request,
+            origin,
+            reply,
+        })
+        .await
+        .map_err(|_| ApiError::not_found("terminal.reader", reader_id, "reader"))?;
+        let result = answer.await.map_err(|_| ApiError::internal())?;
+        if deleting && result.is_ok() {
+            self.readers
+                .write()
+                .expect("reader registry lock")
+                .remove(reader_id);
+        }
+        result
+    }
+
+    /// The reader that took a charge, if it is still registered in this account.
+    pub fn has_reader(&self, account: &AccountId, reader_id: &str) -> bool {
+        self.readers
+            .read()
+            .expect("reader registry lock")
+            .get(reader_id)
+            .is_some_and(|h| &h.account == account)
+    }
+
+    /// Stops every actor: in-flight work stays recorded as in progress and is reconciled at start.
+    pub async fn shutdown(&self) {
+        let handles: Vec<_> = self
+            .readers
+            .write()
+            .expect("reader registry lock")
+            .drain()
+            .map(|(_, h)| h.tx)
+            .collect();
+        for tx in handles {
+            let (reply, answer) = oneshot::channel();
+            if tx
+                .send(Command {
+                    request: ReaderRequest::Park,
+                    origin: Origin::default(),
+                    reply,
+                })
+                .await
+                .is_ok()
+            {
+                let _ = answer.await;
+            }
+        }
+    }
+}

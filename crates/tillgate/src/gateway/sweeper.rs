@@ -1,0 +1,38 @@
+//! Background expiry: an uncaptured manual PaymentIntent is canceled once its authorisation lapses.
+use super::events::Origin;
+use super::{intents, Shared};
+use std::sync::Arc;
+use tillgate_domain::now_secs;
+use tillgate_domain::objects::{Kind, PaymentIntent};
+
+pub(super) async fn run(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.config.sweep_every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sweep(&shared).await {
+            tracing::warn!(error = %e, "capture-expiry sweep failed");
+        }
+    }
+}
+
+/// Cancels every `requires_capture` PaymentIntent older than the expiry; returns how many.
+pub(super) async fn sweep(shared: &Shared) -> anyhow::Result<usize> {
+    let cutoff = now_secs() - shared.config.capture_expiry.as_secs() as i64;
+    let mut n = 0;
+    for (account, value) in shared
+        .store
+        .find_by_field(Kind::PaymentIntent, "status", "requires_capture")
+        .await?
+    {
+        let candidate: PaymentIntent = serde_json::from_value(value)?;
+        if candidate.created > cutoff {
+            continue;
+        }
+        let reason = Some("automatic".to_owned());
+        match intents::cancel(shared, &account, &candidate.id, reason, &Origin::default()).await {
+            Ok(_) => n += 1,
+            Err(e) => tracing::warn!(intent = %candidate.id, error = %e, "could not expire"),
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,9 @@
+//! tillgate as a library: the HTTP API, the reader actors, the app wiring and the CLI, so that
+//! integration tests and the binary build the very same thing.
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod gateway;
+pub mod keys;
