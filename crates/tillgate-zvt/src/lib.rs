@@ -9,3 +9,4 @@
 pub mod client;
 pub mod codec;
 mod frame_io;
+pub mod simulator;

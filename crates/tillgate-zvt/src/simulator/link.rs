@@ -1,0 +1,81 @@
+//! The PT's end of one TCP connection: reads ECR packets, writes PT packets, waits for ACKs with T3.
+
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use crate::codec::{DecodeError, EcrMessage, PtMessage};
+use crate::frame_io::{ecr_class, FrameError, FrameReader};
+
+/// T3: how long the PT waits for the ECR's ACK of each message.
+pub(crate) const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a session cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LinkError {
+    #[error("link closed: {0}")]
+    Frame(#[from] FrameError),
+    #[error("malformed packet: {0}")]
+    Malformed(#[from] DecodeError),
+    #[error("no ACK from the ECR within T3")]
+    AckTimeout,
+    #[error("write failed: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+pub(crate) struct Link {
+    reader: FrameReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+}
+
+impl Link {
+    pub(crate) fn new(stream: TcpStream) -> Self {
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        Self {
+            reader: FrameReader::new(read, ecr_class),
+            writer: write,
+        }
+    }
+
+    /// The next packet from the ECR. Cancel-safe.
+    pub(crate) async fn recv(&mut self) -> Result<EcrMessage, LinkError> {
+        let apdu = self.reader.next().await?;
+        Ok(EcrMessage::from_apdu(&apdu)?)
+    }
+
+    pub(crate) async fn send(&mut self, msg: &PtMessage) -> Result<(), LinkError> {
+        let bytes = msg
+            .encode()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        self.writer.write_all(&bytes).await?;
+        Ok(())
+    }
+
+    /// Sends a message of a running command and waits for the ECR's `80 00 00`. An Abort (`06 B0`)
+    /// arriving meanwhile is reported as `Ok(true)`; the ACK may still follow it.
+    pub(crate) async fn send_acked(&mut self, msg: &PtMessage) -> Result<bool, LinkError> {
+        self.send(msg).await?;
+        let mut abort_seen = false;
+        let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.recv()).await {
+                Err(_) => return Err(LinkError::AckTimeout),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(EcrMessage::Ack)) => return Ok(abort_seen),
+                Ok(Ok(EcrMessage::Abort)) => abort_seen = true,
+                Ok(Ok(other)) => {
+                    tracing::debug!(?other, "ECR packet ignored while waiting for an ACK");
+                }
+            }
+        }
+    }
+
+    /// Writes raw bytes (the non-ZVT banner fault).
+    pub(crate) async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.writer.write_all(bytes).await?;
+        Ok(())
+    }
+}

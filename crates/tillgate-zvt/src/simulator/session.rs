@@ -1,0 +1,61 @@
+//! One ECR connection to the simulated terminal: connection-level faults, then commands one at a time
+//! until the ECR leaves, the terminal restarts, or a fault drops the link.
+
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+use super::commands::{self, Flow};
+use super::link::{Link, LinkError};
+use super::{Behaviour, Shared};
+use crate::codec::PtMessage;
+use crate::frame_io::FrameError;
+
+/// What the `banner` fault sends: a terminal in another mode, or another service on the port.
+const BANNER: &[u8] = b"220 PT service menu - ECR interface disabled\r\n";
+
+pub(crate) async fn run(stream: TcpStream, shared: Arc<Shared>) {
+    let mut generation = shared.generation.subscribe();
+    let mut link = Link::new(stream);
+    match shared.config().behaviour {
+        Behaviour::CloseImmediately => return,
+        Behaviour::Banner => {
+            let _ = link.send_raw(BANNER).await;
+            // Ignore whatever the ECR sends until it gives up.
+            tokio::select! {
+                _ = async { while link.recv().await.is_ok() {} } => {}
+                _ = generation.changed() => {}
+            }
+            return;
+        }
+        _ => {}
+    }
+    loop {
+        let served = async {
+            let msg = match link.recv().await {
+                Ok(msg) => msg,
+                Err(LinkError::Malformed(e)) => {
+                    tracing::debug!(error = %e, "malformed ECR packet");
+                    // `84 9A`-style refusal: the PT cannot parse the command.
+                    return match link.send(&PtMessage::Nak(0x9A)).await {
+                        Ok(()) => Flow::Continue,
+                        Err(_) => Flow::Drop,
+                    };
+                }
+                Err(LinkError::Frame(FrameError::Closed)) => return Flow::Drop,
+                Err(e) => {
+                    tracing::debug!(error = %e, "ECR link ended");
+                    return Flow::Drop;
+                }
+            };
+            commands::handle(&mut link, &shared, msg).await
+        };
+        let flow = tokio::select! {
+            flow = served => flow,
+            _ = generation.changed() => Flow::Drop,
+        };
+        if flow == Flow::Drop {
+            return;
+        }
+    }
+}
