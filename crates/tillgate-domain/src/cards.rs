@@ -79,12 +79,7 @@ impl CardFacts {
             return None;
         }
         let last4 = number[number.len() - 4..].to_owned();
-        let masked = format!(
-            "{}{}{}",
-            &number[..6],
-            "*".repeat(number.len() - 10),
-            last4
-        );
+        let masked = format!("{}{}{}", &number[..6], "*".repeat(number.len() - 10), last4);
         Some(CardFacts {
             brand: brand_of(number).to_owned(),
             last4,
@@ -95,7 +90,11 @@ impl CardFacts {
     }
 }
 
-fn decline(code: &'static str, decline_code: Option<&'static str>, message: &'static str) -> Decline {
+fn decline(
+    code: &'static str,
+    decline_code: Option<&'static str>,
+    message: &'static str,
+) -> Decline {
     Decline {
         code,
         decline_code,
@@ -213,7 +212,10 @@ mod tests {
 
     #[test]
     fn cards_and_amounts_decide() {
-        assert_eq!(test_outcome("4242424242424242", 1000), TestOutcome::Approved);
+        assert_eq!(
+            test_outcome("4242424242424242", 1000),
+            TestOutcome::Approved
+        );
         let TestOutcome::Declined(d) = test_outcome("4000000000009995", 1000) else {
             panic!("insufficient funds card must decline")
         };

@@ -154,7 +154,8 @@ pub trait Store: Send + Sync + 'static {
     async fn ensure_account(&self, name: &str) -> StoreResult<AccountId>;
 
     /// Stores the hash of a secret key for an account (idempotent).
-    async fn add_api_key(&self, account: &AccountId, key_hash: &str, hint: &str) -> StoreResult<()>;
+    async fn add_api_key(&self, account: &AccountId, key_hash: &str, hint: &str)
+        -> StoreResult<()>;
 
     /// The account a key hash belongs to, unless revoked.
     async fn account_for_key(&self, key_hash: &str) -> StoreResult<Option<AccountId>>;
@@ -171,7 +172,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<IdempotencyBegin>;
 
     /// Drops idempotency claims left unanswered by a crash, and answers older than `max_age_secs`.
-    async fn idempotency_sweep(&self, max_age_secs: i64, include_in_flight: bool) -> StoreResult<()>;
+    async fn idempotency_sweep(
+        &self,
+        max_age_secs: i64,
+        include_in_flight: bool,
+    ) -> StoreResult<()>;
 }
 
 /// Reads a typed object from the store.

@@ -80,7 +80,10 @@ pub enum PaymentOutcome {
     /// Canceled before the card was charged.
     Canceled,
     /// The terminal failed the payment for a reason other than the card.
-    Failed { code: String, message: String },
+    Failed {
+        code: String,
+        message: String,
+    },
 }
 
 /// The outcome of a payment, arriving when the terminal decides.
@@ -127,6 +130,8 @@ pub struct PresentedCard {
     pub number: String,
     pub exp_month: u32,
     pub exp_year: u32,
+    /// A tip the customer added on the reader, in minor units (0 for none).
+    pub tip: i64,
 }
 
 /// Controls only a simulated terminal offers.

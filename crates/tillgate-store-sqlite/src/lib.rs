@@ -82,7 +82,8 @@ impl Store for SqliteStore {
         }
         let (done, wait) = oneshot::channel();
         self.send(Job::Commit { writes, done }).await?;
-        wait.await.map_err(|_| unavailable("the writer dropped a commit"))?
+        wait.await
+            .map_err(|_| unavailable("the writer dropped a commit"))?
     }
 
     async fn get(&self, account: &AccountId, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
@@ -103,7 +104,10 @@ impl Store for SqliteStore {
             String::from("SELECT data FROM objects WHERE account = ? AND kind = ? AND deleted = 0");
         let mut binds: Vec<String> = vec![account.0.clone(), q.kind.as_str().to_owned()];
         for (field, value) in &q.filters {
-            sql.push_str(&format!(" AND json_extract(data, '{}') = ?", json_path(field)?));
+            sql.push_str(&format!(
+                " AND json_extract(data, '{}') = ?",
+                json_path(field)?
+            ));
             binds.push(value.clone());
         }
         let mut ints: Vec<i64> = Vec::new();
@@ -207,7 +211,12 @@ impl Store for SqliteStore {
         Ok(AccountId(row.get(0)))
     }
 
-    async fn add_api_key(&self, account: &AccountId, key_hash: &str, hint: &str) -> StoreResult<()> {
+    async fn add_api_key(
+        &self,
+        account: &AccountId,
+        key_hash: &str,
+        hint: &str,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO api_keys (key_hash, account, hint, created) VALUES (?, ?, ?, ?) ON CONFLICT(key_hash) DO NOTHING")
             .bind(key_hash)
             .bind(account.as_str())
@@ -251,10 +260,15 @@ impl Store for SqliteStore {
             done,
         })
         .await?;
-        wait.await.map_err(|_| unavailable("the writer dropped a claim"))?
+        wait.await
+            .map_err(|_| unavailable("the writer dropped a claim"))?
     }
 
-    async fn idempotency_sweep(&self, max_age_secs: i64, include_in_flight: bool) -> StoreResult<()> {
+    async fn idempotency_sweep(
+        &self,
+        max_age_secs: i64,
+        include_in_flight: bool,
+    ) -> StoreResult<()> {
         let cutoff = now_secs() - max_age_secs;
         let sql = if include_in_flight {
             "DELETE FROM idempotency WHERE created < ? OR status IS NULL"

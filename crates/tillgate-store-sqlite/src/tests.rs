@@ -24,11 +24,25 @@ async fn objects_are_walled_by_account_and_listed_newest_first() {
     let (_d, s) = fresh().await;
     let a = s.ensure_account("a").await.unwrap();
     let b = s.ensure_account("b").await.unwrap();
-    assert_eq!(s.ensure_account("a").await.unwrap(), a, "idempotent by name");
-    let writes = (0..25).map(|i| pi(&a, &format!("pi_{i:02}"), "succeeded")).collect();
+    assert_eq!(
+        s.ensure_account("a").await.unwrap(),
+        a,
+        "idempotent by name"
+    );
+    let writes = (0..25)
+        .map(|i| pi(&a, &format!("pi_{i:02}"), "succeeded"))
+        .collect();
     s.commit(writes).await.unwrap();
-    assert!(s.get(&b, Kind::PaymentIntent, "pi_01").await.unwrap().is_none());
-    assert!(s.get(&a, Kind::PaymentIntent, "pi_01").await.unwrap().is_some());
+    assert!(s
+        .get(&b, Kind::PaymentIntent, "pi_01")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .get(&a, Kind::PaymentIntent, "pi_01")
+        .await
+        .unwrap()
+        .is_some());
 
     let mut q = ListQuery::new(Kind::PaymentIntent);
     let first = s.list(&a, &q).await.unwrap();
@@ -41,19 +55,31 @@ async fn objects_are_walled_by_account_and_listed_newest_first() {
     q.cursor = Cursor::Before("pi_14".into());
     q.limit = 3;
     let back = s.list(&a, &q).await.unwrap();
-    let ids: Vec<_> = back.data.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    let ids: Vec<_> = back
+        .data
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["pi_17", "pi_16", "pi_15"]);
     assert!(back.has_more);
-    assert!(s.list(&b, &ListQuery::new(Kind::PaymentIntent)).await.unwrap().data.is_empty());
+    assert!(s
+        .list(&b, &ListQuery::new(Kind::PaymentIntent))
+        .await
+        .unwrap()
+        .data
+        .is_empty());
 }
 
 #[tokio::test]
 async fn filters_updates_and_deletes() {
     let (_d, s) = fresh().await;
     let a = s.ensure_account("a").await.unwrap();
-    s.commit(vec![pi(&a, "pi_1", "succeeded"), pi(&a, "pi_2", "canceled")])
-        .await
-        .unwrap();
+    s.commit(vec![
+        pi(&a, "pi_1", "succeeded"),
+        pi(&a, "pi_2", "canceled"),
+    ])
+    .await
+    .unwrap();
     s.commit(vec![pi(&a, "pi_1", "canceled")]).await.unwrap();
     let mut q = ListQuery::new(Kind::PaymentIntent);
     q.filters.push(("status".into(), "canceled".into()));
@@ -65,23 +91,52 @@ async fn filters_updates_and_deletes() {
     .await
     .unwrap();
     assert_eq!(s.list(&a, &q).await.unwrap().data.len(), 1);
-    assert_eq!(s.find_by_field(Kind::PaymentIntent, "status", "canceled").await.unwrap().len(), 1);
+    assert_eq!(
+        s.find_by_field(Kind::PaymentIntent, "status", "canceled")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn idempotency_claims_replay_and_mismatch() {
     let (_d, s) = fresh().await;
     let a = s.ensure_account("a").await.unwrap();
-    assert_eq!(s.idempotency_begin(&a, "k", "f1").await.unwrap(), IdempotencyBegin::Fresh);
-    assert_eq!(s.idempotency_begin(&a, "k", "f1").await.unwrap(), IdempotencyBegin::InFlight);
-    assert_eq!(s.idempotency_begin(&a, "k", "f2").await.unwrap(), IdempotencyBegin::Mismatch);
-    let response = StoredResponse { status: 200, body: "{}".into() };
-    s.commit(vec![Write::IdempotencyDone { account: a.clone(), key: "k".into(), response: response.clone() }])
-        .await
-        .unwrap();
-    assert_eq!(s.idempotency_begin(&a, "k", "f1").await.unwrap(), IdempotencyBegin::Replay(response));
+    assert_eq!(
+        s.idempotency_begin(&a, "k", "f1").await.unwrap(),
+        IdempotencyBegin::Fresh
+    );
+    assert_eq!(
+        s.idempotency_begin(&a, "k", "f1").await.unwrap(),
+        IdempotencyBegin::InFlight
+    );
+    assert_eq!(
+        s.idempotency_begin(&a, "k", "f2").await.unwrap(),
+        IdempotencyBegin::Mismatch
+    );
+    let response = StoredResponse {
+        status: 200,
+        body: "{}".into(),
+    };
+    s.commit(vec![Write::IdempotencyDone {
+        account: a.clone(),
+        key: "k".into(),
+        response: response.clone(),
+    }])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.idempotency_begin(&a, "k", "f1").await.unwrap(),
+        IdempotencyBegin::Replay(response)
+    );
     let b = s.ensure_account("b").await.unwrap();
-    assert_eq!(s.idempotency_begin(&b, "k", "f2").await.unwrap(), IdempotencyBegin::Fresh, "keys are per account");
+    assert_eq!(
+        s.idempotency_begin(&b, "k", "f2").await.unwrap(),
+        IdempotencyBegin::Fresh,
+        "keys are per account"
+    );
 }
 
 #[tokio::test]
@@ -93,7 +148,10 @@ async fn concurrent_commits_are_all_durable_after_reopen() {
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let (s, a) = (s.clone(), a.clone());
-            tokio::spawn(async move { s.commit(vec![pi(&a, &format!("pi_{i}"), "succeeded")]).await })
+            tokio::spawn(async move {
+                s.commit(vec![pi(&a, &format!("pi_{i}"), "succeeded")])
+                    .await
+            })
         })
         .collect();
     for t in tasks {

@@ -128,13 +128,15 @@ async fn apply_write(conn: &mut SqliteConnection, w: &Write) -> sqlx::Result<()>
             key,
             response,
         } => {
-            sqlx::query("UPDATE idempotency SET status = ?, body = ? WHERE account = ? AND key = ?")
-                .bind(response.status as i64)
-                .bind(&response.body)
-                .bind(account.as_str())
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "UPDATE idempotency SET status = ?, body = ? WHERE account = ? AND key = ?",
+            )
+            .bind(response.status as i64)
+            .bind(&response.body)
+            .bind(account.as_str())
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
         }
         Write::IdempotencyAbandon { account, key } => {
             sqlx::query("DELETE FROM idempotency WHERE account = ? AND key = ?")

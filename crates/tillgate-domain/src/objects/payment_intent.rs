@@ -78,6 +78,9 @@ pub struct PaymentIntent {
     pub object: String,
     pub amount: i64,
     pub amount_capturable: i64,
+    /// `{"tip": {"amount": …}}` once a tip was added on the reader.
+    #[serde(default)]
+    pub amount_details: Option<serde_json::Value>,
     pub amount_received: i64,
     pub canceled_at: Option<i64>,
     pub cancellation_reason: Option<String>,
@@ -117,7 +120,13 @@ mod tests {
 
     #[test]
     fn final_states_go_nowhere() {
-        for next in [RequiresPaymentMethod, Processing, RequiresCapture, Succeeded, Canceled] {
+        for next in [
+            RequiresPaymentMethod,
+            Processing,
+            RequiresCapture,
+            Succeeded,
+            Canceled,
+        ] {
             assert!(!Succeeded.can_become(next));
             assert!(!Canceled.can_become(next));
         }

@@ -185,7 +185,10 @@ impl Reader {
 
 /// Removes the private parts of a stored reader's JSON (see [`Reader::to_public`]).
 pub fn strip_private(reader_json: &mut Value) {
-    if let Some(ext) = reader_json.get_mut("tillgate").and_then(Value::as_object_mut) {
+    if let Some(ext) = reader_json
+        .get_mut("tillgate")
+        .and_then(Value::as_object_mut)
+    {
         ext.remove("connection");
     }
 }

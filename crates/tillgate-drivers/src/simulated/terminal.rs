@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 struct ReadCard {
     facts: CardFacts,
     outcome: TestOutcome,
+    tip: i64,
 }
 
 pub struct SimulatedTerminal {
@@ -44,6 +45,7 @@ impl SimulatedTerminal {
     }
 
     fn authorise(card: ReadCard, amount: i64, delay: Duration) -> PaymentFuture {
+        let amount = amount + card.tip;
         async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -152,8 +154,12 @@ impl SimulatedControls for SimulatedTerminal {
         let facts = CardFacts::from_number(&card.number, card.exp_month, card.exp_year)
             .ok_or_else(|| DriverError::Refused("the card number is not valid".into()))?;
         let outcome = test_outcome(&card.number, amount);
-        tx.send(ReadCard { facts, outcome })
-            .map_err(|_| DriverError::Refused("the payment was canceled".into()))
+        tx.send(ReadCard {
+            facts,
+            outcome,
+            tip: card.tip,
+        })
+        .map_err(|_| DriverError::Refused("the payment was canceled".into()))
     }
 }
 
@@ -163,6 +169,7 @@ mod tests {
 
     fn card(number: &str) -> PresentedCard {
         PresentedCard {
+            tip: 0,
             number: number.into(),
             exp_month: 12,
             exp_year: 2030,
@@ -210,6 +217,9 @@ mod tests {
         assert!(matches!(fut.await, PaymentOutcome::CardRead(c) if c.brand == "mastercard"));
         let fut = t.confirm(req(1000, false)).await.unwrap();
         assert!(matches!(fut.await, PaymentOutcome::Approved(_)));
-        assert!(t.confirm(req(1000, false)).await.is_err(), "the card is used once");
+        assert!(
+            t.confirm(req(1000, false)).await.is_err(),
+            "the card is used once"
+        );
     }
 }

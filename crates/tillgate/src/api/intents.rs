@@ -107,6 +107,7 @@ async fn create(
         object: "payment_intent".into(),
         amount,
         amount_capturable: 0,
+        amount_details: None,
         amount_received: 0,
         canceled_at: None,
         cancellation_reason: None,

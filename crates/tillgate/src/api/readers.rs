@@ -160,10 +160,52 @@ async fn list_all(
     ))
 }
 
+/// `process_config` / `collect_config` as Stripe shows it back: booleans and integers typed, any
+/// unknown setting refused.
 fn config(p: &Params, key: &str) -> Result<Value, ApiError> {
-    Ok(Value::Object(
-        p.object(key)?.cloned().unwrap_or_else(Map::new),
-    ))
+    let raw = p.object(key)?.cloned().unwrap_or_else(Map::new);
+    let mut out = Map::new();
+    for (name, value) in raw {
+        let param = format!("{key}[{name}]");
+        let typed = match name.as_str() {
+            "skip_tipping" | "enable_customer_cancellation" | "update_payment_intent" => {
+                Value::Bool(as_bool(&value).ok_or_else(|| {
+                    ApiError::invalid_param(&param, format!("Invalid boolean: {value}"))
+                })?)
+            }
+            "tipping" => {
+                let Value::Object(t) = value else {
+                    return Err(ApiError::invalid_param(&param, "tipping must be a hash."));
+                };
+                let mut tipping = Map::new();
+                for (k, v) in t {
+                    if k != "amount_eligible" {
+                        return Err(ApiError::unknown_param(&format!("{param}[{k}]")));
+                    }
+                    let n = v
+                        .as_str()
+                        .and_then(|x| x.parse::<i64>().ok())
+                        .or_else(|| v.as_i64())
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| ApiError::invalid_integer(&format!("{param}[{k}]")))?;
+                    tipping.insert(k, Value::from(n));
+                }
+                Value::Object(tipping)
+            }
+            _ => return Err(ApiError::unknown_param(&param)),
+        };
+        out.insert(name, typed);
+    }
+    Ok(Value::Object(out))
+}
+
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
 }
 
 async fn process(

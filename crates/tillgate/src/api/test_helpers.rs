@@ -34,12 +34,11 @@ async fn present(
         )
         .into());
     }
-    if p.int("amount_tip")?.is_some_and(|t| t != 0) {
-        return Err(ApiError::invalid_param(
-            "amount_tip",
-            "Tips are not supported by tillgate's simulated readers yet.",
-        )
-        .into());
+    let tip = p.int("amount_tip")?.unwrap_or(0);
+    if tip < 0 {
+        return Err(
+            ApiError::invalid_param("amount_tip", "amount_tip must be zero or more.").into(),
+        );
     }
     let card = p.object(kind)?;
     let field = |name: &str| card.and_then(|c| c.get(name)).and_then(Value::as_str);
@@ -65,6 +64,7 @@ async fn present(
             number,
             exp_month,
             exp_year,
+            tip,
         },
     };
     Ok(Json(s.gateway.ask(&acct, &id, req, caller.0).await?))

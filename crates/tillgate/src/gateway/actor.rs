@@ -401,6 +401,18 @@ impl ReaderActor {
         if self.reader.tillgate.card_presented {
             return Err(busy());
         }
+        if card.tip > 0 {
+            let skip = action
+                .process_payment_intent
+                .as_ref()
+                .map(|p| p["process_config"]["skip_tipping"] == json!(true));
+            if skip != Some(false) {
+                return Err(ApiError::invalid_param(
+                    "amount_tip",
+                    "A tip can only be added to a process_payment_intent action that does not skip tipping.",
+                ));
+            }
+        }
         let pi_id = action.payment_intent().unwrap_or_default().to_owned();
         {
             let shared = self.shared.clone();

@@ -68,7 +68,17 @@ pub fn approve(
     reader: &str,
     driver: &str,
 ) -> (PaymentMethod, Charge) {
-    let pm = payment_method(&approval.card);
+    let mut pm = payment_method(&approval.card);
+    // A card collected earlier keeps the PaymentMethod id the POS already saw.
+    if let Some(id) = &pi.payment_method {
+        pm.id = id.clone();
+    }
+    // An on-reader tip raises the amount (Stripe: amount_details.tip).
+    if approval.amount > pi.amount {
+        let tip = approval.amount - pi.amount;
+        pi.amount = approval.amount;
+        pi.amount_details = Some(json!({"tip": {"amount": tip}}));
+    }
     let mut ch = charge(pi, &pm, &approval.card, reader, driver);
     ch.paid = true;
     ch.status = ChargeStatus::Succeeded;
@@ -109,7 +119,10 @@ pub fn decline(
     driver: &str,
 ) -> Option<(PaymentMethod, Charge)> {
     let objects = card.map(|card| {
-        let pm = payment_method(card);
+        let mut pm = payment_method(card);
+        if let Some(id) = &pi.payment_method {
+            pm.id = id.clone();
+        }
         let mut ch = charge(pi, &pm, card, reader, driver);
         ch.status = ChargeStatus::Failed;
         ch.failure_code = Some(decline.code.to_owned());

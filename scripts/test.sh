@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine (Rust toolchain, Python and Node only):
+# formatting, lints, every crate's tests, then the official Stripe client library against a real server.
+#
+#   scripts/test.sh
+#
+# Installs what the tests need itself: Python packages into .venv (scripts/client-tests.sh);
+# Debian packages with apt-get when a suite needs them (see scripts/deps.sh).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+if [[ -x scripts/deps.sh ]]; then
+    step "system packages"
+    scripts/deps.sh
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "client-library suite (stripe-python against tillgate serve)"
+scripts/client-tests.sh
