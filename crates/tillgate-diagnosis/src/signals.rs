@@ -321,7 +321,8 @@ pub enum EventKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisconnectReason {
-    PowerLost,
+    /// The session ended because the device restarted (it came back with a fresh uptime).
+    DeviceRestarted,
     LinkLost,
     Timeout,
     ClosedByPeer,

@@ -54,6 +54,12 @@ pub(crate) enum Fact {
         gaps: usize,
         readers: usize,
     },
+    LocationUnreachable {
+        location: String,
+        failed: usize,
+        total: usize,
+        spread_min: i64,
+    },
     LocationsAffected {
         affected: usize,
         total: usize,
@@ -329,6 +335,10 @@ impl Fact {
             (LocationCommonGaps { location, gaps, readers }, De) => format!("alle {readers} Terminals in {location} verloren gleichzeitig die Verbindung ({gaps}-mal)"),
             (LocationCommonGaps { location, gaps, readers }, Fr) => format!("les {readers} lecteurs de {location} ont perdu le contact aux mêmes moments ({gaps} fois)"),
             (LocationCommonGaps { location, gaps, readers }, Zh) => format!("{location}的全部{readers}台刷卡机同时断线（共{gaps}次）"),
+            (LocationUnreachable { location, failed, total, spread_min }, En) => format!("{failed} of {total} terminals at {location} stopped answering on the network within {spread_min} min of each other"),
+            (LocationUnreachable { location, failed, total, spread_min }, De) => format!("{failed} von {total} Terminals in {location} antworteten innerhalb von {spread_min} Min. nicht mehr im Netz"),
+            (LocationUnreachable { location, failed, total, spread_min }, Fr) => format!("{failed} terminaux sur {total} à {location} ont cessé de répondre sur le réseau à {spread_min} min d'intervalle"),
+            (LocationUnreachable { location, failed, total, spread_min }, Zh) => format!("{location}的{total}台终端中有{failed}台在{spread_min}分钟内相继在网络上失去响应"),
             (LocationsAffected { affected, total }, En) => format!("readers at {affected} of {total} locations are affected at the same time"),
             (LocationsAffected { affected, total }, De) => format!("Terminals an {affected} von {total} Standorten sind gleichzeitig betroffen"),
             (LocationsAffected { affected, total }, Fr) => format!("des lecteurs de {affected} emplacements sur {total} sont touchés en même temps"),

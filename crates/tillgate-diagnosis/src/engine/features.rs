@@ -160,10 +160,15 @@ impl ReaderFeatures {
         f.failure_onset = onset(&r.probes);
 
         // Heartbeats and their silent buckets.
+        // A reader without a heartbeat channel (ZVT) is judged by its probes alone.
         let interval = r.heartbeat_interval_s.max(1) as i64;
         let span = (now - window_start).max(1);
         f.hb_received = r.heartbeats.len();
-        f.hb_expected = (span / interval) as usize;
+        f.hb_expected = if r.heartbeat_interval_s == 0 {
+            0
+        } else {
+            (span / interval) as usize
+        };
         f.hb_last = r.heartbeats.last().copied();
         let buckets = ((span + BUCKET_S - 1) / BUCKET_S) as usize;
         let mut seen = vec![false; buckets];

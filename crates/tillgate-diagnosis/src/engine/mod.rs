@@ -154,6 +154,22 @@ impl<'a> FleetView<'a> {
         }
     }
 
+    /// Diagnoses one subject of this snapshot.
+    pub fn diagnose(
+        &self,
+        subject: &crate::Subject,
+        lang: Lang,
+    ) -> Result<Diagnosis, crate::UnknownSubject> {
+        use crate::Subject;
+        let found = match subject {
+            Subject::Reader(id) => self.diagnose_reader(id, lang),
+            Subject::Location(id) => self.diagnose_location(id, lang),
+            Subject::Fleet => Some(self.diagnose_fleet(lang)),
+            Subject::Host => Some(self.diagnose_host(lang)),
+        };
+        found.ok_or_else(|| crate::UnknownSubject(subject.clone()))
+    }
+
     fn reader_index(&self, id: &str) -> Option<usize> {
         let rs = &self.fleet.readers;
         rs.iter()

@@ -60,6 +60,7 @@ pub(super) fn pick(ranked: &[(Cause, f32)], lang: Lang) -> Option<String> {
                 Test::LookAtReader
             } else if pair(Cause::ClientIsolation, Cause::DifferentSubnet)
                 || pair(Cause::WrongAddress, Cause::DhcpAddressChurn)
+                || pair(Cause::WrongAddress, Cause::ReaderPoweredOff)
             {
                 Test::CompareAddresses
             } else if [a, b].iter().any(|c| {

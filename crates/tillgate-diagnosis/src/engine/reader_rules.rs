@@ -117,6 +117,32 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
         }
     }
 
+    // --- No heartbeat channel (ZVT): the LAN probes alone tell whether the terminal is there.
+    if r.heartbeat_interval_s == 0
+        && f.lan_fail()
+        && f.down_now
+        && timeouts * 2 >= f.tcp_fail()
+        && !addr_mismatch
+        && !churn
+    {
+        let mut facts = vec![Fact::TcpTimeouts {
+            target: tgt.clone(),
+            failed: timeouts,
+            total: f.probes,
+        }];
+        if f.ping_sent > 0 && f.ping_recv == 0 {
+            facts.push(Fact::PingSilent { sent: f.ping_sent });
+        }
+        if f.failure_onset.is_some() {
+            // It answered at this address before, then went quiet.
+            add(Cause::ReaderPoweredOff, 0.78, facts);
+        } else if f.tcp_ok == 0 && r.reports.is_empty() {
+            // Never seen at this address: switched off, or the address is wrong.
+            add(Cause::ReaderPoweredOff, 0.55, facts.clone());
+            add(Cause::WrongAddress, 0.5, facts);
+        }
+    }
+
     // --- Address: not private, IPv6 only, wrong address, churn, dual interface.
     if let Some(ip) = reported_ip {
         if !is_private(ip) && !ip.is_loopback() && !ip.is_link_local() {
@@ -480,7 +506,7 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
             let lost = f
                 .disconnects
                 .iter()
-                .filter(|(_, r)| *r == DisconnectReason::PowerLost)
+                .filter(|(_, r)| *r == DisconnectReason::DeviceRestarted)
                 .count();
             let s = if lost > 0 { 0.86 } else { 0.75 };
             add(Cause::PowerUnstable, s, facts);

@@ -325,6 +325,38 @@ pub(crate) fn location_candidates(
         });
     }
 
+    // Terminals without heartbeats (ZVT): every one stopped answering LAN probes at about the same moment.
+    let probed: Vec<&(usize, &ReaderSignals, &ReaderFeatures)> =
+        members.iter().filter(|m| m.2.probes > 0).collect();
+    let gone: Vec<(usize, Secs)> = probed
+        .iter()
+        .filter(|m| m.2.down_now)
+        .filter_map(|m| m.2.failure_onset.map(|t| (m.0, t)))
+        .collect();
+    if probed.len() >= 2
+        && gone.len() * 5 >= probed.len() * 4
+        && !out.iter().any(|c| c.cause == Cause::LocationNetworkDown)
+    {
+        let first = gone.iter().map(|g| g.1).min().unwrap_or(0);
+        let last = gone.iter().map(|g| g.1).max().unwrap_or(0);
+        let spread = (last - first) / 60;
+        if spread <= 10 {
+            let facts = vec![Fact::LocationUnreachable {
+                location: loc.name.clone(),
+                failed: gone.len(),
+                total: probed.len(),
+                spread_min: spread,
+            }];
+            out.push(Candidate {
+                cause: Cause::LocationNetworkDown,
+                score: 0.9,
+                facts,
+                origin: None,
+                members: gone.iter().map(|g| g.0).collect(),
+            });
+        }
+    }
+
     // Everyone loses contact at the same moments, again and again.
     if n >= 2 {
         let len = members.iter().map(|m| m.2.hb_gaps.len()).min().unwrap_or(0);
