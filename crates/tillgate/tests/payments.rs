@@ -1,0 +1,153 @@
+//! In-process integration tests of the payment flow: a full payment, card data at rest, graceful
+//! shutdown and reconciliation after a restart in the middle of an authorisation.
+mod support;
+
+use std::time::Duration;
+use support::{spawn_app, spawn_on};
+
+#[tokio::test]
+async fn a_presented_card_pays_and_only_brand_last4_and_expiry_are_stored() {
+    let (app, _dir) = spawn_app().await;
+    let reader = app.reader("Kasse 1").await;
+    let pi = app.intent(1999, &[]).await;
+    let (status, r) = app
+        .post(
+            &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+            &[("payment_intent", &pi)],
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["action"]["status"], "in_progress");
+    let (status, r) = app
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+            &[("card_present[number]", "5555555555554444")],
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let pi_now = app
+        .wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+            v["status"] == "succeeded"
+        })
+        .await;
+    assert_eq!(pi_now["amount_received"], 1999);
+    let charge_id = pi_now["latest_charge"].as_str().unwrap().to_owned();
+    let (_, ch) = app.get(&format!("/v1/charges/{charge_id}")).await;
+    let card = &ch["payment_method_details"]["card_present"];
+    assert_eq!(card["brand"], "mastercard");
+    assert_eq!(card["last4"], "4444");
+    app.stop().await;
+
+    // The full number is nowhere in the database files (main file and WAL).
+    let mut found = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", app_db(&_dir));
+        if let Ok(bytes) = std::fs::read(&path) {
+            if bytes
+                .windows(16)
+                .any(|w| w == b"5555555555554444".as_slice())
+            {
+                found.push(path);
+            }
+        }
+    }
+    assert!(found.is_empty(), "full card number stored in {found:?}");
+}
+
+fn app_db(dir: &tempfile::TempDir) -> String {
+    dir.path().join("tillgate.db").display().to_string()
+}
+
+#[tokio::test]
+async fn a_restart_mid_authorisation_ends_the_action_and_never_charges_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tillgate.db");
+    // Authorisation takes 5 s: the restart lands in the middle of it.
+    let app = spawn_on(db.clone(), |c| c.sim_auth_delay = Duration::from_secs(5)).await;
+    let reader = app.reader("Kasse 2").await;
+    let pi = app.intent(4200, &[]).await;
+    app.post(
+        &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+        &[("payment_intent", &pi)],
+    )
+    .await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, p) = app.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(p["status"], "processing");
+    app.stop().await;
+
+    let app = spawn_on(db, |_| {}).await;
+    let r = app
+        .wait_for(&format!("/v1/terminal/readers/{reader}"), |v| {
+            v["action"]["status"] != "in_progress"
+        })
+        .await;
+    assert_eq!(r["action"]["status"], "failed", "{r}");
+    let (_, p) = app.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(p["status"], "requires_payment_method", "{p}");
+    assert_eq!(p["amount_received"], 0);
+    let (_, charges) = app.get(&format!("/v1/charges?payment_intent={pi}")).await;
+    let paid = charges["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["paid"] == true)
+        .count();
+    assert_eq!(paid, 0, "{charges}");
+
+    // The reader takes the next payment normally.
+    app.post(
+        &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+        &[("payment_intent", &pi)],
+    )
+    .await;
+    app.post(
+        &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+        &[],
+    )
+    .await;
+    // This instance authorises without delay.
+    app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+        v["status"] == "succeeded"
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_accounts_key_sees_nothing() {
+    let (app, _dir) = spawn_app().await;
+    let reader = app.reader("Kasse 3").await;
+    let store = tillgate::app::open_store(&format!("sqlite://{}", app.db_path.display()))
+        .await
+        .unwrap();
+    let (_, other_key) = tillgate::keys::create(store.as_ref(), "other-shop")
+        .await
+        .unwrap();
+    let res = app
+        .client
+        .get(format!("{}/v1/terminal/readers/{reader}", app.base))
+        .bearer_auth(&other_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    let list: serde_json::Value = app
+        .client
+        .get(format!("{}/v1/terminal/readers", app.base))
+        .bearer_auth(&other_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+    app.stop().await;
+}
