@@ -4,6 +4,7 @@
 //! reader actor is the only caller; drivers never touch the database or the HTTP API.
 pub mod simulated;
 mod terminal;
+pub mod zvt;
 
 pub use terminal::*;
 

@@ -18,6 +18,9 @@ pub enum Behaviour {
     DropAfterChargeOnce,
     /// As above, on every payment.
     DropAfterChargeAlways,
+    /// Charges the card, then restarts before reporting the result: links drop and new connections
+    /// are closed for `restart_ms` (once, then normal).
+    CrashAfterCharge,
     /// Answers every command's ACK only after `late_ack_ms` (more than T3 = 5 s by default).
     LateAck,
     /// Answers every command with NAK `84 83` (function not possible).

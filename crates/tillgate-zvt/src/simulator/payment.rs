@@ -101,6 +101,11 @@ pub(crate) async fn authorization(
             return Ok(Flow::Drop);
         }
         Behaviour::DropAfterChargeAlways => return Ok(Flow::Drop),
+        Behaviour::CrashAfterCharge => {
+            shared.set_behaviour(Behaviour::Normal);
+            shared.restart(Some(Duration::from_millis(cfg.restart_ms)));
+            return Ok(Flow::Drop);
+        }
         _ => {}
     }
     link.send_acked(&PtMessage::StatusInformation(info)).await?;

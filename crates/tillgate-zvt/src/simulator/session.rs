@@ -31,6 +31,10 @@ pub(crate) async fn run(stream: TcpStream, shared: Arc<Shared>) {
         _ => {}
     }
     loop {
+        if generation.has_changed().unwrap_or(true) {
+            // The terminal restarted (or shuts down) since the last command.
+            return;
+        }
         let served = async {
             let msg = match link.recv().await {
                 Ok(msg) => msg,
@@ -51,8 +55,9 @@ pub(crate) async fn run(stream: TcpStream, shared: Arc<Shared>) {
             commands::handle(&mut link, &shared, msg).await
         };
         let flow = tokio::select! {
-            flow = served => flow,
+            biased;
             _ = generation.changed() => Flow::Drop,
+            flow = served => flow,
         };
         if flow == Flow::Drop {
             return;

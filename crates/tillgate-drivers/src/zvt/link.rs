@@ -1,0 +1,112 @@
+//! One terminal's connection as the driver holds it: connect-and-register on demand, the settings, the
+//! memory record, and the prompt channel to the reader actor. Shared by the terminal and its payment task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tillgate_zvt::client::{ClientOptions, Progress, RegisterConfig, ZvtClient, ZvtError};
+use tokio::sync::{mpsc, Mutex, OwnedMutexGuard};
+
+use super::endpoint::Endpoint;
+use super::mapping::driver_error;
+use super::memory::{Memory, Record};
+use crate::{DriverError, TerminalEvent};
+
+/// The connection slot: `None` until connected, and again after the link failed.
+pub(crate) type Slot = OwnedMutexGuard<Option<ZvtClient>>;
+
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub endpoint: Arc<Endpoint>,
+    pub opts: ClientOptions,
+    /// `zvt://host:port`, the memory key.
+    pub key: String,
+    pub memory: Memory,
+    pub client: Arc<Mutex<Option<ZvtClient>>>,
+    pub events: mpsc::Sender<TerminalEvent>,
+    /// Pause between attempts to reach a terminal whose link dropped mid-payment.
+    pub retry: Duration,
+}
+
+impl Link {
+    /// The connection for one command; `Busy` while a payment holds it.
+    pub fn take(&self) -> Result<Slot, DriverError> {
+        self.client
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| DriverError::Busy("the terminal is running another command".into()))
+    }
+
+    /// The connected client in `slot`, connecting and registering first when needed.
+    pub async fn ready<'a>(&self, slot: &'a mut Slot) -> Result<&'a mut ZvtClient, DriverError> {
+        if slot.is_none() {
+            let client = connect(&self.endpoint, &self.opts)
+                .await
+                .map_err(driver_error)?;
+            **slot = Some(client);
+        }
+        slot.as_mut()
+            .ok_or_else(|| DriverError::Offline("the terminal link is closed".into()))
+    }
+
+    pub fn record(&self) -> Record {
+        self.memory.get(&self.key).unwrap_or_default()
+    }
+
+    pub fn save(&self, record: Record) -> Result<(), DriverError> {
+        self.memory.put(&self.key, record).map_err(|e| {
+            DriverError::Hardware(format!("cannot record the payment state durably: {e}"))
+        })
+    }
+
+    /// Tells the reader actor what the terminal shows; dropped when the actor is slow.
+    pub fn prompt(&self, text: impl Into<String>) {
+        let _ = self.events.try_send(TerminalEvent::Prompt(text.into()));
+    }
+
+    /// Forwards a command's progress to the actor as prompts.
+    pub fn forward_progress(&self) -> mpsc::Sender<Progress> {
+        let (tx, mut rx) = mpsc::channel::<Progress>(16);
+        let link = self.clone();
+        tokio::spawn(async move {
+            while let Some(progress) = rx.recv().await {
+                match progress {
+                    Progress::Prompt { text, .. } => link.prompt(capitalise(&text)),
+                    Progress::Busy => link.prompt("Terminal busy, please wait"),
+                }
+            }
+        });
+        tx
+    }
+}
+
+/// Opens the TCP link and registers (`06 00`) as an ECR that prints receipts and starts every payment.
+pub(crate) async fn connect(
+    endpoint: &Endpoint,
+    opts: &ClientOptions,
+) -> Result<ZvtClient, ZvtError> {
+    let mut client = ZvtClient::connect(&endpoint.addr(), opts.clone()).await?;
+    client.register(RegisterConfig::default()).await?;
+    Ok(client)
+}
+
+/// Errors after which the connection cannot be trusted any more.
+pub(crate) fn breaks_link(e: &ZvtError) -> bool {
+    !matches!(e, ZvtError::Nak(_) | ZvtError::Rejected { .. })
+}
+
+/// The driver error for a failed command; a failure that breaks the link also empties the slot.
+pub(crate) fn map_failure(slot: &mut Slot, e: ZvtError) -> DriverError {
+    if breaks_link(&e) {
+        **slot = None;
+    }
+    driver_error(e)
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

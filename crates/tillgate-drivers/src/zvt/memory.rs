@@ -1,0 +1,143 @@
+//! What the driver remembers per terminal so a lost payment answer is never guessed: the last booked
+//! transaction it saw (the baseline) and the payment in flight, written *before* the Authorization is
+//! sent. Kept in memory and, when a state directory is configured, in one small JSON file per terminal
+//! so the record survives a gateway crash.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tillgate_zvt::client::Transaction;
+
+/// Identifies one booked transaction on a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TxKey {
+    pub trace: Option<u32>,
+    pub receipt_no: Option<u16>,
+}
+
+impl TxKey {
+    pub fn of(tx: &Transaction) -> Self {
+        Self {
+            trace: tx.trace,
+            receipt_no: tx.receipt_no,
+        }
+    }
+}
+
+/// A payment whose Authorization may have reached the terminal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InFlight {
+    pub reference: String,
+    pub amount: i64,
+    /// The terminal's last booked transaction before this payment (`None`: it had none).
+    pub baseline: Option<TxKey>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    /// Whether `last` is known (after a repeat receipt or a booking seen by this driver).
+    pub baseline_known: bool,
+    pub last: Option<TxKey>,
+    pub in_flight: Option<InFlight>,
+}
+
+/// Records of every terminal this driver talks to, keyed by `zvt://host:port`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Memory {
+    records: Arc<Mutex<HashMap<String, Record>>>,
+    dir: Option<PathBuf>,
+}
+
+impl Memory {
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self {
+            records: Arc::default(),
+            dir,
+        }
+    }
+
+    /// Whether records survive a restart of the gateway.
+    pub fn is_durable(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    /// The record of `key`, or `None` when this driver never wrote one (in memory or on disk).
+    pub fn get(&self, key: &str) -> Option<Record> {
+        if let Some(record) = self.lock().get(key) {
+            return Some(record.clone());
+        }
+        let record = self.read_file(key)?;
+        self.lock().insert(key.to_string(), record.clone());
+        Some(record)
+    }
+
+    /// Stores the record; on disk it is flushed to stable storage before this returns.
+    pub fn put(&self, key: &str, record: Record) -> std::io::Result<()> {
+        if let Some(dir) = &self.dir {
+            write_durably(dir, &file_name(key), &record)?;
+        }
+        self.lock().insert(key.to_string(), record);
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read_file(&self, key: &str) -> Option<Record> {
+        let path = self.dir.as_ref()?.join(file_name(key));
+        let bytes = std::fs::read(path).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+fn file_name(key: &str) -> String {
+    let safe: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{safe}.json")
+}
+
+fn write_durably(dir: &Path, name: &str, record: &Record) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&serde_json::to_vec(record).map_err(std::io::Error::other)?)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    // The rename itself must reach the disk too.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_a_new_memory_on_the_same_dir() {
+        let dir = std::env::temp_dir().join(format!("tillgate-zvt-mem-{}", std::process::id()));
+        let record = Record {
+            baseline_known: true,
+            last: Some(TxKey {
+                trace: Some(7),
+                receipt_no: Some(3),
+            }),
+            in_flight: Some(InFlight {
+                reference: "pi_1".into(),
+                amount: 1000,
+                baseline: None,
+            }),
+        };
+        Memory::new(Some(dir.clone()))
+            .put("zvt://127.0.0.1:1", record.clone())
+            .unwrap();
+        let fresh = Memory::new(Some(dir.clone()));
+        assert_eq!(fresh.get("zvt://127.0.0.1:1"), Some(record));
+        assert_eq!(fresh.get("zvt://127.0.0.1:2"), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,189 @@
+//! The ZVT driver: German card terminals (Ingenico, Verifone, CCV, PAX, Worldline, Feig…) driven over
+//! TCP with registration code `zvt://HOST:PORT[?password=…&currency=…&charset=…&tls=true]`.
+//!
+//! - `endpoint`: the registration code and the stored connection; `link`: connect-and-register;
+//! - `terminal`: the [`Terminal`] link; `payment`: one payment and its recovery after a link drop;
+//! - `memory`: the per-terminal record that makes recovery a fact, not a guess; `mapping`: ZVT ↔ Stripe.
+
+mod endpoint;
+mod link;
+mod mapping;
+mod memory;
+mod payment;
+mod terminal;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tillgate_zvt::client::ClientOptions;
+use tokio::sync::mpsc;
+
+pub use endpoint::Endpoint;
+pub use terminal::ZvtTerminal;
+
+use crate::{Attach, Driver, DriverError, Registration, Terminal, TerminalEvent};
+use link::Link;
+use mapping::driver_error;
+use memory::Memory;
+
+/// Settings of the ZVT driver (per gateway, not per terminal).
+#[derive(Debug, Clone)]
+pub struct ZvtDriverConfig {
+    /// T3: the terminal must acknowledge a command within this (5 s in practice).
+    pub ack_timeout: Duration,
+    /// A whole command, customer included (180 s in practice); `84 9C` extends the ACK wait up to it.
+    pub command_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// TCP keep-alive idle time, so links that die overnight are noticed.
+    pub keepalive: Duration,
+    /// Where each terminal's in-flight payment is recorded so it survives a gateway crash. With `None`
+    /// the record lives in memory only: link drops are recovered, a crash mid-payment is not provable.
+    pub state_dir: Option<PathBuf>,
+    /// Pause between attempts to reach a terminal whose link dropped mid-payment.
+    pub recovery_retry: Duration,
+}
+
+impl Default for ZvtDriverConfig {
+    fn default() -> Self {
+        Self {
+            ack_timeout: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(180),
+            connect_timeout: Duration::from_secs(5),
+            keepalive: Duration::from_secs(30),
+            state_dir: None,
+            recovery_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The ZVT protocol as a tillgate driver.
+#[derive(Clone)]
+pub struct ZvtDriver {
+    config: ZvtDriverConfig,
+    memory: Memory,
+}
+
+impl ZvtDriver {
+    /// The driver, ready for a [`crate::Registry`].
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(config: ZvtDriverConfig) -> Arc<dyn Driver> {
+        Arc::new(Self::with_config(config))
+    }
+
+    pub fn with_config(config: ZvtDriverConfig) -> Self {
+        let memory = Memory::new(config.state_dir.clone());
+        Self { config, memory }
+    }
+
+    fn client_options(&self, endpoint: &Endpoint) -> ClientOptions {
+        ClientOptions {
+            password: endpoint.password,
+            currency: endpoint.currency,
+            charset: endpoint.charset,
+            ack_timeout: self.config.ack_timeout,
+            command_timeout: self.config.command_timeout,
+            connect_timeout: self.config.connect_timeout,
+            keepalive: self.config.keepalive,
+        }
+    }
+
+    /// The terminal link for `endpoint` (what `attach` returns), usable without a reader actor.
+    pub fn terminal(&self, endpoint: Endpoint, events: mpsc::Sender<TerminalEvent>) -> ZvtTerminal {
+        ZvtTerminal::new(self.link(endpoint, events))
+    }
+
+    fn link(
+        &self,
+        endpoint: Endpoint,
+        events: mpsc::Sender<TerminalEvent>,
+    ) -> Result<Link, DriverError> {
+        if endpoint.tls {
+            return Err(tls_unsupported());
+        }
+        Ok(Link {
+            opts: self.client_options(&endpoint),
+            key: endpoint.public_url(),
+            endpoint: Arc::new(endpoint),
+            memory: self.memory.clone(),
+            client: Arc::default(),
+            events,
+            retry: self.config.recovery_retry,
+        })
+    }
+}
+
+fn tls_unsupported() -> DriverError {
+    DriverError::Unsupported("ZVT over TLS (tls=true) is not supported yet".into())
+}
+
+#[async_trait]
+impl Driver for ZvtDriver {
+    fn name(&self) -> &'static str {
+        "zvt"
+    }
+
+    fn accepts(&self, registration_code: &str) -> bool {
+        registration_code.starts_with("zvt://")
+    }
+
+    async fn register(&self, registration_code: &str) -> Result<Registration, DriverError> {
+        let endpoint = Endpoint::parse(registration_code)?;
+        if endpoint.tls {
+            return Err(tls_unsupported());
+        }
+        let opts = self.client_options(&endpoint);
+        let mut client = link::connect(&endpoint, &opts)
+            .await
+            .map_err(registration_error)?;
+        // Registration (again) to read what the terminal volunteers, then its status and version.
+        let info = client
+            .register(tillgate_zvt::client::RegisterConfig::default())
+            .await
+            .map_err(registration_error)?;
+        let status = client.status_enquiry().await.map_err(driver_error)?;
+        if !status.is_ready() {
+            tracing::warn!(terminal = %endpoint.public_url(), status = status.terminal_status.meaning(), "registered a terminal that is not ready");
+        }
+        let _ = client.log_off().await;
+        let serial_number = info
+            .serial_number
+            .clone()
+            .or_else(|| {
+                status
+                    .terminal_id
+                    .or(info.terminal_id)
+                    .map(|t| format!("TID{t:08}"))
+            })
+            .unwrap_or_else(|| endpoint.public_url());
+        Ok(Registration {
+            device_type: info
+                .device_name
+                .clone()
+                .map(|name| format!("zvt:{name}"))
+                .unwrap_or_else(|| "zvt".to_string()),
+            serial_number,
+            device_sw_version: status.sw_version.or(info.sw_version),
+            ip_address: Some(endpoint.host.clone()),
+            endpoint: Some(endpoint.public_url()),
+            connection: endpoint.to_connection(),
+        })
+    }
+
+    fn attach(&self, attach: &Attach, events: mpsc::Sender<TerminalEvent>) -> Box<dyn Terminal> {
+        let link = Endpoint::from_connection(&attach.connection)
+            .and_then(|endpoint| self.link(endpoint, events));
+        Box::new(ZvtTerminal::new(link))
+    }
+}
+
+/// Registration failures say what to fix; a refused password is the common one.
+fn registration_error(e: tillgate_zvt::client::ZvtError) -> DriverError {
+    match e {
+        tillgate_zvt::client::ZvtError::Rejected { text, .. } => DriverError::Refused(format!(
+            "the terminal refused registration ({text}); check the password in the registration code"
+        )),
+        other => driver_error(other),
+    }
+}

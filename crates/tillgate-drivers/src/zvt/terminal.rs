@@ -1,0 +1,247 @@
+//! One registered ZVT terminal as the reader actor sees it: payments run in their own task (so an
+//! abort can reach the terminal while one runs), refunds as reversal or refund, and recovery.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use serde_json::Value;
+use tillgate_zvt::client::{AbortHandle, AuthOutcome, Transaction};
+use tillgate_zvt::codec::ResultCode;
+use tokio::sync::watch;
+
+use super::endpoint::currency_numeric;
+use super::link::{map_failure, Link};
+use super::mapping::terminal_facts;
+use super::memory::{InFlight, TxKey};
+use super::payment;
+use crate::{
+    DriverError, PaymentFuture, PaymentOutcome, PaymentRequest, Recovery, RefundOutcome,
+    RefundRequest, Terminal,
+};
+
+/// How long `cancel` waits for the terminal to confirm an abort.
+const ABORT_WAIT: Duration = Duration::from_secs(10);
+
+/// A payment started by this terminal and not yet collected by a cancel.
+struct Running {
+    reference: String,
+    abort: AbortHandle,
+    outcome: watch::Receiver<Option<PaymentOutcome>>,
+}
+
+pub struct ZvtTerminal {
+    /// `Err` when the reader's stored connection could not be read; every call reports it.
+    link: Result<Link, DriverError>,
+    running: Option<Running>,
+}
+
+impl ZvtTerminal {
+    pub(crate) fn new(link: Result<Link, DriverError>) -> Self {
+        Self {
+            link,
+            running: None,
+        }
+    }
+
+    fn link(&self) -> Result<&Link, DriverError> {
+        self.link.as_ref().map_err(Clone::clone)
+    }
+
+    fn payment_running(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|r| r.outcome.borrow().is_none())
+    }
+}
+
+#[async_trait]
+impl Terminal for ZvtTerminal {
+    async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        if req.collect_only {
+            return Err(DriverError::Unsupported(
+                "ZVT terminals read and authorise the card in one step; use process_payment_intent"
+                    .into(),
+            ));
+        }
+        if self.payment_running() {
+            return Err(DriverError::Busy(
+                "a payment is running on the terminal".into(),
+            ));
+        }
+        let link = self.link()?.clone();
+        let amount = u64::try_from(req.amount)
+            .ok()
+            .filter(|a| *a > 0)
+            .ok_or_else(|| DriverError::Refused("the amount must be positive".into()))?;
+        let currency = currency_numeric(&req.currency).unwrap_or(link.endpoint.currency);
+        let mut slot = link.take()?;
+        let record = payment::learn_baseline(&link, &mut slot).await?;
+        if let Some(stale) = &record.in_flight {
+            return Err(DriverError::Busy(format!(
+                "the outcome of an interrupted payment ({}) is not known yet",
+                stale.reference
+            )));
+        }
+        let client = link.ready(&mut slot).await?;
+        let abort = client.abort_handle();
+        let in_flight = InFlight {
+            reference: req.reference.clone(),
+            amount: amount as i64,
+            baseline: record.last,
+        };
+        // Written before the Authorization leaves: a crash after this point is recovered, not guessed.
+        link.save(super::memory::Record {
+            in_flight: Some(in_flight.clone()),
+            ..record
+        })?;
+        let (tx, mut rx) = watch::channel(None);
+        self.running = Some(Running {
+            reference: req.reference,
+            abort,
+            outcome: rx.clone(),
+        });
+        tokio::spawn(payment::run(link, slot, in_flight, currency, tx));
+        Ok(async move {
+            let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
+            match outcome {
+                Ok(Some(outcome)) => outcome,
+                // Only reachable if the task panicked; its outcome is then unknown to this process.
+                _ => std::future::pending().await,
+            }
+        }
+        .boxed())
+    }
+
+    async fn confirm(&mut self, _req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        Err(DriverError::Unsupported(
+            "ZVT terminals have no separate confirm step".into(),
+        ))
+    }
+
+    async fn cancel(&mut self) -> Result<(), DriverError> {
+        let Some(mut running) = self.running.take() else {
+            return Ok(());
+        };
+        if running.outcome.borrow().is_none() {
+            // Some terminals ignore the abort; the outcome below tells.
+            let _ = running.abort.abort().await;
+        }
+        let waited = tokio::time::timeout(ABORT_WAIT, running.outcome.wait_for(Option::is_some))
+            .await
+            .map(|r| r.map(|o| o.clone()));
+        let outcome = match waited {
+            Ok(Ok(outcome)) => outcome,
+            _ => {
+                self.running = Some(running);
+                return Err(DriverError::Busy(
+                    "the terminal did not confirm the abort; the payment may still complete".into(),
+                ));
+            }
+        };
+        match outcome {
+            Some(PaymentOutcome::Canceled) => Ok(()),
+            _ => {
+                self.running = Some(running);
+                Err(DriverError::Busy(
+                    "the payment reached the card issuer before the abort; its outcome stands"
+                        .into(),
+                ))
+            }
+        }
+    }
+
+    async fn refund(&mut self, req: RefundRequest) -> Result<RefundOutcome, DriverError> {
+        let link = self.link()?.clone();
+        let amount = u64::try_from(req.amount)
+            .ok()
+            .filter(|a| *a > 0)
+            .ok_or_else(|| DriverError::Refused("the refund amount must be positive".into()))?;
+        let mut slot = link.take()?;
+        let client = link.ready(&mut slot).await?;
+        let receipt_no = req
+            .terminal
+            .get("receipt_no")
+            .and_then(Value::as_u64)
+            .and_then(|n| u16::try_from(n).ok());
+        let mut kind = "refund";
+        let mut result = None;
+        if let (true, Some(receipt_no)) = (req.full, receipt_no) {
+            match client.reversal(receipt_no).await {
+                // The batch was closed since: only a refund can give the money back.
+                Ok(AuthOutcome::Aborted {
+                    result: ResultCode::ReversalNotPossible,
+                    ..
+                }) => {}
+                Ok(outcome) => {
+                    kind = "reversal";
+                    result = Some(outcome);
+                }
+                Err(e) => return Err(map_failure(&mut slot, e)),
+            }
+        }
+        let outcome = match result {
+            Some(outcome) => outcome,
+            None => client
+                .refund(amount)
+                .await
+                .map_err(|e| map_failure(&mut slot, e))?,
+        };
+        Ok(match outcome {
+            AuthOutcome::Approved(tx) => {
+                remember_booking(&link, &tx);
+                RefundOutcome::Succeeded {
+                    terminal: terminal_facts(&tx, kind),
+                }
+            }
+            AuthOutcome::Declined { text, .. } | AuthOutcome::Aborted { text, .. } => {
+                RefundOutcome::Failed {
+                    reason: format!("the terminal refused the {kind}: {text}"),
+                }
+            }
+        })
+    }
+
+    async fn display(&mut self, _cart: &Value) -> Result<(), DriverError> {
+        Err(DriverError::Unsupported(
+            "ZVT terminals do not show an ECR cart".into(),
+        ))
+    }
+
+    async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
+        let link = self.link()?.clone();
+        if let Some(running) = self.running.as_ref().filter(|r| r.reference == reference) {
+            // This process ran the payment: its task settles it (it is still recovering if `None`).
+            return match running.outcome.borrow().clone() {
+                Some(outcome) => Ok(Recovery::Known(outcome)),
+                None => Err(DriverError::Busy("the payment is still running".into())),
+            };
+        }
+        let Some(record) = link.memory.get(&link.key) else {
+            if link.memory.is_durable() {
+                // The record is written before any Authorization is sent: none means none was sent.
+                return Ok(Recovery::NotCharged);
+            }
+            return Err(DriverError::Unsupported(
+                "the ZVT driver keeps no durable record (no state_dir); the payment's fate cannot be proven".into(),
+            ));
+        };
+        match record.in_flight {
+            Some(in_flight) if in_flight.reference == reference => {
+                let mut slot = link.take()?;
+                payment::recover_once(&link, &mut slot, &in_flight).await
+            }
+            _ => Ok(Recovery::NotCharged),
+        }
+    }
+}
+
+/// A reversal or refund is a booking too: it becomes the baseline for the next recovery.
+fn remember_booking(link: &Link, tx: &Transaction) {
+    let mut record = link.record();
+    record.baseline_known = true;
+    record.last = Some(TxKey::of(tx));
+    if let Err(e) = link.save(record) {
+        tracing::error!(terminal = %link.key, error = %e, "booking not recorded");
+    }
+}

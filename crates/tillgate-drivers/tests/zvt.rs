@@ -1,0 +1,467 @@
+//! The ZVT driver against the in-process ZVT terminal simulator on loopback: what a POS relies on —
+//! registration facts, approvals with card facts and receipts, declines in Stripe's words, abort,
+//! reversal and refund, and exactly one charge when the link or the gateway dies mid-payment.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tillgate_domain::cards::CardFacts;
+use tillgate_drivers::zvt::{Endpoint, ZvtDriver, ZvtDriverConfig, ZvtTerminal};
+use tillgate_drivers::{
+    Attach, DriverError, PaymentOutcome, PaymentRequest, Recovery, RefundOutcome, RefundRequest,
+    Terminal, TerminalEvent,
+};
+use tillgate_zvt::simulator::{Behaviour, EntryKind, SimConfig, SimHandle, Simulator};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn sim(behaviour: Behaviour) -> SimHandle {
+    let cfg = SimConfig {
+        authorization_delay_ms: 50,
+        behaviour,
+        ..SimConfig::default()
+    };
+    Simulator::start(cfg).await.expect("simulator starts")
+}
+
+fn config() -> ZvtDriverConfig {
+    ZvtDriverConfig {
+        recovery_retry: Duration::from_millis(100),
+        ..ZvtDriverConfig::default()
+    }
+}
+
+fn terminal(driver: &ZvtDriver, sim: &SimHandle) -> (ZvtTerminal, mpsc::Receiver<TerminalEvent>) {
+    let (tx, rx) = mpsc::channel(64);
+    let endpoint = Endpoint::parse(&sim.url()).unwrap();
+    (driver.terminal(endpoint, tx), rx)
+}
+
+fn payment(reference: &str, amount: i64) -> PaymentRequest {
+    PaymentRequest {
+        reference: reference.into(),
+        amount,
+        currency: "eur".into(),
+        collect_only: false,
+    }
+}
+
+async fn pay(t: &mut ZvtTerminal, reference: &str, amount: i64) -> PaymentOutcome {
+    t.begin_payment(payment(reference, amount))
+        .await
+        .unwrap()
+        .await
+}
+
+fn approval(outcome: PaymentOutcome) -> tillgate_drivers::Approval {
+    match outcome {
+        PaymentOutcome::Approved(a) => a,
+        other => panic!("expected an approval, got {other:?}"),
+    }
+}
+
+fn refund_of(approval: &tillgate_drivers::Approval, amount: i64) -> RefundRequest {
+    RefundRequest {
+        charge: "ch_1".into(),
+        amount,
+        currency: "eur".into(),
+        full: amount == approval.amount,
+        card: approval.card.clone(),
+        terminal: approval.terminal.clone(),
+    }
+}
+
+#[tokio::test]
+async fn register_learns_what_the_terminal_is() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let driver = ZvtDriver::new(config());
+        let code = format!("{}?password=000000&charset=cp437", sim.url());
+        assert!(driver.accepts(&code));
+        assert!(!driver.accepts("simulated-wpe"));
+        let reg = driver.register(&code).await.unwrap();
+        assert_eq!(reg.device_type, "zvt:tillgate-sim");
+        assert_eq!(reg.serial_number, "TG0001234567");
+        assert_eq!(reg.device_sw_version.as_deref(), Some("TGSIM 1.0.0"));
+        assert_eq!(reg.endpoint.as_deref(), Some(sim.url().as_str()));
+        assert_eq!(reg.ip_address.as_deref(), Some("127.0.0.1"));
+
+        // The stored connection reaches the terminal again.
+        let (tx, _rx) = mpsc::channel(8);
+        let attach = Attach {
+            reader_id: "tmr_1".into(),
+            device_type: reg.device_type.clone(),
+            connection: reg.connection.clone(),
+        };
+        let mut t = driver.attach(&attach, tx);
+        let outcome = t.begin_payment(payment("pi_reg", 500)).await.unwrap().await;
+        assert!(
+            matches!(outcome, PaymentOutcome::Approved(_)),
+            "{outcome:?}"
+        );
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn wrong_password_is_refused_with_a_clear_error() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let driver = ZvtDriver::new(config());
+        let err = driver
+            .register(&format!("{}?password=123456", sim.url()))
+            .await
+            .unwrap_err();
+        match &err {
+            DriverError::Refused(msg) => {
+                assert!(msg.contains("wrong password"), "{msg}");
+                assert!(msg.contains("check the password"), "{msg}");
+                assert!(!msg.contains("123456"), "the secret is never echoed");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn unreachable_and_non_zvt_terminals_are_told_apart() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Refuse).await;
+        let driver = ZvtDriver::new(config());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let refused = driver.register(&sim.url()).await.unwrap_err();
+        assert!(matches!(refused, DriverError::Offline(_)), "{refused:?}");
+
+        sim.set_behaviour(Behaviour::Banner);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let banner = driver.register(&sim.url()).await.unwrap_err();
+        match banner {
+            DriverError::Protocol(msg) => assert!(msg.contains("ECR"), "{msg}"),
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
+        let tls = driver
+            .register(&format!("{}?tls=true", sim.url()))
+            .await
+            .unwrap_err();
+        assert!(matches!(tls, DriverError::Unsupported(_)));
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn approved_payment_carries_card_facts_terminal_numbers_and_receipt() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let driver = ZvtDriver::with_config(config());
+        let (mut t, mut events) = terminal(&driver, &sim);
+        let a = approval(pay(&mut t, "pi_1", 1234).await);
+        assert_eq!(a.amount, 1234);
+        assert_eq!(
+            a.card,
+            CardFacts {
+                brand: "mastercard".into(),
+                last4: "4444".into(),
+                exp_month: 12,
+                exp_year: 2030,
+                masked: "555555******4444".into(),
+            }
+        );
+        let entry = &sim.journal()[0];
+        assert_eq!(a.terminal["receipt_no"], json!(entry.receipt_no));
+        assert_eq!(a.terminal["trace"], json!(entry.trace));
+        assert_eq!(a.terminal["terminal_id"], json!("52500001"));
+        assert_eq!(a.terminal["card_name"], json!("Mastercard"));
+        assert!(a.terminal["aid"].as_str().is_some_and(|aid| aid.len() == 6));
+        assert!(
+            a.receipt_lines.iter().any(|l| l == "BETRAG EUR 12.34"),
+            "{:?}",
+            a.receipt_lines
+        );
+
+        let mut prompts = Vec::new();
+        while let Ok(TerminalEvent::Prompt(p)) = events.try_recv() {
+            prompts.push(p);
+        }
+        assert_eq!(
+            prompts.first().map(String::as_str),
+            Some("Insert card"),
+            "{prompts:?}"
+        );
+        assert!(prompts.iter().any(|p| p == "Enter PIN"), "{prompts:?}");
+        assert_eq!(sim.charged().len(), 1);
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn declines_use_stripe_failure_codes_and_the_terminal_text() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let driver = ZvtDriver::with_config(config());
+        let (mut t, _events) = terminal(&driver, &sim);
+        let cases = [
+            (
+                1005,
+                "card_declined",
+                Some("generic_decline"),
+                "do not honour",
+            ),
+            (
+                1051,
+                "card_declined",
+                Some("insufficient_funds"),
+                "insufficient funds",
+            ),
+            (
+                1055,
+                "incorrect_pin",
+                Some("incorrect_pin"),
+                "incorrect PIN",
+            ),
+            (1054, "expired_card", Some("expired_card"), "card expired"),
+        ];
+        for (amount, code, decline_code, text) in cases {
+            match pay(&mut t, "pi_d", amount).await {
+                PaymentOutcome::Declined {
+                    decline,
+                    terminal_text,
+                    ..
+                } => {
+                    assert_eq!(decline.code, code, "{amount}");
+                    assert_eq!(decline.decline_code, decline_code, "{amount}");
+                    let shown = terminal_text.unwrap_or_default();
+                    assert!(shown.contains(text), "{amount}: {shown}");
+                }
+                other => panic!("{amount} must decline, got {other:?}"),
+            }
+        }
+        assert!(sim.journal().is_empty(), "declines charge nothing");
+        // After declines the next approval still works.
+        approval(pay(&mut t, "pi_ok", 1000).await);
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn cancel_aborts_a_payment_waiting_for_the_card() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        sim.update_config(|c| c.authorization_delay_ms = 10_000);
+        let driver = ZvtDriver::with_config(config());
+        let (mut t, _events) = terminal(&driver, &sim);
+        let fut = t.begin_payment(payment("pi_c", 1000)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        t.cancel().await.unwrap();
+        assert_eq!(fut.await, PaymentOutcome::Canceled);
+        assert!(sim.journal().is_empty());
+        // The terminal takes the next payment.
+        sim.update_config(|c| c.authorization_delay_ms = 50);
+        approval(pay(&mut t, "pi_c2", 1000).await);
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn full_refund_reverses_and_partial_refund_refunds() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let driver = ZvtDriver::with_config(config());
+        let (mut t, _events) = terminal(&driver, &sim);
+        let first = approval(pay(&mut t, "pi_r1", 2000).await);
+        let second = approval(pay(&mut t, "pi_r2", 3000).await);
+
+        match t.refund(refund_of(&first, 2000)).await.unwrap() {
+            RefundOutcome::Succeeded { terminal } => assert_eq!(terminal["kind"], "reversal"),
+            other => panic!("{other:?}"),
+        }
+        match t.refund(refund_of(&second, 1000)).await.unwrap() {
+            RefundOutcome::Succeeded { terminal } => {
+                assert_eq!(terminal["kind"], "refund");
+                assert_eq!(terminal["amount"], 1000);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Reversing twice is refused by the terminal, not silently repeated.
+        match t.refund(refund_of(&first, 2000)).await.unwrap() {
+            RefundOutcome::Failed { reason } => {
+                assert!(reason.contains("already reversed"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let journal = sim.journal();
+        assert!(journal[0].reversed);
+        assert!(!journal[1].reversed);
+        assert_eq!(journal[2].kind, EntryKind::Refund);
+        assert_eq!(journal[2].amount_minor, 1000);
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn link_drop_after_charge_settles_exactly_once() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let driver = ZvtDriver::with_config(config());
+        let (mut t, _events) = terminal(&driver, &sim);
+        // An earlier payment, so the recovery must tell the new booking from the old one.
+        approval(pay(&mut t, "pi_before", 700).await);
+        sim.set_behaviour(Behaviour::DropAfterChargeOnce);
+        let a = approval(pay(&mut t, "pi_drop", 4200).await);
+        assert_eq!(a.amount, 4200);
+        let charged = sim.charged();
+        assert_eq!(charged.len(), 2, "one charge per payment: {charged:?}");
+        assert_eq!(a.terminal["receipt_no"], json!(charged[1].receipt_no));
+        assert!(!a.receipt_lines.is_empty(), "the repeated receipt is kept");
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn link_drop_before_charge_reports_nothing_charged() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let driver = ZvtDriver::with_config(config());
+        let (mut t, _events) = terminal(&driver, &sim);
+        approval(pay(&mut t, "pi_before", 700).await);
+        sim.set_behaviour(Behaviour::DropBeforeCharge);
+        let outcome = t.begin_payment(payment("pi_lost", 900)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sim.set_behaviour(Behaviour::Normal);
+        match outcome.await {
+            PaymentOutcome::Failed { code, .. } => assert_eq!(code, "terminal_reader_interrupted"),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        assert_eq!(
+            sim.charged().len(),
+            1,
+            "only the earlier payment was charged"
+        );
+        approval(pay(&mut t, "pi_again", 900).await);
+        assert_eq!(sim.charged().len(), 2);
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+/// The gateway dies while the terminal charges and restarts; a new gateway process (new driver, same
+/// state directory) asks the terminal and learns the payment succeeded: one charge, no second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_crash_mid_payment_is_recovered_from_the_durable_record() {
+    let state_dir = std::env::temp_dir().join(format!("tillgate-zvt-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let sim = Arc::new(sim(Behaviour::CrashAfterCharge).await);
+    sim.update_config(|c| c.restart_ms = 1_500);
+    let durable = ZvtDriverConfig {
+        state_dir: Some(state_dir.clone()),
+        ..config()
+    };
+
+    // The first gateway process, on its own runtime so that it can die mid-payment.
+    let (url, first_cfg, watched) = (sim.url(), durable.clone(), sim.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let driver = ZvtDriver::with_config(first_cfg);
+            let (tx, _rx) = mpsc::channel(64);
+            let mut t = driver.terminal(Endpoint::parse(&url).unwrap(), tx);
+            let _lost = t.begin_payment(payment("pi_crash", 5000)).await.unwrap();
+            while watched.journal().is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        // The process dies: its tasks and sockets are gone.
+        rt.shutdown_background();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(sim.charged().len(), 1);
+
+    let driver = ZvtDriver::with_config(durable);
+    let (mut t, _events) = terminal(&driver, &sim);
+    let recovered = timeout(LIMIT, async {
+        loop {
+            match t.recover("pi_crash").await {
+                Ok(r) => break r,
+                // The terminal is still restarting: the gateway asks again later.
+                Err(DriverError::Offline(_)) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(e) => panic!("unexpected: {e:?}"),
+            }
+        }
+    })
+    .await
+    .expect("bounded");
+    match recovered {
+        Recovery::Known(PaymentOutcome::Approved(a)) => assert_eq!(a.amount, 5000),
+        other => panic!("expected the charge to be known, got {other:?}"),
+    }
+    assert_eq!(
+        t.recover("pi_never_sent").await.unwrap(),
+        Recovery::NotCharged
+    );
+    // Settled: the next payment is a new one, and the journal shows one charge per payment.
+    approval(
+        timeout(LIMIT, pay(&mut t, "pi_next", 100))
+            .await
+            .expect("bounded"),
+    );
+    assert_eq!(sim.charged().len(), 2);
+    let _ = std::fs::remove_dir_all(&state_dir);
+}
+
+#[tokio::test]
+async fn terminal_faults_fail_the_payment_without_charging() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::RequireActivation).await;
+        let driver = ZvtDriver::with_config(config());
+        let (mut t, _events) = terminal(&driver, &sim);
+        match pay(&mut t, "pi_act", 1000).await {
+            PaymentOutcome::Failed { code, message } => {
+                assert_eq!(code, "terminal_reader_hardware_fault");
+                assert!(message.contains("activation"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A terminal refusing every command (NAK 83) refuses the payment before it starts.
+        sim.set_behaviour(Behaviour::Nak);
+        let refused = t.begin_payment(payment("pi_nak", 1000)).await;
+        assert!(
+            matches!(refused, Err(DriverError::Refused(_))),
+            "{:?}",
+            refused.err()
+        );
+        assert!(sim.journal().is_empty());
+        assert!(t
+            .begin_payment(PaymentRequest {
+                collect_only: true,
+                ..payment("pi_collect", 1000)
+            })
+            .await
+            .is_err());
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
