@@ -25,6 +25,7 @@
 
 pub mod catalogue;
 pub mod doctor;
+pub use doctor::render::render_diagnosis;
 pub mod engine;
 mod lang;
 pub mod signals;

@@ -211,11 +211,16 @@ impl<'a> FleetView<'a> {
                 c.score *= 0.6;
             }
         }
-        let host_factor = if own_best.max(wide_best) >= 0.6 {
+        let mut host_factor = if own_best.max(wide_best) >= 0.6 {
             0.7
         } else {
             1.0
         };
+        // A terminal on a subnet the host is directly attached to does not need the host's route, DNS or
+        // internet: the host's own trouble explains little of what the LAN probes saw.
+        if self.on_host_lan(r) {
+            host_factor *= 0.5;
+        }
         wider.extend(self.host_cands.iter().cloned().map(|mut c| {
             c.score *= host_factor;
             c
@@ -230,6 +235,24 @@ impl<'a> FleetView<'a> {
             label: r.label.clone(),
         };
         Some(report::build(scope, lang, cands, checks, self.fleet.now))
+    }
+
+    fn on_host_lan(&self, r: &ReaderSignals) -> bool {
+        let (
+            Some(h),
+            Some(Endpoint {
+                ip: std::net::IpAddr::V4(ip),
+                ..
+            }),
+        ) = (&self.fleet.host, &r.configured)
+        else {
+            return false;
+        };
+        h.interfaces
+            .iter()
+            .filter(|i| i.up && i.kind != LinkKind::Loopback)
+            .flat_map(|i| i.ipv4.iter())
+            .any(|(net, p)| *p > 0 && features::in_prefix(*ip, *net, *p))
     }
 
     fn add_peer_facts(&self, i: usize, l: usize, cands: &mut [Candidate]) {
