@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tillgate_zvt::client::ClientOptions;
+use tillgate_zvt::client::{ClientOptions, RegisterConfig, ZvtClient, ZvtError};
 use tokio::sync::mpsc;
 
 pub use endpoint::Endpoint;
@@ -134,12 +134,12 @@ impl Driver for ZvtDriver {
             return Err(tls_unsupported());
         }
         let opts = self.client_options(&endpoint);
-        let mut client = link::connect(&endpoint, &opts)
+        let mut client = ZvtClient::connect(&endpoint.addr(), opts)
             .await
-            .map_err(registration_error)?;
-        // Registration (again) to read what the terminal volunteers, then its status and version.
+            .map_err(driver_error)?;
+        // Registration tells what the terminal volunteers (TLV); the status enquiry adds its state.
         let info = client
-            .register(tillgate_zvt::client::RegisterConfig::default())
+            .register(RegisterConfig::default())
             .await
             .map_err(registration_error)?;
         let status = client.status_enquiry().await.map_err(driver_error)?;
@@ -179,9 +179,9 @@ impl Driver for ZvtDriver {
 }
 
 /// Registration failures say what to fix; a refused password is the common one.
-fn registration_error(e: tillgate_zvt::client::ZvtError) -> DriverError {
+fn registration_error(e: ZvtError) -> DriverError {
     match e {
-        tillgate_zvt::client::ZvtError::Rejected { text, .. } => DriverError::Refused(format!(
+        ZvtError::Rejected { text, .. } => DriverError::Refused(format!(
             "the terminal refused registration ({text}); check the password in the registration code"
         )),
         other => driver_error(other),

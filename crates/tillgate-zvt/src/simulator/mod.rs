@@ -230,7 +230,15 @@ async fn accept_loop(
                 }
             }
             accepted = accept(listener.as_ref()) => {
-                let (stream, peer) = accepted?;
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // E.g. too many open files: a real terminal would not die of it either.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
                 shared.accepted.fetch_add(1, Ordering::Relaxed);
                 if shared.is_down() {
                     drop(stream);
