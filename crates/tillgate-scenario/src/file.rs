@@ -186,12 +186,6 @@ pub struct LocationSpec {
     pub congestion: Congestion,
 }
 
-impl Default for Dur {
-    fn default() -> Self {
-        Dur(0)
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReaderSpec {

@@ -315,11 +315,9 @@ impl ReaderFeatures {
     }
 
     pub fn loss_pct(&self) -> u32 {
-        if self.ping_sent == 0 {
-            0
-        } else {
-            100 - (100 * self.ping_recv / self.ping_sent)
-        }
+        (100 * self.ping_recv)
+            .checked_div(self.ping_sent)
+            .map_or(0, |received| 100 - received)
     }
 
     /// The LAN path from the POS side fails for most probes.

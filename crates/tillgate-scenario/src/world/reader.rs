@@ -393,7 +393,7 @@ impl Sim<'_, '_> {
             && here
             && self.powered(t)
             && self.joins_wifi()
-            && !(loc.client_isolation && !f.dual_interface)
+            && (!loc.client_isolation || f.dual_interface)
             && f.segment == Segment::Lan;
         if !path {
             p.ping = Some(PingResult {
