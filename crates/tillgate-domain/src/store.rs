@@ -177,6 +177,9 @@ pub trait Store: Send + Sync + 'static {
         max_age_secs: i64,
         include_in_flight: bool,
     ) -> StoreResult<()>;
+
+    /// Deletes every object of `kind` created before `created_before` (retention); returns how many.
+    async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64>;
 }
 
 /// Reads a typed object from the store.

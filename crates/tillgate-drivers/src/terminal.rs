@@ -138,7 +138,47 @@ pub struct PresentedCard {
 pub trait SimulatedControls: Send {
     /// Taps a card on the reader; refused when no payment is waiting for one.
     fn present_card(&mut self, card: PresentedCard) -> Result<(), DriverError>;
+    /// Changes the simulated device or its link (power, cable, IP, radio). Monitoring sees only the
+    /// resulting behaviour (answers, silence, latency), never this call.
+    fn apply(&mut self, change: SimChange) -> Result<(), DriverError>;
 }
+
+/// A change to a simulated reader's device or link (test helpers).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimChange {
+    PowerOff,
+    PowerOn,
+    LinkDown,
+    LinkUp,
+    ChangeIp(String),
+    /// Radio quality: RSSI in dBm, the share of heartbeats lost (0..=1) and the added latency.
+    SetSignal {
+        rssi_dbm: Option<i32>,
+        loss: Option<f64>,
+        latency_ms: Option<u64>,
+    },
+    Reboot,
+}
+
+/// What one liveness probe observed: the terminal answered, and what it reported about itself.
+/// Observations only — the gateway infers health and causes from these.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Heartbeat {
+    pub ip_address: Option<String>,
+    /// `ethernet`, `wifi` or `both`.
+    pub interface: Option<String>,
+    pub rssi_dbm: Option<i32>,
+    pub device_sw_version: Option<String>,
+    pub uptime_secs: Option<u64>,
+    pub temperature_c: Option<f64>,
+    pub battery_pct: Option<u8>,
+    /// Protocol-specific status the terminal reported (e.g. ZVT's terminal status byte).
+    pub terminal_status: Option<Value>,
+}
+
+/// A probe in flight: resolves with the answer, or an error saying how the link failed.
+/// A terminal that never answers leaves it pending; the caller bounds it in time.
+pub type HeartbeatFuture = BoxFuture<'static, Result<Heartbeat, DriverError>>;
 
 /// An open link to one terminal, owned by exactly one reader actor.
 #[async_trait]
@@ -154,6 +194,11 @@ pub trait Terminal: Send + Sync {
     async fn display(&mut self, cart: &Value) -> Result<(), DriverError>;
     /// Learns the fate of a payment whose answer was lost (crash, link drop).
     async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError>;
+    /// Starts the cheapest liveness probe the protocol offers. Drivers without one answer
+    /// `Unsupported`, and their readers' health is reported as not monitored.
+    fn heartbeat(&mut self) -> HeartbeatFuture {
+        Box::pin(async { Err(DriverError::Unsupported("no liveness probe".into())) })
+    }
     /// The simulator's controls, for simulated terminals only.
     fn simulated(&mut self) -> Option<&mut dyn SimulatedControls> {
         None

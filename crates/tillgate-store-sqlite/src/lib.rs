@@ -1,7 +1,10 @@
 //! tillgate's embedded store: SQLite in WAL mode with `synchronous=FULL`, migrations from
 //! `migrations/`, reads from a small pool and every write through one writer task that commits
 //! waiting batches together (group commit): no caller is answered before its batch is durable.
+mod outbox;
 mod writer;
+
+pub use outbox::SqliteOutbox;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -281,6 +284,16 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM objects WHERE kind = ? AND created < ?")
+            .bind(kind.as_str())
+            .bind(created_before)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
     }
 }
 

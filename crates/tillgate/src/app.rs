@@ -4,6 +4,7 @@ use crate::api::{self, AppState};
 use crate::config::ServeConfig;
 use crate::gateway::Gateway;
 use crate::keys::{self, StartupKey};
+use crate::webhooks::{WebhookConfig, Webhooks};
 use anyhow::{bail, Context};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -64,6 +65,8 @@ pub struct App {
     pub account: AccountId,
     pub startup_key: StartupKey,
     pub router: axum::Router,
+    /// The webhook outbox and its dispatcher (running from `build` until `serve` ends).
+    pub webhooks: Webhooks,
 }
 
 impl App {
@@ -72,13 +75,15 @@ impl App {
         let (account, startup_key) =
             keys::at_startup(store.as_ref(), cfg.api_key.as_deref()).await?;
         let gateway = Gateway::start(store.clone(), drivers(cfg), cfg.gateway.clone()).await?;
+        let webhooks = Webhooks::start(&cfg.database_url, WebhookConfig::from_env()?).await?;
         let state = AppState {
             store: store.clone(),
             gateway: gateway.clone(),
             keys: Default::default(),
         };
         Ok(App {
-            router: api::router(state),
+            router: api::router(state).layer(axum::Extension(webhooks.clone())),
+            webhooks,
             store,
             gateway,
             account,
@@ -101,6 +106,7 @@ impl App {
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
+        self.webhooks.shutdown().await;
         self.gateway.shutdown().await;
         Ok(())
     }

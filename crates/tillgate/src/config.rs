@@ -32,6 +32,39 @@ pub struct ServeArgs {
     /// After how many seconds an uncaptured manual-capture PaymentIntent is canceled [default: 172800].
     #[arg(long, env = "TILLGATE_CAPTURE_EXPIRY_SECS")]
     pub capture_expiry_secs: Option<u64>,
+    /// How often every reader's liveness is probed, e.g. `5s`, `500ms` [default: 5s]. A reader is
+    /// offline after two intervals without an answer.
+    #[arg(long, env = "TILLGATE_HEARTBEAT_INTERVAL", value_parser = parse_duration)]
+    pub heartbeat_interval: Option<Duration>,
+    /// How many days the per-reader event log is kept [default: 30].
+    #[arg(long, env = "TILLGATE_READER_EVENT_RETENTION_DAYS")]
+    pub reader_event_retention_days: Option<u64>,
+}
+
+/// `500ms`, `5s`, `2m`, or a bare number of seconds; at least 10 ms.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (use e.g. 5s or 500ms)"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}' (use ms, s or m)"
+            ))
+        }
+    };
+    if d < Duration::from_millis(10) {
+        return Err(format!("'{text}' is too short (at least 10ms)"));
+    }
+    Ok(d)
 }
 
 /// The same settings as read from a config file.
@@ -43,6 +76,8 @@ struct FileConfig {
     demo: Option<bool>,
     sim_auth_delay_ms: Option<u64>,
     capture_expiry_secs: Option<u64>,
+    heartbeat_interval: Option<String>,
+    reader_event_retention_days: Option<u64>,
 }
 
 /// Everything `serve` needs, resolved.
@@ -80,6 +115,21 @@ impl ServeConfig {
         let mut gateway = GatewayConfig::default();
         if let Some(secs) = args.capture_expiry_secs.or(file.capture_expiry_secs) {
             gateway.capture_expiry = Duration::from_secs(secs);
+        }
+        let file_interval = file
+            .heartbeat_interval
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("heartbeat_interval in the config file: {e}"))?;
+        if let Some(d) = args.heartbeat_interval.or(file_interval) {
+            gateway.heartbeat_interval = d;
+        }
+        if let Some(days) = args
+            .reader_event_retention_days
+            .or(file.reader_event_retention_days)
+        {
+            gateway.reader_event_retention = Duration::from_secs(days * 24 * 3600);
         }
         Ok(ServeConfig {
             listen: args
@@ -139,6 +189,16 @@ mod tests {
             cfg.api_key.is_none(),
             "an empty TILLGATE_API_KEY counts as unset"
         );
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("0ms").is_err());
     }
 
     #[test]

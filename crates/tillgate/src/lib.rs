@@ -7,3 +7,4 @@ pub mod config;
 pub mod demo;
 pub mod gateway;
 pub mod keys;
+pub mod webhooks;

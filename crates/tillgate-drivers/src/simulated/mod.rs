@@ -1,5 +1,6 @@
 //! Simulated readers (`simulated-wpe`, `simulated-s700`, `simulated-s710`): they behave like real ones,
 //! deciding outcomes from Stripe's test cards and amounts after a configurable authorisation delay.
+mod device;
 mod terminal;
 
 use crate::{Attach, Driver, DriverError, Registration, Terminal, TerminalEvent};
@@ -9,6 +10,7 @@ use serde_json::json;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+pub use device::{SimDevice, REBOOT_TIME};
 pub use terminal::SimulatedTerminal;
 
 /// The registration codes and the device types they create.
@@ -57,13 +59,18 @@ impl Driver for SimulatedDriver {
             device_type: device_type.to_owned(),
             serial_number: serial,
             device_sw_version: Some(SIM_SW_VERSION.to_owned()),
-            ip_address: Some(ip),
+            ip_address: Some(ip.clone()),
             endpoint: None,
-            connection: json!({}),
+            connection: json!({ "ip_address": ip }),
         })
     }
 
-    fn attach(&self, _attach: &Attach, _events: mpsc::Sender<TerminalEvent>) -> Box<dyn Terminal> {
-        Box::new(SimulatedTerminal::new(self.auth_delay))
+    fn attach(&self, attach: &Attach, _events: mpsc::Sender<TerminalEvent>) -> Box<dyn Terminal> {
+        let ip = attach.connection["ip_address"]
+            .as_str()
+            .unwrap_or("192.0.2.1")
+            .to_owned();
+        let device = SimDevice::new(&attach.device_type, ip, SIM_SW_VERSION);
+        Box::new(SimulatedTerminal::with_device(self.auth_delay, device))
     }
 }

@@ -1,7 +1,9 @@
 //! One simulated terminal: waits for a presented card, then approves or declines like Stripe's test mode.
+use super::device::SimDevice;
+use super::SIM_SW_VERSION;
 use crate::{
-    Approval, DriverError, PaymentFuture, PaymentOutcome, PaymentRequest, PresentedCard, Recovery,
-    RefundOutcome, RefundRequest, SimulatedControls, Terminal,
+    Approval, DriverError, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest,
+    PresentedCard, Recovery, RefundOutcome, RefundRequest, SimChange, SimulatedControls, Terminal,
 };
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -27,15 +29,33 @@ pub struct SimulatedTerminal {
     /// The card a collect-only payment read, kept for `confirm`.
     collected: Arc<Mutex<Option<ReadCard>>>,
     display: Option<Value>,
+    device: Arc<Mutex<SimDevice>>,
 }
 
 impl SimulatedTerminal {
     pub fn new(auth_delay: Duration) -> Self {
+        let device = SimDevice::new("simulated_wisepos_e", "192.0.2.1".into(), SIM_SW_VERSION);
+        Self::with_device(auth_delay, device)
+    }
+
+    pub fn with_device(auth_delay: Duration, device: SimDevice) -> Self {
         SimulatedTerminal {
             auth_delay,
             waiting: None,
             collected: Arc::new(Mutex::new(None)),
             display: None,
+            device: Arc::new(Mutex::new(device)),
+        }
+    }
+
+    /// A command reaches the device only when it is powered, linked and booted.
+    fn reach(&self) -> Result<(), DriverError> {
+        if self.device.lock().expect("sim device lock").reachable() {
+            Ok(())
+        } else {
+            Err(DriverError::Offline(
+                "the reader does not answer (no power or no network)".into(),
+            ))
         }
     }
 
@@ -82,6 +102,7 @@ fn receipt(card: &CardFacts, amount: i64) -> Vec<String> {
 #[async_trait]
 impl Terminal for SimulatedTerminal {
     async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        self.reach()?;
         let (tx, rx) = oneshot::channel::<ReadCard>();
         self.waiting = Some((tx, req.amount));
         let delay = self.auth_delay;
@@ -101,6 +122,7 @@ impl Terminal for SimulatedTerminal {
     }
 
     async fn confirm(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        self.reach()?;
         let card = self
             .collected
             .lock()
@@ -129,8 +151,13 @@ impl Terminal for SimulatedTerminal {
     }
 
     async fn display(&mut self, cart: &Value) -> Result<(), DriverError> {
+        self.reach()?;
         self.display = Some(cart.clone());
         Ok(())
+    }
+
+    fn heartbeat(&mut self) -> HeartbeatFuture {
+        super::device::heartbeat(&self.device)
     }
 
     async fn recover(&mut self, _reference: &str) -> Result<Recovery, DriverError> {
@@ -145,6 +172,16 @@ impl Terminal for SimulatedTerminal {
 }
 
 impl SimulatedControls for SimulatedTerminal {
+    fn apply(&mut self, change: SimChange) -> Result<(), DriverError> {
+        let restarts = matches!(change, SimChange::PowerOff | SimChange::Reboot);
+        self.device.lock().expect("sim device lock").apply(change)?;
+        if restarts {
+            // The device lost power or rebooted: a payment waiting for a card is gone with it.
+            self.waiting = None;
+        }
+        Ok(())
+    }
+
     fn present_card(&mut self, card: PresentedCard) -> Result<(), DriverError> {
         let Some((tx, amount)) = self.waiting.take() else {
             return Err(DriverError::Refused(

@@ -89,6 +89,7 @@ pub async fn render(
     for item in data.iter_mut() {
         if q.kind == Kind::Reader {
             strip_private(item);
+            state.gateway.overlay(account, item);
         }
         expand(state, account, item, &nested).await?;
     }

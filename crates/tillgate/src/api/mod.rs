@@ -12,6 +12,7 @@ pub mod params;
 mod readers;
 mod refunds;
 mod test_helpers;
+mod webhook_endpoints;
 
 use crate::gateway::{Gateway, Origin};
 use axum::extract::{FromRequestParts, Request};
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(charges::routes())
         .merge(refunds::routes())
         .merge(events::routes())
+        .merge(webhook_endpoints::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -129,6 +131,7 @@ pub async fn fetch(
         .ok_or_else(|| ApiError::not_found(kind.noun(), id, param))?;
     if kind == tillgate_domain::objects::Kind::Reader {
         tillgate_domain::objects::strip_private(&mut v);
+        state.gateway.overlay(account, &mut v);
     }
     Ok(v)
 }

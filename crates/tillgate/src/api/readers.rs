@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
             post(set_display),
         )
         .route("/terminal/readers/{id}/cancel_action", post(cancel))
+        .route("/terminal/readers/{id}/events", get(reader_events))
         .route(
             "/terminal/readers/{id}/process_setup_intent",
             post(unsupported),
@@ -157,6 +158,53 @@ async fn list_all(
     }
     Ok(Json(
         list::render(&s, &acct, &p, &q, "/v1/terminal/readers").await?,
+    ))
+}
+
+/// The reader's own log (tillgate extension): `type` and `created[...]` filters, Stripe paging.
+async fn reader_events(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    let mut allowed = PAGING.to_vec();
+    allowed.push("type");
+    p.allow(&allowed)?;
+    fetch(&s, &acct, Kind::Reader, &id, "id").await?;
+    let mut q = list::query(&p, Kind::ReaderEvent)?;
+    q.filters.push(("reader".to_owned(), id.clone()));
+    if let Some(t) = p.str("type")? {
+        const TYPES: [&str; 7] = [
+            "online",
+            "offline",
+            "ip_changed",
+            "rebooted",
+            "firmware_changed",
+            "action_succeeded",
+            "action_failed",
+        ];
+        if !TYPES.contains(&t) {
+            return Err(ApiError::invalid_param(
+                "type",
+                format!(
+                    "Unknown reader event type '{t}'. Use one of: {}.",
+                    TYPES.join(", ")
+                ),
+            )
+            .into());
+        }
+        q.filters.push(("type".to_owned(), t.to_owned()));
+    }
+    Ok(Json(
+        list::render(
+            &s,
+            &acct,
+            &p,
+            &q,
+            &format!("/v1/terminal/readers/{id}/events"),
+        )
+        .await?,
     ))
 }
 

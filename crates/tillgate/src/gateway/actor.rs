@@ -1,22 +1,27 @@
 //! The reader actor: the one owner of a reader's state. Every action passes through its mailbox, so
 //! "one action at a time", replace-before-card, busy-after-card and cancel live here and nowhere else.
 use super::events::{event, Origin};
+use super::health::{Monitor, Observation};
 use super::payments;
 use super::refunds;
+use super::LiveCell;
 use super::{driver_error, store_error, Shared};
 use futures::FutureExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tillgate_domain::metadata::{self, Metadata, MetadataUpdate};
+use tillgate_domain::now_millis;
+use tillgate_domain::objects::ReaderEvent;
 use tillgate_domain::objects::{
     ActionType, Kind, PaymentIntent, PiStatus, Reader, ReaderAction, ReaderStatus,
 };
 use tillgate_domain::store::{get_typed, Write};
 use tillgate_domain::{now_secs, AccountId, ApiError};
 use tillgate_drivers::{
-    Attach, Driver, PaymentFuture, PaymentOutcome, PaymentRequest, PresentedCard, Recovery,
-    Terminal, TerminalEvent,
+    Attach, Driver, DriverError, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest,
+    PresentedCard, Recovery, SimChange, Terminal, TerminalEvent,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -54,6 +59,10 @@ pub enum ReaderRequest {
     Present {
         card: PresentedCard,
     },
+    /// A change to a simulated reader's device or link (test helpers).
+    Simulate {
+        change: SimChange,
+    },
     /// Stop for shutdown, leaving in-flight work recorded for reconciliation.
     Park,
 }
@@ -72,6 +81,22 @@ pub(super) struct ReaderActor {
     events: mpsc::Receiver<TerminalEvent>,
     /// An interrupted payment whose fate the terminal could not tell yet.
     unresolved: bool,
+    /// Health as measured, shared with the API for live reads.
+    live: Arc<Mutex<LiveCell>>,
+    /// The last probe's failure, kept to name the reason of a disconnect.
+    probe_error: Option<DriverError>,
+}
+
+async fn next_probe(
+    probe: &mut Option<(tokio::time::Instant, HeartbeatFuture)>,
+) -> (
+    tokio::time::Instant,
+    Result<tillgate_drivers::Heartbeat, DriverError>,
+) {
+    match probe {
+        Some((started, f)) => (*started, f.await),
+        None => std::future::pending().await,
+    }
 }
 
 fn busy() -> ApiError {
@@ -94,6 +119,7 @@ impl ReaderActor {
         account: AccountId,
         reader: Reader,
         driver: Arc<dyn Driver>,
+        live: Arc<Mutex<LiveCell>>,
     ) -> Self {
         let (tx, events) = mpsc::channel(64);
         let terminal = driver.attach(
@@ -111,6 +137,8 @@ impl ReaderActor {
             terminal,
             events,
             unresolved: false,
+            live,
+            probe_error: None,
         }
     }
 
@@ -120,8 +148,30 @@ impl ReaderActor {
         }
         let mut inflight: Option<PaymentFuture> = None;
         let mut retry = tokio::time::interval(Duration::from_secs(5));
+        let interval = self.shared.config.heartbeat_interval;
+        let mut heartbeat = tokio::time::interval(interval);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut probe: Option<(tokio::time::Instant, HeartbeatFuture)> = None;
+        let deadline = tokio::time::sleep_until(self.deadline());
+        tokio::pin!(deadline);
         loop {
             tokio::select! {
+                _ = heartbeat.tick(), if self.monitored() => {
+                    if probe.take().is_some() {
+                        // A whole interval without an answer: that probe is lost.
+                        self.with_monitor(|m| m.on_silence(None));
+                    }
+                    probe = Some((tokio::time::Instant::now(), self.terminal.heartbeat()));
+                }
+                (started, answer) = next_probe(&mut probe) => {
+                    probe = None;
+                    self.on_probe(started, answer).await;
+                    deadline.as_mut().reset(self.deadline());
+                }
+                _ = &mut deadline, if self.monitored() => {
+                    self.on_deadline().await;
+                    deadline.as_mut().reset(tokio::time::Instant::now() + 3600 * interval);
+                }
                 cmd = mailbox.recv() => {
                     let Some(cmd) = cmd else { break };
                     if matches!(cmd.request, ReaderRequest::Park) {
@@ -152,9 +202,136 @@ impl ReaderActor {
         match ev {
             TerminalEvent::Prompt(text) => {
                 // Prompts are shown live but not worth a durable write each.
+                self.live.lock().expect("live cell").prompt = Some(text.clone());
                 self.reader.tillgate.prompt = Some(text);
             }
         }
+    }
+
+    fn with_monitor<T>(&self, f: impl FnOnce(&mut Monitor) -> T) -> T {
+        f(&mut self.live.lock().expect("live cell").monitor)
+    }
+
+    fn monitored(&self) -> bool {
+        self.with_monitor(|m| m.monitored)
+    }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.with_monitor(|m| m.deadline()))
+    }
+
+    async fn on_probe(
+        &mut self,
+        started: tokio::time::Instant,
+        answer: Result<tillgate_drivers::Heartbeat, DriverError>,
+    ) {
+        match answer {
+            Ok(hb) => {
+                self.probe_error = None;
+                let rtt = started.elapsed();
+                let ip = self.reader.ip_address.clone();
+                let sw = self.reader.device_sw_version.clone();
+                let now = now_millis();
+                let seen = self.with_monitor(|m| {
+                    m.on_answer(hb.clone(), rtt, now, ip.as_deref(), sw.as_deref())
+                });
+                if !seen.is_empty() {
+                    let mut reader = self.reader.clone();
+                    if let Some(ip) = hb.ip_address {
+                        reader.ip_address = Some(ip);
+                    }
+                    if let Some(sw) = hb.device_sw_version {
+                        reader.device_sw_version = Some(sw);
+                    }
+                    self.observe(reader, seen).await;
+                }
+            }
+            Err(e) => {
+                self.with_monitor(|m| m.on_silence(Some(&e)));
+                self.probe_error = Some(e);
+            }
+        }
+    }
+
+    async fn on_deadline(&mut self) {
+        let error = self.probe_error.clone();
+        if let Some(obs) = self.with_monitor(|m| m.on_deadline(now_millis(), error.as_ref())) {
+            self.observe(self.reader.clone(), vec![obs]).await;
+        }
+    }
+
+    /// Records health transitions: the reader, its log entries and Stripe-style events, one commit.
+    async fn observe(&mut self, mut reader: Reader, seen: Vec<Observation>) {
+        let acct = self.account.clone();
+        let origin = Origin::default();
+        let (health, last_seen) = self.with_monitor(|m| (m.to_json(), m.last_seen_ms()));
+        reader.tillgate.health = health;
+        reader.last_seen_at = last_seen.or(reader.last_seen_at);
+        let mut log = Vec::new();
+        let mut kinds = Vec::new();
+        for obs in &seen {
+            let (kind, event_kind, why, details) = match obs {
+                Observation::Offline { reason, details } => {
+                    reader.status = ReaderStatus::Offline;
+                    (
+                        "offline",
+                        "terminal.reader.offline",
+                        Some(*reason),
+                        details.clone(),
+                    )
+                }
+                Observation::Online { reason, down_ms } => {
+                    reader.status = ReaderStatus::Online;
+                    (
+                        "online",
+                        "terminal.reader.online",
+                        Some(*reason),
+                        json!({"down_ms": down_ms}),
+                    )
+                }
+                Observation::IpChanged { from, to } => (
+                    "ip_changed",
+                    "terminal.reader.ip_changed",
+                    None,
+                    json!({"from": from, "to": to}),
+                ),
+                Observation::Rebooted { uptime_secs } => (
+                    "rebooted",
+                    "terminal.reader.rebooted",
+                    None,
+                    json!({"uptime_secs": uptime_secs}),
+                ),
+                Observation::FirmwareChanged { from, to } => (
+                    "firmware_changed",
+                    "terminal.reader.updated",
+                    None,
+                    json!({"device_sw_version": {"from": from, "to": to}}),
+                ),
+            };
+            tracing::info!(reader = %reader.id, event = kind, reason = why.unwrap_or(""), "reader health");
+            log.push(ReaderEvent::new(&reader.id, kind, why, details));
+            kinds.push(event_kind);
+        }
+        let status = reader.status;
+        let public = reader.to_public();
+        let mut writes = Vec::new();
+        for entry in &log {
+            match Write::put(&acct, entry) {
+                Ok(w) => writes.push(w),
+                Err(e) => tracing::error!(error = %e, "reader event not recorded"),
+            }
+        }
+        for kind in kinds {
+            match event(&acct, kind, &public, &origin) {
+                Ok(w) => writes.push(w),
+                Err(e) => tracing::error!(error = %e, "event not recorded"),
+            }
+        }
+        // Shown only once durable: an API read never reports a transition the store does not have.
+        if let Err(e) = self.save(reader, writes).await {
+            tracing::error!(reader = %self.reader.id, error = %e, "could not record a health transition");
+        }
+        self.live.lock().expect("live cell").status = status;
     }
 
     /// Commits the reader with other writes, then adopts the new state.
@@ -177,7 +354,9 @@ impl ReaderActor {
     }
 
     fn public(&self) -> Value {
-        self.reader.to_public()
+        let mut v = self.reader.to_public();
+        super::overlay_live(&self.live.lock().expect("live cell"), &mut v);
+        v
     }
 
     async fn handle(
@@ -232,6 +411,22 @@ impl ReaderActor {
                 self.confirm(&payment_intent, origin, inflight).await
             }
             ReaderRequest::Present { card } => self.present(card, origin, inflight).await,
+            ReaderRequest::Simulate { change } => {
+                let reboot = change == SimChange::Reboot;
+                let sim = self.terminal.simulated().ok_or_else(|| {
+                    ApiError::invalid_request(
+                        "This test helper is only available for simulated readers.",
+                    )
+                })?;
+                sim.apply(change).map_err(|e| match e {
+                    DriverError::Refused(m) => ApiError::invalid_request(m),
+                    other => driver_error(other),
+                })?;
+                if reboot {
+                    self.with_monitor(|m| m.expect_reboot());
+                }
+                Ok(self.public())
+            }
             ReaderRequest::Cancel => self.cancel(inflight).await,
             ReaderRequest::SetDisplay { cart } => {
                 self.make_room(inflight).await?;
@@ -634,9 +829,21 @@ impl ReaderActor {
         } else {
             "terminal.reader.action_failed"
         };
+        let log = ReaderEvent::new(
+            &reader.id,
+            if kind.ends_with("succeeded") {
+                "action_succeeded"
+            } else {
+                "action_failed"
+            },
+            action.failure_code.as_deref(),
+            json!({"type": action.kind.as_str(), "payment_intent": pi.id, "status": pi.status.as_str()}),
+        );
+        writes.push(Write::put(acct, &log).map_err(store_error)?);
         reader.action = Some(action);
         reader.tillgate.card_presented = false;
         reader.tillgate.prompt = None;
+        self.live.lock().expect("live cell").prompt = None;
         writes.push(event(acct, kind, &reader.to_public(), origin).map_err(store_error)?);
         self.save(reader, writes).await?;
         self.unresolved = false;

@@ -2,6 +2,7 @@
 //! and the background work (reconciliation, capture expiry). The API layer talks to this and the store.
 mod actor;
 pub mod events;
+pub mod health;
 pub mod intents;
 mod locks;
 pub mod payments;
@@ -32,6 +33,10 @@ pub struct GatewayConfig {
     pub sweep_every: Duration,
     /// `confirm_payment_intent` must follow `collect_payment_method` within this window.
     pub confirm_window: Duration,
+    /// How often each reader's liveness is probed; offline after two silent intervals.
+    pub heartbeat_interval: Duration,
+    /// How long entries of the per-reader event log are kept.
+    pub reader_event_retention: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -40,6 +45,8 @@ impl Default for GatewayConfig {
             capture_expiry: Duration::from_secs(2 * 24 * 3600),
             sweep_every: Duration::from_secs(60),
             confirm_window: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(5),
+            reader_event_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -52,9 +59,33 @@ pub struct Shared {
     pub config: GatewayConfig,
 }
 
+/// What the API may read of a reader without asking its actor: its measured health.
+pub struct LiveCell {
+    pub monitor: health::Monitor,
+    pub status: ReaderStatus,
+    pub prompt: Option<String>,
+}
+
+/// Puts the live (measured) fields over a stored reader's JSON.
+pub fn overlay_live(cell: &LiveCell, v: &mut Value) {
+    let status = match cell.status {
+        ReaderStatus::Online => "online",
+        ReaderStatus::Offline => "offline",
+    };
+    v["status"] = Value::from(status);
+    if let Some(ms) = cell.monitor.last_seen_ms() {
+        v["last_seen_at"] = Value::from(ms);
+    }
+    if v["tillgate"].is_object() {
+        v["tillgate"]["health"] = cell.monitor.to_json();
+        v["tillgate"]["prompt"] = cell.prompt.clone().map(Value::from).unwrap_or(Value::Null);
+    }
+}
+
 struct Handle {
     account: AccountId,
     tx: mpsc::Sender<Command>,
+    live: Arc<std::sync::Mutex<LiveCell>>,
 }
 
 #[derive(Clone)]
@@ -119,12 +150,27 @@ impl Gateway {
         };
         let (tx, rx) = mpsc::channel(64);
         let id = reader.id.clone();
-        let actor = ReaderActor::new(self.shared.clone(), account.clone(), reader, driver);
+        let live = Arc::new(std::sync::Mutex::new(LiveCell {
+            monitor: health::Monitor::new(
+                self.shared.config.heartbeat_interval,
+                reader.status == ReaderStatus::Online,
+                reader.last_seen_at,
+            ),
+            status: reader.status,
+            prompt: None,
+        }));
+        let actor = ReaderActor::new(
+            self.shared.clone(),
+            account.clone(),
+            reader,
+            driver,
+            live.clone(),
+        );
         tokio::spawn(actor.run(rx, recovering));
         self.readers
             .write()
             .expect("reader registry lock")
-            .insert(id, Handle { account, tx });
+            .insert(id, Handle { account, tx, live });
     }
 
     /// Registers a terminal: the driver reaches it and learns what it is; then its actor starts.
@@ -207,6 +253,31 @@ impl Gateway {
                 .remove(reader_id);
         }
         result
+    }
+
+    /// Overlays the measured health on a reader's stored JSON (no-op for unknown readers).
+    pub fn overlay(&self, account: &AccountId, reader: &mut Value) {
+        let Some(id) = reader["id"].as_str() else {
+            return;
+        };
+        let live = {
+            let readers = self.readers.read().expect("reader registry lock");
+            match readers.get(id) {
+                Some(h) if &h.account == account => h.live.clone(),
+                _ => return,
+            }
+        };
+        overlay_live(&live.lock().expect("live cell"), reader);
+    }
+
+    /// Live status of every reader of an account: (reader id, status).
+    pub fn statuses(&self, account: &AccountId) -> Vec<(String, ReaderStatus)> {
+        let readers = self.readers.read().expect("reader registry lock");
+        readers
+            .iter()
+            .filter(|(_, h)| &h.account == account)
+            .map(|(id, h)| (id.clone(), h.live.lock().expect("live cell").status))
+            .collect()
     }
 
     /// The reader that took a charge, if it is still registered in this account.

@@ -12,6 +12,15 @@ pub(super) async fn run(shared: Arc<Shared>) {
         if let Err(e) = sweep(&shared).await {
             tracing::warn!(error = %e, "capture-expiry sweep failed");
         }
+        let cutoff = now_secs() - shared.config.reader_event_retention.as_secs() as i64;
+        match shared.store.purge_before(Kind::ReaderEvent, cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                purged = n,
+                "reader event log: dropped entries past retention"
+            ),
+            Err(e) => tracing::warn!(error = %e, "reader event retention sweep failed"),
+        }
     }
 }
 

@@ -1,0 +1,380 @@
+//! Reader health from liveness probes: what the last probes measured (RTT, loss, device facts) and
+//! the transitions they imply — offline after two silent intervals, online on the first answer,
+//! IP and firmware changes, restarts told apart from lost links by the device's uptime.
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+use tillgate_domain::objects::reader_event::reason;
+use tillgate_drivers::{DriverError, Heartbeat};
+
+/// How many recent probes RTT and loss are computed over.
+const WINDOW: usize = 20;
+/// How many IP changes are kept on the reader.
+const IP_HISTORY: usize = 10;
+
+/// A change worth an event, derived from probes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    Offline {
+        reason: &'static str,
+        details: Value,
+    },
+    Online {
+        /// How the outage is explained now that the reader answered again.
+        reason: &'static str,
+        down_ms: i64,
+    },
+    IpChanged {
+        from: Option<String>,
+        to: String,
+    },
+    Rebooted {
+        uptime_secs: u64,
+    },
+    FirmwareChanged {
+        from: Option<String>,
+        to: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Disconnect {
+    at_ms: i64,
+    reason: &'static str,
+    details: Value,
+    back_at_ms: Option<i64>,
+}
+
+/// The health state of one reader, owned by its actor.
+#[derive(Debug)]
+pub struct Monitor {
+    pub interval: Duration,
+    /// False once the driver said it has no probe: health is then not monitored, never assumed.
+    pub monitored: bool,
+    online: bool,
+    last_seen: Instant,
+    last_seen_ms: Option<i64>,
+    /// Recent probes: `Some(rtt_ms)` answered, `None` lost.
+    probes: VecDeque<Option<u32>>,
+    last: Option<Heartbeat>,
+    last_error: Option<String>,
+    ip_history: VecDeque<(String, i64)>,
+    last_disconnect: Option<Disconnect>,
+    reboot_requested: bool,
+}
+
+impl Monitor {
+    /// Starts with a full grace period: a reader is judged only after it had the chance to answer.
+    pub fn new(interval: Duration, online: bool, last_seen_ms: Option<i64>) -> Monitor {
+        Monitor {
+            interval,
+            monitored: true,
+            online,
+            last_seen: Instant::now(),
+            last_seen_ms,
+            probes: VecDeque::with_capacity(WINDOW),
+            last: None,
+            last_error: None,
+            ip_history: VecDeque::new(),
+            last_disconnect: None,
+            reboot_requested: false,
+        }
+    }
+
+    pub fn last_seen_ms(&self) -> Option<i64> {
+        self.last_seen_ms
+    }
+
+    pub fn online(&self) -> bool {
+        self.online
+    }
+
+    /// When the reader is declared offline if nothing is heard before.
+    pub fn deadline(&self) -> Instant {
+        self.last_seen + 2 * self.interval
+    }
+
+    pub fn expect_reboot(&mut self) {
+        self.reboot_requested = true;
+    }
+
+    fn record(&mut self, probe: Option<u32>) {
+        if self.probes.len() == WINDOW {
+            self.probes.pop_front();
+        }
+        self.probes.push_back(probe);
+    }
+
+    /// A probe answered after `rtt`.
+    pub fn on_answer(
+        &mut self,
+        hb: Heartbeat,
+        rtt: Duration,
+        now_ms: i64,
+        known_ip: Option<&str>,
+        known_sw: Option<&str>,
+    ) -> Vec<Observation> {
+        let mut seen = Vec::new();
+        self.record(Some(rtt.as_millis().min(u32::MAX as u128) as u32));
+        let uptime = hb.uptime_secs;
+        if !self.online {
+            let down_since = self
+                .last_disconnect
+                .as_ref()
+                .map(|d| d.at_ms)
+                .or(self.last_seen_ms)
+                .unwrap_or(now_ms);
+            let down_ms = (now_ms - down_since).max(0);
+            // Up for less time than it was silent (plus the probe interval): it restarted meanwhile.
+            let restarted = uptime.is_some_and(|u| {
+                (u as i64) * 1000 < down_ms + 2 * self.interval.as_millis() as i64
+            });
+            let why = match (restarted, self.reboot_requested) {
+                (true, true) => reason::REBOOT_REQUESTED,
+                (true, false) => reason::POWER_LOST,
+                (false, _) => reason::LINK_LOST,
+            };
+            if let Some(d) = self.last_disconnect.as_mut() {
+                d.reason = why;
+                d.back_at_ms = Some(now_ms);
+            }
+            self.online = true;
+            seen.push(Observation::Online {
+                reason: why,
+                down_ms,
+            });
+            if restarted {
+                seen.push(Observation::Rebooted {
+                    uptime_secs: uptime.unwrap_or(0),
+                });
+            }
+            self.reboot_requested = false;
+        } else if let (Some(prev), Some(now)) =
+            (self.last.as_ref().and_then(|h| h.uptime_secs), uptime)
+        {
+            // Restarted between two answered probes (a quick reboot).
+            if now < prev {
+                seen.push(Observation::Rebooted { uptime_secs: now });
+                self.reboot_requested = false;
+            }
+        }
+        if let Some(ip) = hb.ip_address.as_deref() {
+            if known_ip != Some(ip) {
+                self.ip_history.push_back((ip.to_owned(), now_ms));
+                if self.ip_history.len() > IP_HISTORY {
+                    self.ip_history.pop_front();
+                }
+                seen.push(Observation::IpChanged {
+                    from: known_ip.map(str::to_owned),
+                    to: ip.to_owned(),
+                });
+            }
+        }
+        if let Some(sw) = hb.device_sw_version.as_deref() {
+            if known_sw.is_some() && known_sw != Some(sw) {
+                seen.push(Observation::FirmwareChanged {
+                    from: known_sw.map(str::to_owned),
+                    to: sw.to_owned(),
+                });
+            }
+        }
+        self.last_seen = Instant::now();
+        self.last_seen_ms = Some(now_ms);
+        self.last_error = None;
+        self.last = Some(hb);
+        seen
+    }
+
+    /// A probe went unanswered for a whole interval, or failed with `error`.
+    pub fn on_silence(&mut self, error: Option<&DriverError>) {
+        if let Some(DriverError::Unsupported(_)) = error {
+            self.monitored = false;
+            return;
+        }
+        self.record(None);
+        self.last_error = error.map(|e| e.to_string());
+    }
+
+    /// The deadline passed with no answer: the reader goes offline (once).
+    pub fn on_deadline(&mut self, now_ms: i64, error: Option<&DriverError>) -> Option<Observation> {
+        if !self.online || !self.monitored {
+            return None;
+        }
+        let why = match error {
+            Some(DriverError::Protocol(_)) => reason::PROTOCOL_ERROR,
+            Some(DriverError::Refused(_)) => reason::CLOSED_BY_PEER,
+            Some(DriverError::Offline(_)) => reason::UNREACHABLE,
+            _ => reason::TIMEOUT,
+        };
+        let silent_ms = self.last_seen.elapsed().as_millis() as i64;
+        let details = json!({
+            "silent_ms": silent_ms,
+            "missed_probes": self.probes.iter().rev().take_while(|p| p.is_none()).count(),
+            "last_error": self.last_error,
+        });
+        self.online = false;
+        self.last_disconnect = Some(Disconnect {
+            at_ms: now_ms,
+            reason: why,
+            details: details.clone(),
+            back_at_ms: None,
+        });
+        Some(Observation::Offline {
+            reason: why,
+            details,
+        })
+    }
+
+    /// The `tillgate.health` object shown on the reader: what was measured and when.
+    pub fn to_json(&self) -> Value {
+        if !self.monitored {
+            return json!({"monitored": false});
+        }
+        let answered: Vec<u32> = self.probes.iter().flatten().copied().collect();
+        let loss = if self.probes.is_empty() {
+            None
+        } else {
+            Some((self.probes.len() - answered.len()) as f64 / self.probes.len() as f64)
+        };
+        let avg = (!answered.is_empty())
+            .then(|| answered.iter().map(|&r| r as f64).sum::<f64>() / answered.len() as f64);
+        let hb = self.last.as_ref();
+        json!({
+            "monitored": true,
+            "heartbeat_interval_ms": self.interval.as_millis() as u64,
+            "last_seen_at": self.last_seen_ms,
+            "probes": self.probes.len(),
+            "rtt_ms": {
+                "last": self.probes.back().copied().flatten(),
+                "avg": avg.map(|a| (a * 10.0).round() / 10.0),
+                "max": answered.iter().max(),
+            },
+            "loss": loss,
+            "ip_address": hb.and_then(|h| h.ip_address.clone()),
+            "ip_history": self.ip_history.iter().map(|(ip, at)| json!({"ip_address": ip, "at": at})).collect::<Vec<_>>(),
+            "interface": hb.and_then(|h| h.interface.clone()),
+            "rssi_dbm": hb.and_then(|h| h.rssi_dbm),
+            "device_sw_version": hb.and_then(|h| h.device_sw_version.clone()),
+            "uptime_secs": hb.and_then(|h| h.uptime_secs),
+            "temperature_c": hb.and_then(|h| h.temperature_c),
+            "battery_pct": hb.and_then(|h| h.battery_pct),
+            "terminal_status": hb.and_then(|h| h.terminal_status.clone()),
+            "last_error": self.last_error,
+            "last_disconnect": self.last_disconnect.as_ref().map(|d| json!({
+                "at": d.at_ms,
+                "reason": d.reason,
+                "details": d.details,
+                "back_at": d.back_at_ms,
+            })),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hb(ip: &str, uptime: u64) -> Heartbeat {
+        Heartbeat {
+            ip_address: Some(ip.into()),
+            uptime_secs: Some(uptime),
+            device_sw_version: Some("1.0".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_reader_back_with_a_fresh_uptime_lost_power_and_one_without_lost_its_link() {
+        let iv = Duration::from_secs(5);
+        let mut m = Monitor::new(iv, true, Some(0));
+        m.on_answer(
+            hb("10.0.0.5", 3600),
+            Duration::from_millis(3),
+            0,
+            Some("10.0.0.5"),
+            Some("1.0"),
+        );
+        m.on_silence(None);
+        assert!(matches!(
+            m.on_deadline(10_000, None),
+            Some(Observation::Offline {
+                reason: "timeout",
+                ..
+            })
+        ));
+        assert!(
+            m.on_deadline(11_000, None).is_none(),
+            "offline is reported once"
+        );
+        // Back after 60 s with an uptime of 20 s: it restarted → power lost.
+        let seen = m.on_answer(
+            hb("10.0.0.5", 20),
+            Duration::from_millis(3),
+            70_000,
+            Some("10.0.0.5"),
+            Some("1.0"),
+        );
+        assert_eq!(
+            seen[0],
+            Observation::Online {
+                reason: "power_lost",
+                down_ms: 60_000
+            }
+        );
+        assert!(seen.contains(&Observation::Rebooted { uptime_secs: 20 }));
+
+        m.on_deadline(200_000, None);
+        // Back after 60 s still running for an hour: the link was lost, not the device.
+        let seen = m.on_answer(
+            hb("10.0.0.9", 4000),
+            Duration::from_millis(3),
+            260_000,
+            Some("10.0.0.5"),
+            Some("1.0"),
+        );
+        assert_eq!(
+            seen[0],
+            Observation::Online {
+                reason: "link_lost",
+                down_ms: 60_000
+            }
+        );
+        assert!(seen.contains(&Observation::IpChanged {
+            from: Some("10.0.0.5".into()),
+            to: "10.0.0.9".into()
+        }));
+        let j = m.to_json();
+        assert_eq!(j["last_disconnect"]["reason"], "link_lost");
+        assert_eq!(j["ip_history"][0]["ip_address"], "10.0.0.9");
+    }
+
+    #[test]
+    fn loss_and_rtt_are_measured_over_the_recent_probes() {
+        let mut m = Monitor::new(Duration::from_secs(5), true, None);
+        for i in 0..10 {
+            if i % 2 == 0 {
+                m.on_answer(
+                    hb("10.0.0.5", 100 + i),
+                    Duration::from_millis(10),
+                    0,
+                    Some("10.0.0.5"),
+                    Some("1.0"),
+                );
+            } else {
+                m.on_silence(None);
+            }
+        }
+        let j = m.to_json();
+        assert_eq!(j["loss"], 0.5);
+        assert_eq!(j["rtt_ms"]["avg"], 10.0);
+        assert_eq!(j["probes"], 10);
+    }
+
+    #[test]
+    fn a_driver_without_probes_is_reported_as_not_monitored_and_never_goes_offline() {
+        let mut m = Monitor::new(Duration::from_secs(5), true, None);
+        m.on_silence(Some(&DriverError::Unsupported("no probe".into())));
+        assert!(m.on_deadline(100_000, None).is_none());
+        assert_eq!(m.to_json(), json!({"monitored": false}));
+    }
+}
