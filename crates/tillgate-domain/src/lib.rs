@@ -7,6 +7,7 @@ pub mod ids;
 pub mod metadata;
 pub mod money;
 pub mod objects;
+pub mod outbox;
 pub mod store;
 
 pub use error::{ApiError, ErrorType};

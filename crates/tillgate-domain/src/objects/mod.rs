@@ -4,7 +4,9 @@ mod event;
 mod location;
 mod payment_intent;
 mod reader;
+pub mod reader_event;
 mod refund;
+pub mod webhook_endpoint;
 
 pub use charge::{CardPresentDetails, Charge, ChargeStatus, PaymentMethod, PaymentMethodDetails};
 pub use event::{Event, EventData, EventRequest};
@@ -13,7 +15,9 @@ pub use payment_intent::{CaptureMethod, LastPaymentError, PaymentIntent, PiStatu
 pub use reader::{
     strip_private, ActionStatus, ActionType, Reader, ReaderAction, ReaderExt, ReaderStatus,
 };
+pub use reader_event::ReaderEvent;
 pub use refund::{Refund, RefundStatus};
+pub use webhook_endpoint::WebhookEndpoint;
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -29,10 +33,11 @@ pub enum Kind {
     Event,
     WebhookEndpoint,
     Configuration,
+    ReaderEvent,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Location,
         Kind::Reader,
         Kind::PaymentIntent,
@@ -42,6 +47,7 @@ impl Kind {
         Kind::Event,
         Kind::WebhookEndpoint,
         Kind::Configuration,
+        Kind::ReaderEvent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +61,7 @@ impl Kind {
             Kind::Event => "event",
             Kind::WebhookEndpoint => "webhook_endpoint",
             Kind::Configuration => "terminal.configuration",
+            Kind::ReaderEvent => "terminal.reader_event",
         }
     }
 
@@ -74,6 +81,7 @@ impl Kind {
             Kind::Event => "evt",
             Kind::WebhookEndpoint => "we",
             Kind::Configuration => "tmc",
+            Kind::ReaderEvent => "trev",
         }
     }
 
@@ -95,6 +103,7 @@ impl Kind {
             Kind::Event => "event",
             Kind::WebhookEndpoint => "webhook endpoint",
             Kind::Configuration => "configuration",
+            Kind::ReaderEvent => "reader event",
         }
     }
 }
