@@ -291,7 +291,9 @@ async fn endpoints_crud_follows_stripe_and_bad_input_changes_nothing() {
     );
     assert_eq!(got["enabled_events"], ep["enabled_events"]);
 
-    let bad: [(&[(&str, &str)], &str, &str); 6] = [
+    // (form, the param the error names, its code if any)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let bad: [Case; 6] = [
         (&[("enabled_events[]", "*")], "url", "parameter_missing"),
         (
             &[("url", "ftp://example.com/x"), ("enabled_events[]", "*")],
