@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tillgate_domain::store::Store;
 use tillgate_domain::AccountId;
 use tillgate_drivers::simulated::SimulatedDriver;
+use tillgate_drivers::zvt::{ZvtDriver, ZvtDriverConfig};
 use tillgate_drivers::Registry;
 use tillgate_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
@@ -55,7 +56,12 @@ pub fn redact_url(url: &str) -> String {
 
 /// The drivers this build knows.
 pub fn drivers(cfg: &ServeConfig) -> Registry {
-    Registry::new().with(Arc::new(SimulatedDriver::new(cfg.sim_auth_delay)))
+    Registry::new()
+        .with(Arc::new(SimulatedDriver::new(cfg.sim_auth_delay)))
+        .with(ZvtDriver::new(ZvtDriverConfig {
+            state_dir: cfg.zvt_state_dir.clone(),
+            ..ZvtDriverConfig::default()
+        }))
 }
 
 /// A built gateway, not yet serving.

@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// How many days the per-reader event log is kept [default: 30].
     #[arg(long, env = "TILLGATE_READER_EVENT_RETENTION_DAYS")]
     pub reader_event_retention_days: Option<u64>,
+    /// Where the ZVT driver records each terminal's in-flight payment, so a crash mid-payment is
+    /// recovered from the terminal's own record [default: `zvt-state` next to the SQLite database].
+    #[arg(long, env = "TILLGATE_ZVT_STATE_DIR")]
+    pub zvt_state_dir: Option<PathBuf>,
 }
 
 /// `500ms`, `5s`, `2m`, or a bare number of seconds; at least 10 ms.
@@ -78,6 +82,7 @@ struct FileConfig {
     capture_expiry_secs: Option<u64>,
     heartbeat_interval: Option<String>,
     reader_event_retention_days: Option<u64>,
+    zvt_state_dir: Option<PathBuf>,
 }
 
 /// Everything `serve` needs, resolved.
@@ -90,6 +95,9 @@ pub struct ServeConfig {
     /// `TILLGATE_API_KEY`: the default account's key to create or confirm. Never logged.
     pub api_key: Option<String>,
     pub gateway: GatewayConfig,
+    /// The ZVT driver's in-flight payment records; `None` keeps them in memory only (used for an
+    /// in-memory database, which forgets its readers at exit anyway).
+    pub zvt_state_dir: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -102,6 +110,7 @@ impl ServeConfig {
             sim_auth_delay: Duration::ZERO,
             api_key: None,
             gateway: GatewayConfig::default(),
+            zvt_state_dir: default_zvt_state_dir(database_url),
         }
     }
 
@@ -131,16 +140,22 @@ impl ServeConfig {
         {
             gateway.reader_event_retention = Duration::from_secs(days * 24 * 3600);
         }
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let zvt_state_dir = args
+            .zvt_state_dir
+            .clone()
+            .or(file.zvt_state_dir)
+            .or_else(|| default_zvt_state_dir(&database_url));
         Ok(ServeConfig {
             listen: args
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("literal address")),
-            database_url: args
-                .database_url
-                .clone()
-                .or(file.database_url)
-                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            database_url,
             demo: match args.demo {
                 Some(flag) => flag.unwrap_or(true),
                 None => file.demo.unwrap_or(false),
@@ -152,8 +167,26 @@ impl ServeConfig {
             ),
             api_key: api_key.filter(|k| !k.is_empty()),
             gateway,
+            zvt_state_dir,
         })
     }
+}
+
+/// `zvt-state` in the directory of a `sqlite://PATH` database. An in-memory database gets none: its
+/// readers vanish at exit, so a record on disk could never be matched again (and nothing is left in
+/// a shared temp directory).
+pub fn default_zvt_state_dir(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || path.starts_with("file::memory") {
+        return None;
+    }
+    let dir = match Path::new(path).parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Some(dir.join("zvt-state"))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -199,6 +232,31 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("0ms").is_err());
+    }
+
+    #[test]
+    fn the_zvt_state_lives_next_to_the_database() {
+        let dir = |url: &str| default_zvt_state_dir(url).map(|p| p.display().to_string());
+        assert_eq!(
+            dir("sqlite://./tillgate.db").as_deref(),
+            Some("./zvt-state")
+        );
+        assert_eq!(
+            dir("sqlite:///var/lib/tillgate/db.sqlite?mode=rwc").as_deref(),
+            Some("/var/lib/tillgate/zvt-state")
+        );
+        assert_eq!(dir("sqlite:tillgate.db").as_deref(), Some("./zvt-state"));
+        assert_eq!(dir("sqlite::memory:"), None);
+        let args = ServeArgs {
+            zvt_state_dir: Some("/srv/zvt".into()),
+            ..Default::default()
+        };
+        let cfg = ServeConfig::resolve(&args, None).unwrap();
+        assert_eq!(
+            cfg.zvt_state_dir,
+            Some(PathBuf::from("/srv/zvt")),
+            "flag wins"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The command line: `tillgate serve`, `tillgate keys create`, … — parsing, logging set-up, exit codes.
 mod keys;
 mod serve;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,6 +25,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    /// Run a simulated terminal (`tillgate sim zvt --listen 127.0.0.1:20007`).
+    Sim {
+        #[command(subcommand)]
+        command: sim::SimCommand,
     },
 }
 
@@ -54,6 +60,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Keys { command } => keys::run(command).await,
+            Command::Sim { command } => sim::run(command).await,
         }
     });
     match result {
