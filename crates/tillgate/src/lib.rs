@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod diagnosis;
 pub mod gateway;
 pub mod keys;
 pub mod webhooks;

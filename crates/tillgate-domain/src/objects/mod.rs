@@ -34,10 +34,12 @@ pub enum Kind {
     WebhookEndpoint,
     Configuration,
     ReaderEvent,
+    /// A kept `diagnosis` (tillgate extension).
+    Diagnosis,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Location,
         Kind::Reader,
         Kind::PaymentIntent,
@@ -48,6 +50,7 @@ impl Kind {
         Kind::WebhookEndpoint,
         Kind::Configuration,
         Kind::ReaderEvent,
+        Kind::Diagnosis,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Kind {
             Kind::WebhookEndpoint => "webhook_endpoint",
             Kind::Configuration => "terminal.configuration",
             Kind::ReaderEvent => "terminal.reader_event",
+            Kind::Diagnosis => "diagnosis",
         }
     }
 
@@ -82,6 +86,7 @@ impl Kind {
             Kind::WebhookEndpoint => "we",
             Kind::Configuration => "tmc",
             Kind::ReaderEvent => "trev",
+            Kind::Diagnosis => "diag",
         }
     }
 
@@ -104,6 +109,7 @@ impl Kind {
             Kind::WebhookEndpoint => "webhook endpoint",
             Kind::Configuration => "configuration",
             Kind::ReaderEvent => "reader event",
+            Kind::Diagnosis => "diagnosis",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The Stripe-compatible HTTP API: routing, wire conventions, and one handler file per resource.
 mod charges;
+mod diagnose;
 pub mod error;
 mod events;
 mod expand;
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .merge(locations::routes())
         .merge(readers::routes())
+        .merge(diagnose::routes())
         .merge(test_helpers::routes())
         .merge(intents::routes())
         .merge(charges::routes())

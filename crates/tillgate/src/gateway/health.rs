@@ -61,6 +61,34 @@ pub struct Monitor {
     ip_history: VecDeque<(String, i64)>,
     last_disconnect: Option<Disconnect>,
     reboot_requested: bool,
+    /// The same recent probes with their wall-clock time and, when lost, the driver's error (for the
+    /// diagnosis; read only through [`Monitor::snapshot`]).
+    samples: VecDeque<ProbeSample>,
+}
+
+/// One recent probe as observed: when, the round trip if answered, the driver's error if it failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeSample {
+    /// Milliseconds since the epoch.
+    pub at_ms: i64,
+    /// `Some(rtt)` answered; `None` lost.
+    pub rtt_ms: Option<u32>,
+    /// What the driver said about a lost probe (`None`: silence until the interval ended).
+    pub error: Option<DriverError>,
+}
+
+/// A copy of what the monitor measured, taken under the live cell's lock (read-only).
+#[derive(Debug, Clone)]
+pub struct HealthSnapshot {
+    pub interval: Duration,
+    pub monitored: bool,
+    pub online: bool,
+    pub last_seen_ms: Option<i64>,
+    /// Oldest first.
+    pub probes: Vec<ProbeSample>,
+    pub last_heartbeat: Option<Heartbeat>,
+    /// (ip, ms since the epoch), oldest first.
+    pub ip_history: Vec<(String, i64)>,
 }
 
 impl Monitor {
@@ -78,7 +106,32 @@ impl Monitor {
             ip_history: VecDeque::new(),
             last_disconnect: None,
             reboot_requested: false,
+            samples: VecDeque::with_capacity(WINDOW),
         }
+    }
+
+    /// What was measured, for the diagnosis (no state changes).
+    pub fn snapshot(&self) -> HealthSnapshot {
+        HealthSnapshot {
+            interval: self.interval,
+            monitored: self.monitored,
+            online: self.online,
+            last_seen_ms: self.last_seen_ms,
+            probes: self.samples.iter().cloned().collect(),
+            last_heartbeat: self.last.clone(),
+            ip_history: self.ip_history.iter().cloned().collect(),
+        }
+    }
+
+    fn sample(&mut self, rtt_ms: Option<u32>, error: Option<&DriverError>) {
+        if self.samples.len() == WINDOW {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(ProbeSample {
+            at_ms: tillgate_domain::now_millis(),
+            rtt_ms,
+            error: error.cloned(),
+        });
     }
 
     pub fn last_seen_ms(&self) -> Option<i64> {
@@ -115,7 +168,9 @@ impl Monitor {
         known_sw: Option<&str>,
     ) -> Vec<Observation> {
         let mut seen = Vec::new();
-        self.record(Some(rtt.as_millis().min(u32::MAX as u128) as u32));
+        let rtt_ms = rtt.as_millis().min(u32::MAX as u128) as u32;
+        self.record(Some(rtt_ms));
+        self.sample(Some(rtt_ms), None);
         let uptime = hb.uptime_secs;
         if !self.online {
             let down_since = self
@@ -192,6 +247,7 @@ impl Monitor {
             return;
         }
         self.record(None);
+        self.sample(None, error);
         self.last_error = error.map(|e| e.to_string());
     }
 

@@ -280,6 +280,22 @@ impl Gateway {
             .collect()
     }
 
+    /// What the monitor measured of every reader of an account: (reader id, snapshot). Read-only.
+    pub fn health_snapshots(&self, account: &AccountId) -> Vec<(String, health::HealthSnapshot)> {
+        let cells: Vec<(String, Arc<std::sync::Mutex<LiveCell>>)> = {
+            let readers = self.readers.read().expect("reader registry lock");
+            readers
+                .iter()
+                .filter(|(_, h)| &h.account == account)
+                .map(|(id, h)| (id.clone(), h.live.clone()))
+                .collect()
+        };
+        cells
+            .into_iter()
+            .map(|(id, live)| (id, live.lock().expect("live cell").monitor.snapshot()))
+            .collect()
+    }
+
     /// The reader that took a charge, if it is still registered in this account.
     pub fn has_reader(&self, account: &AccountId, reader_id: &str) -> bool {
         self.readers
