@@ -167,13 +167,15 @@ enum Sent {
     Status(u16),
     /// The receiver could not be reached or did not answer in time.
     Unreachable(String),
-    /// Nothing was sent (refused by policy, or no payload to send).
+    /// Nothing was sent: refused by policy (retried: the URL may be fixed meanwhile).
     Refused(String),
+    /// Nothing can ever be sent: the event is no longer stored.
+    Gone,
 }
 
 async fn send(client: &reqwest::Client, cfg: &WebhookConfig, d: &DueDelivery) -> Sent {
     if d.payload.is_empty() {
-        return Sent::Refused("the event is no longer stored".into());
+        return Sent::Gone;
     }
     if cfg.deny_private {
         let ip = reqwest::Url::parse(&d.url).ok().and_then(|u| {
@@ -257,6 +259,15 @@ fn judge(
         ),
         Sent::Unreachable(why) => (None, Some(why), true),
         Sent::Refused(why) => (None, Some(why), false),
+        Sent::Gone => {
+            let attempt = Attempt {
+                at_ms,
+                status_code: None,
+                duration_ms,
+                error: Some("the event is no longer stored".into()),
+            };
+            return (attempt, Outcome::GiveUp);
+        }
     };
     let attempt = Attempt {
         at_ms,
