@@ -199,6 +199,12 @@ pub trait Terminal: Send + Sync {
     fn heartbeat(&mut self) -> HeartbeatFuture {
         Box::pin(async { Err(DriverError::Unsupported("no liveness probe".into())) })
     }
+    /// Closes the terminal's batch (end of day) and returns what it reported (totals, receipt lines).
+    async fn end_of_day(&mut self) -> Result<Value, DriverError> {
+        Err(DriverError::Unsupported(
+            "this reader has no end-of-day (batch close) command".into(),
+        ))
+    }
     /// The simulator's controls, for simulated terminals only.
     fn simulated(&mut self) -> Option<&mut dyn SimulatedControls> {
         None

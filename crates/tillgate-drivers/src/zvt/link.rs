@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tillgate_zvt::client::{ClientOptions, Progress, RegisterConfig, ZvtClient, ZvtError};
-use tokio::sync::{mpsc, Mutex, OwnedMutexGuard};
+use tokio::sync::{mpsc, watch, Mutex, OwnedMutexGuard};
+use tokio::time::Instant;
 
 use super::endpoint::Endpoint;
 use super::mapping::driver_error;
 use super::memory::{Memory, Record};
-use crate::{DriverError, TerminalEvent};
+use crate::{DriverError, Heartbeat, TerminalEvent};
 
 /// The connection slot: `None` until connected, and again after the link failed.
 pub(crate) type Slot = OwnedMutexGuard<Option<ZvtClient>>;
@@ -26,14 +27,18 @@ pub(crate) struct Link {
     pub events: mpsc::Sender<TerminalEvent>,
     /// Pause between attempts to reach a terminal whose link dropped mid-payment.
     pub retry: Duration,
+    /// When the terminal last sent an intermediate status (a running payment's own traffic).
+    pub traffic: Arc<watch::Sender<Option<Instant>>>,
+    /// What the last status enquiry observed.
+    pub last_status: Arc<std::sync::Mutex<Option<Heartbeat>>>,
 }
 
 impl Link {
-    /// The connection for one command; `Busy` while a payment holds it.
-    pub fn take(&self) -> Result<Slot, DriverError> {
-        self.client
-            .clone()
-            .try_lock_owned()
+    /// The connection for one command. A liveness probe holds it for one short exchange, so this
+    /// waits up to the ACK timeout; `Busy` when another command keeps it longer.
+    pub async fn take(&self) -> Result<Slot, DriverError> {
+        tokio::time::timeout(self.opts.ack_timeout, self.client.clone().lock_owned())
+            .await
             .map_err(|_| DriverError::Busy("the terminal is running another command".into()))
     }
 
@@ -70,6 +75,7 @@ impl Link {
         let link = self.clone();
         tokio::spawn(async move {
             while let Some(progress) = rx.recv().await {
+                link.traffic.send_replace(Some(Instant::now()));
                 match progress {
                     Progress::Prompt { text, .. } => link.prompt(capitalise(&text)),
                     Progress::Busy => link.prompt("Terminal busy, please wait"),

@@ -3,10 +3,12 @@
 //!
 //! - `endpoint`: the registration code and the stored connection; `link`: connect-and-register;
 //! - `terminal`: the [`Terminal`] link; `payment`: one payment and its recovery after a link drop;
+//! - `liveness`: the status enquiry behind the fleet monitor's heartbeat;
 //! - `memory`: the per-terminal record that makes recovery a fact, not a guess; `mapping`: ZVT ↔ Stripe.
 
 mod endpoint;
 mod link;
+mod liveness;
 mod mapping;
 mod memory;
 mod payment;
@@ -110,6 +112,8 @@ impl ZvtDriver {
             client: Arc::default(),
             events,
             retry: self.config.recovery_retry,
+            traffic: Arc::new(tokio::sync::watch::Sender::new(None)),
+            last_status: Arc::default(),
         })
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::FutureExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tillgate_zvt::client::{AbortHandle, AuthOutcome, Transaction};
 use tillgate_zvt::codec::ResultCode;
 use tokio::sync::watch;
@@ -16,8 +16,8 @@ use super::mapping::terminal_facts;
 use super::memory::{InFlight, TxKey};
 use super::payment;
 use crate::{
-    DriverError, PaymentFuture, PaymentOutcome, PaymentRequest, Recovery, RefundOutcome,
-    RefundRequest, Terminal,
+    DriverError, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest, Recovery,
+    RefundOutcome, RefundRequest, Terminal,
 };
 
 /// How long `cancel` waits for the terminal to confirm an abort.
@@ -34,6 +34,8 @@ pub struct ZvtTerminal {
     /// `Err` when the reader's stored connection could not be read; every call reports it.
     link: Result<Link, DriverError>,
     running: Option<Running>,
+    /// When the previous liveness probe started: a payment's traffic since then counts as an answer.
+    last_probe: Option<tokio::time::Instant>,
 }
 
 impl ZvtTerminal {
@@ -41,6 +43,7 @@ impl ZvtTerminal {
         Self {
             link,
             running: None,
+            last_probe: None,
         }
     }
 
@@ -75,7 +78,7 @@ impl Terminal for ZvtTerminal {
             .filter(|a| *a > 0)
             .ok_or_else(|| DriverError::Refused("the amount must be positive".into()))?;
         let currency = currency_numeric(&req.currency).unwrap_or(link.endpoint.currency);
-        let mut slot = link.take()?;
+        let mut slot = link.take().await?;
         let record = payment::learn_baseline(&link, &mut slot).await?;
         if let Some(stale) = &record.in_flight {
             return Err(DriverError::Busy(format!(
@@ -157,7 +160,7 @@ impl Terminal for ZvtTerminal {
             .ok()
             .filter(|a| *a > 0)
             .ok_or_else(|| DriverError::Refused("the refund amount must be positive".into()))?;
-        let mut slot = link.take()?;
+        let mut slot = link.take().await?;
         let client = link.ready(&mut slot).await?;
         let receipt_no = req
             .terminal
@@ -208,6 +211,40 @@ impl Terminal for ZvtTerminal {
         ))
     }
 
+    fn heartbeat(&mut self) -> HeartbeatFuture {
+        let link = match self.link() {
+            Ok(link) => link.clone(),
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let since = self.last_probe.replace(tokio::time::Instant::now());
+        Box::pin(super::liveness::probe(link, since))
+    }
+
+    async fn end_of_day(&mut self) -> Result<Value, DriverError> {
+        if self.payment_running() {
+            return Err(DriverError::Busy(
+                "a payment is running on the terminal".into(),
+            ));
+        }
+        let link = self.link()?.clone();
+        let mut slot = link.take().await?;
+        let client = link.ready(&mut slot).await?;
+        let report = client
+            .end_of_day()
+            .await
+            .map_err(|e| map_failure(&mut slot, e))?;
+        Ok(json!({
+            "protocol": "zvt",
+            "succeeded": report.result.is_success(),
+            "result_code": format!("{:02X}", report.result.byte()),
+            "result": report.result.meaning(),
+            "total": report.total_minor,
+            "currency": report.raw.currency().unwrap_or(link.endpoint.currency),
+            "terminal_id": report.raw.terminal_id().map(|t| format!("{t:08}")),
+            "receipt_lines": report.receipt,
+        }))
+    }
+
     async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
         let link = self.link()?.clone();
         if let Some(running) = self.running.as_ref().filter(|r| r.reference == reference) {
@@ -228,7 +265,7 @@ impl Terminal for ZvtTerminal {
         };
         match record.in_flight {
             Some(in_flight) if in_flight.reference == reference => {
-                let mut slot = link.take()?;
+                let mut slot = link.take().await?;
                 payment::recover_once(&link, &mut slot, &in_flight).await
             }
             _ => Ok(Recovery::NotCharged),
