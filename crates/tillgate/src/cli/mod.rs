@@ -1,4 +1,6 @@
 //! The command line: `tillgate serve`, `tillgate keys create`, … — parsing, logging set-up, exit codes.
+pub mod diagnose;
+pub mod doctor;
 mod keys;
 mod serve;
 mod sim;
@@ -21,6 +23,10 @@ pub struct Cli {
 enum Command {
     /// Run the gateway: the Stripe-compatible API and the reader actors.
     Serve(crate::config::ServeArgs),
+    /// Ask a running gateway why a reader, a location or the fleet won't connect.
+    Diagnose(diagnose::DiagnoseArgs),
+    /// Run the host checklist on this machine (network, DNS, provider, clock, terminals).
+    Doctor(doctor::DoctorArgs),
     /// Manage secret API keys.
     Keys {
         #[command(subcommand)]
@@ -60,6 +66,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Keys { command } => keys::run(command).await,
+            Command::Diagnose(args) => diagnose::run(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
             Command::Sim { command } => sim::run(command).await,
         }
     });

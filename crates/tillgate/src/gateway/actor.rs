@@ -63,6 +63,8 @@ pub enum ReaderRequest {
     Simulate {
         change: SimChange,
     },
+    /// Close the terminal's batch (ZVT end of day); refused while an action runs.
+    EndOfDay,
     /// Stop for shutdown, leaving in-flight work recorded for reconciliation.
     Park,
 }
@@ -482,6 +484,15 @@ impl ReaderActor {
                     event(&self.account, kind, &reader.to_public(), origin).map_err(store_error)?;
                 self.save(reader, vec![ev]).await?;
                 Ok(self.public())
+            }
+            ReaderRequest::EndOfDay => {
+                if self.reader.busy_action().is_some() || self.unresolved {
+                    return Err(busy());
+                }
+                let report = self.terminal.end_of_day().await.map_err(driver_error)?;
+                Ok(
+                    json!({"object": "terminal.reader.end_of_day", "reader": self.reader.id, "report": report}),
+                )
             }
             ReaderRequest::Park => Ok(Value::Null),
         }
