@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
             post(set_display),
         )
         .route("/terminal/readers/{id}/cancel_action", post(cancel))
+        .route("/terminal/readers/{id}/end_of_day", post(end_of_day))
         .route("/terminal/readers/{id}/events", get(reader_events))
         .route(
             "/terminal/readers/{id}/process_setup_intent",
@@ -425,4 +426,20 @@ async fn cancel(
 ) -> ApiResult<Json<Value>> {
     p.allow(&[])?;
     answer(&s, &acct, &id, ReaderRequest::Cancel, caller, &p).await
+}
+
+/// tillgate extension: closes the terminal's batch (ZVT `06 50`) and returns its totals and receipt.
+async fn end_of_day(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&[])?;
+    let v = s
+        .gateway
+        .ask(&acct, &id, ReaderRequest::EndOfDay, caller.0)
+        .await?;
+    Ok(Json(v))
 }
