@@ -73,11 +73,17 @@ pub struct App {
     pub router: axum::Router,
     /// The webhook outbox and its dispatcher (running from `build` until `serve` ends).
     pub webhooks: Webhooks,
+    /// Publishes committed events to live streams; closed at shutdown.
+    pub tap: Arc<crate::tap::Tapped>,
 }
 
 impl App {
     pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
-        let store = open_store(&cfg.database_url).await?;
+        // Every commit passes the tap, which publishes committed events to live streams.
+        let tap = Arc::new(crate::tap::Tapped::new(
+            open_store(&cfg.database_url).await?,
+        ));
+        let store: Arc<dyn Store> = tap.clone();
         let (account, startup_key) =
             keys::at_startup(store.as_ref(), cfg.api_key.as_deref()).await?;
         let gateway = Gateway::start(store.clone(), drivers(cfg), cfg.gateway.clone()).await?;
@@ -88,7 +94,10 @@ impl App {
             keys: Default::default(),
         };
         Ok(App {
-            router: api::router(state).layer(axum::Extension(webhooks.clone())),
+            router: api::router(state)
+                .layer(axum::Extension(webhooks.clone()))
+                .layer(axum::Extension(tap.clone())),
+            tap,
             webhooks,
             store,
             gateway,
@@ -109,7 +118,14 @@ impl App {
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown({
+            let tap = self.tap.clone();
+            async move {
+                shutdown.await;
+                // Live streams never end by themselves: end them so the server can drain.
+                tap.close();
+            }
+        })
         .await
         .context("serving HTTP")?;
         self.webhooks.shutdown().await;

@@ -8,4 +8,6 @@ pub mod demo;
 pub mod diagnosis;
 pub mod gateway;
 pub mod keys;
+pub mod metrics;
+pub mod tap;
 pub mod webhooks;

@@ -4,6 +4,7 @@ mod diagnose;
 pub mod error;
 mod events;
 mod expand;
+mod fleet;
 pub mod form;
 mod intents;
 mod list;
@@ -12,6 +13,7 @@ pub mod middleware;
 pub mod params;
 mod readers;
 mod refunds;
+mod stream;
 mod test_helpers;
 mod webhook_endpoints;
 
@@ -76,8 +78,9 @@ async fn unknown_route(req: Request) -> ApiErr {
     ))
 }
 
-/// The whole API. `/healthz` needs no key; everything under `/v1` does.
+/// The whole API. `/healthz` and `/metrics` need no key; everything under `/v1` does.
 pub fn router(state: AppState) -> Router {
+    let metrics = get(fleet::prometheus).with_state(state.clone());
     let v1 = Router::new()
         .merge(locations::routes())
         .merge(readers::routes())
@@ -86,7 +89,9 @@ pub fn router(state: AppState) -> Router {
         .merge(intents::routes())
         .merge(charges::routes())
         .merge(refunds::routes())
+        .merge(stream::routes())
         .merge(events::routes())
+        .merge(fleet::routes())
         .merge(webhook_endpoints::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(
@@ -103,6 +108,7 @@ pub fn router(state: AppState) -> Router {
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
+        .route("/metrics", metrics)
         .nest("/v1", v1)
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn(middleware::request_id))

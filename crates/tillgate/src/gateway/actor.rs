@@ -87,6 +87,8 @@ pub(super) struct ReaderActor {
     live: Arc<Mutex<LiveCell>>,
     /// The last probe's failure, kept to name the reason of a disconnect.
     probe_error: Option<DriverError>,
+    /// When the current payment action started (for the latency metric).
+    action_clock: Option<std::time::Instant>,
 }
 
 async fn next_probe(
@@ -141,6 +143,7 @@ impl ReaderActor {
             unresolved: false,
             live,
             probe_error: None,
+            action_clock: None,
         }
     }
 
@@ -587,6 +590,7 @@ impl ReaderActor {
         reader.tillgate.card_presented = false;
         reader.tillgate.prompt = None;
         reader.tillgate.action_started_at = Some(now_secs());
+        self.action_clock = Some(std::time::Instant::now());
         self.save(reader, vec![]).await?;
         *inflight = Some(fut);
         Ok(self.public())
@@ -726,6 +730,7 @@ impl ReaderActor {
         ));
         reader.tillgate.card_presented = true;
         reader.tillgate.action_started_at = Some(now_secs());
+        self.action_clock = Some(std::time::Instant::now());
         let writes = vec![
             Write::put(&self.account, &pi).map_err(store_error)?,
             event(&self.account, "payment_intent.processing", &pi, origin).map_err(store_error)?,
@@ -840,6 +845,26 @@ impl ReaderActor {
         } else {
             "terminal.reader.action_failed"
         };
+        let outcome = match pi.status {
+            PiStatus::Succeeded => "succeeded",
+            PiStatus::RequiresCapture => "requires_capture",
+            PiStatus::RequiresConfirmation => "collected",
+            PiStatus::Canceled => "canceled",
+            _ if pi
+                .last_payment_error
+                .as_ref()
+                .is_some_and(|e| e.kind == "card_error") =>
+            {
+                "declined"
+            }
+            _ => "failed",
+        };
+        if outcome != "collected" {
+            crate::metrics::payment(outcome);
+        }
+        if let Some(started) = self.action_clock.take() {
+            crate::metrics::action(action.kind.as_str(), outcome, started.elapsed());
+        }
         let log = ReaderEvent::new(
             &reader.id,
             if kind.ends_with("succeeded") {

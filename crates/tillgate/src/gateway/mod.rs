@@ -84,6 +84,7 @@ pub fn overlay_live(cell: &LiveCell, v: &mut Value) {
 
 struct Handle {
     account: AccountId,
+    location: Option<String>,
     tx: mpsc::Sender<Command>,
     live: Arc<std::sync::Mutex<LiveCell>>,
 }
@@ -150,6 +151,7 @@ impl Gateway {
         };
         let (tx, rx) = mpsc::channel(64);
         let id = reader.id.clone();
+        let location = reader.location.clone();
         let live = Arc::new(std::sync::Mutex::new(LiveCell {
             monitor: health::Monitor::new(
                 self.shared.config.heartbeat_interval,
@@ -167,10 +169,15 @@ impl Gateway {
             live.clone(),
         );
         tokio::spawn(actor.run(rx, recovering));
-        self.readers
-            .write()
-            .expect("reader registry lock")
-            .insert(id, Handle { account, tx, live });
+        self.readers.write().expect("reader registry lock").insert(
+            id,
+            Handle {
+                account,
+                location,
+                tx,
+                live,
+            },
+        );
     }
 
     /// Registers a terminal: the driver reaches it and learns what it is; then its actor starts.
@@ -268,6 +275,15 @@ impl Gateway {
             }
         };
         overlay_live(&live.lock().expect("live cell"), reader);
+    }
+
+    /// Readers by measured status and location across all accounts (for metrics).
+    pub fn census(&self) -> Vec<(ReaderStatus, Option<String>)> {
+        let readers = self.readers.read().expect("reader registry lock");
+        readers
+            .values()
+            .map(|h| (h.live.lock().expect("live cell").status, h.location.clone()))
+            .collect()
     }
 
     /// Live status of every reader of an account: (reader id, status).

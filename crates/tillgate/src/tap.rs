@@ -1,0 +1,141 @@
+//! A store decorator that publishes every committed event to live subscribers (the SSE stream) —
+//! after the commit, so a subscriber never sees an event the database does not have — and times
+//! each commit for the metrics.
+use async_trait::async_trait;
+use serde_json::Value;
+use std::sync::Arc;
+use tillgate_domain::objects::Kind;
+use tillgate_domain::store::{IdempotencyBegin, ListQuery, Page, Store, StoreResult, Write};
+use tillgate_domain::AccountId;
+use tokio::sync::broadcast;
+
+/// A committed event and the account it belongs to.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub account: AccountId,
+    pub event: Value,
+}
+
+pub struct Tapped {
+    inner: Arc<dyn Store>,
+    tx: broadcast::Sender<Arc<Published>>,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Tapped {
+    pub fn new(inner: Arc<dyn Store>) -> Tapped {
+        let (tx, _) = broadcast::channel(4096);
+        let (closing, _) = tokio::sync::watch::channel(false);
+        Tapped { inner, tx, closing }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.tx.subscribe()
+    }
+
+    /// Ends every live stream (graceful shutdown must not wait for subscribers that never leave).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Tapped::close`] was called.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closed| *closed).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Tapped {
+    async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {
+        let events: Vec<Published> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Put(r) if r.kind == Kind::Event => Some(Published {
+                    account: r.account.clone(),
+                    event: r.data.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let result = self.inner.commit(writes).await;
+        crate::metrics::commit_observed(started.elapsed(), result.is_ok());
+        result?;
+        for e in events {
+            crate::metrics::event_published(e.event["type"].as_str().unwrap_or(""));
+            // No subscriber is fine: the event is in the store.
+            let _ = self.tx.send(Arc::new(e));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, account: &AccountId, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
+        self.inner.get(account, kind, id).await
+    }
+
+    async fn list(&self, account: &AccountId, query: &ListQuery) -> StoreResult<Page> {
+        self.inner.list(account, query).await
+    }
+
+    async fn all_of_kind(&self, kind: Kind) -> StoreResult<Vec<(AccountId, Value)>> {
+        self.inner.all_of_kind(kind).await
+    }
+
+    async fn find_by_field(
+        &self,
+        kind: Kind,
+        field: &str,
+        value: &str,
+    ) -> StoreResult<Vec<(AccountId, Value)>> {
+        self.inner.find_by_field(kind, field, value).await
+    }
+
+    async fn ensure_account(&self, name: &str) -> StoreResult<AccountId> {
+        self.inner.ensure_account(name).await
+    }
+
+    async fn add_api_key(
+        &self,
+        account: &AccountId,
+        key_hash: &str,
+        hint: &str,
+    ) -> StoreResult<()> {
+        self.inner.add_api_key(account, key_hash, hint).await
+    }
+
+    async fn account_for_key(&self, key_hash: &str) -> StoreResult<Option<AccountId>> {
+        self.inner.account_for_key(key_hash).await
+    }
+
+    async fn count_keys(&self, account: &AccountId) -> StoreResult<u64> {
+        self.inner.count_keys(account).await
+    }
+
+    async fn idempotency_begin(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+    ) -> StoreResult<IdempotencyBegin> {
+        self.inner
+            .idempotency_begin(account, key, fingerprint)
+            .await
+    }
+
+    async fn idempotency_sweep(
+        &self,
+        max_age_secs: i64,
+        include_in_flight: bool,
+    ) -> StoreResult<()> {
+        self.inner
+            .idempotency_sweep(max_age_secs, include_in_flight)
+            .await
+    }
+
+    async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64> {
+        self.inner.purge_before(kind, created_before).await
+    }
+}
