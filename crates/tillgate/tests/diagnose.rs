@@ -20,7 +20,16 @@ async fn fleet() -> (TestApp, tempfile::TempDir) {
 
 async fn location(app: &TestApp, name: &str) -> String {
     let (status, l) = app
-        .post("/v1/terminal/locations", &[("display_name", name)])
+        .post(
+            "/v1/terminal/locations",
+            &[
+                ("display_name", name),
+                ("address[line1]", "Hauptstraße 1"),
+                ("address[city]", "Berlin"),
+                ("address[postal_code]", "10115"),
+                ("address[country]", "DE"),
+            ],
+        )
         .await;
     assert_eq!(status, 200, "{l}");
     l["id"].as_str().expect("location id").to_owned()

@@ -145,7 +145,8 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
 
     // --- Address: not private, IPv6 only, wrong address, churn, dual interface.
     if let Some(ip) = reported_ip {
-        if !is_private(ip) && !ip.is_loopback() && !ip.is_link_local() {
+        // Documentation ranges (RFC 5737) are never routed: not a reader sitting on the modem.
+        if !is_private(ip) && !ip.is_loopback() && !ip.is_link_local() && !ip.is_documentation() {
             add(
                 Cause::NotPrivateAddress,
                 0.88,
