@@ -134,6 +134,14 @@ pub struct EventQuery {
     pub cursor: Cursor,
 }
 
+/// Deliveries waiting, for metrics and health: how many, and since when the oldest waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    pub pending: u64,
+    /// Unix milliseconds at which the oldest pending delivery was created.
+    pub oldest_pending_ms: Option<i64>,
+}
+
 #[async_trait]
 pub trait Outbox: Send + Sync + 'static {
     /// Stores a new endpoint with its secret; its cursor starts at the newest committed event, so
@@ -197,6 +205,13 @@ pub trait Outbox: Send + Sync + 'static {
 
     /// A page of an account's events, newest first.
     async fn events(&self, account: &AccountId, query: &EventQuery) -> OutboxResult<Page>;
+
+    /// Pending deliveries across accounts.
+    async fn backlog(&self) -> OutboxResult<Backlog>;
+
+    /// Forgets finished (succeeded or failed) deliveries created before `before_ms`, with their
+    /// attempts. Returns how many.
+    async fn prune(&self, before_ms: i64) -> OutboxResult<u64>;
 
     /// Deliveries still pending per event (Stripe's `pending_webhooks`), for the given events.
     async fn pending_webhooks(

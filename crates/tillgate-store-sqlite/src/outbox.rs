@@ -15,8 +15,8 @@ use std::str::FromStr;
 use std::time::Duration;
 use tillgate_domain::objects::WebhookEndpoint;
 use tillgate_domain::outbox::{
-    Attempt, Delivery, DeliveryStatus, DueDelivery, EventQuery, Outbox, OutboxError, OutboxResult,
-    Outcome,
+    Attempt, Backlog, Delivery, DeliveryStatus, DueDelivery, EventQuery, Outbox, OutboxError,
+    OutboxResult, Outcome,
 };
 use tillgate_domain::store::{Cursor, Page};
 use tillgate_domain::{new_id, AccountId};
@@ -564,6 +564,45 @@ impl Outbox for SqliteOutbox {
             .collect::<OutboxResult<Vec<_>>>()?;
         let (data, has_more) = trim_page(data, q.limit, ascending);
         Ok(Page { data, has_more })
+    }
+
+    async fn backlog(&self) -> OutboxResult<Backlog> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), MIN(created_ms) FROM webhook_deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(down)?;
+        Ok(Backlog {
+            pending: row.get::<i64, _>(0) as u64,
+            oldest_pending_ms: row.get(1),
+        })
+    }
+
+    async fn prune(&self, before_ms: i64) -> OutboxResult<u64> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(down)?;
+        sqlx::query(
+            "DELETE FROM webhook_attempts WHERE delivery IN (SELECT id FROM webhook_deliveries \
+             WHERE status != 'pending' AND created_ms < ?)",
+        )
+        .bind(before_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(down)?;
+        let n = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE status != 'pending' AND created_ms < ?",
+        )
+        .bind(before_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(down)?
+        .rows_affected();
+        tx.commit().await.map_err(down)?;
+        Ok(n)
     }
 
     async fn pending_webhooks(

@@ -1,6 +1,7 @@
 //! The webhook outbox's story on a real SQLite file: no committed event is skipped while commits
 //! race the cursor, only wanted types of enabled endpoints become deliveries, each endpoint gets its
-//! oldest due delivery and a paused endpoint none, and deleting an endpoint fails what was pending.
+//! oldest due delivery and a paused endpoint none, deleting an endpoint fails what was pending, and
+//! the log is pruned.
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -216,6 +217,9 @@ async fn each_endpoint_gets_its_oldest_due_delivery_and_a_paused_one_none() {
         .unwrap();
     assert_eq!(pending.get("evt_1"), None);
     assert_eq!(pending.get("evt_2"), Some(&1));
+    let backlog = outbox.backlog().await.unwrap();
+    assert_eq!(backlog.pending, 1);
+    assert!(backlog.oldest_pending_ms.is_some_and(|ms| ms <= now));
     let q = |ok| EventQuery {
         delivery_success: Some(ok),
         limit: 10,
@@ -232,4 +236,13 @@ async fn each_endpoint_gets_its_oldest_due_delivery_and_a_paused_one_none() {
     assert_eq!(failed.data[0]["id"], "evt_2");
     assert!(outbox.endpoint(&acct, &ep.id).await.unwrap().is_none());
     assert!(!outbox.delete_endpoint(&acct, &ep.id).await.unwrap());
+
+    // The log keeps finished deliveries until pruned.
+    assert_eq!(
+        outbox.prune(now - 1).await.unwrap(),
+        0,
+        "none older than that"
+    );
+    assert_eq!(outbox.prune(i64::MAX).await.unwrap(), 2);
+    assert_eq!(outbox.backlog().await.unwrap().pending, 0);
 }

@@ -513,3 +513,31 @@ async fn events_are_listed_with_stripe_filters() {
     let _ = WAIT;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn with_deny_private_nothing_is_sent_to_a_loopback_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&db_in(&dir), fast()).await;
+    let rx = Receiver::start(&[]).await;
+    // Created while private receivers were allowed; then the deployment turns the policy on.
+    let (ep, _) = gw.endpoint(&rx.url(), &["*"]).await;
+    gw.webhooks.reconfigure(WebhookConfig {
+        deny_private: true,
+        ..fast()
+    });
+    gw.intent(100).await;
+    let log = gw
+        .wait_for(&format!("/v1/webhook_endpoints/{ep}/deliveries"), |v| {
+            v["data"][0]["attempt_count"].as_u64() >= Some(1)
+        })
+        .await;
+    let attempt = &log["data"][0]["attempts"][0];
+    assert!(attempt["status_code"].is_null(), "{log}");
+    assert!(
+        attempt["error"].as_str().unwrap().contains("private"),
+        "{log}"
+    );
+    assert_eq!(log["data"][0]["status"], "pending", "kept for a fixed URL");
+    assert!(rx.received().is_empty(), "nothing reached the receiver");
+    gw.stop().await;
+}

@@ -1,7 +1,7 @@
 //! The dispatcher task: moves committed events into deliveries (outbox cursor per endpoint), sends
 //! due deliveries — one in flight per endpoint, oldest event first — signs each POST like Stripe,
 //! and records every attempt with its outcome and the next retry.
-use super::{signing, WebhookConfig};
+use super::{signing, Stats, WebhookConfig};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,16 +15,21 @@ use tokio::task::JoinSet;
 /// Events turned into deliveries per endpoint per outbox transaction.
 const ENQUEUE_BATCH: usize = 500;
 
+/// How often old finished deliveries are pruned from the log.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 pub(super) async fn run(
     outbox: Arc<dyn Outbox>,
     mut config: watch::Receiver<WebhookConfig>,
     mut stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
+    stats: Arc<Stats>,
 ) {
     let mut cfg = config.borrow_and_update().clone();
     let mut client = http_client(&cfg);
     let mut in_flight: JoinSet<String> = JoinSet::new();
     let mut busy: HashSet<String> = HashSet::new();
+    let mut next_prune = Instant::now();
     loop {
         if *stop.borrow() {
             break;
@@ -34,6 +39,15 @@ pub(super) async fn run(
             client = http_client(&cfg);
         }
         enqueue_all(outbox.as_ref()).await;
+        if Instant::now() >= next_prune {
+            next_prune = Instant::now() + PRUNE_EVERY;
+            let before = now_millis() - cfg.log_retention.as_millis() as i64;
+            match outbox.prune(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deliveries = n, "webhook delivery log pruned"),
+                Err(e) => tracing::warn!(error = %e, "webhook outbox: pruning the log failed"),
+            }
+        }
         if in_flight.len() < cfg.max_in_flight {
             match outbox.due(now_millis(), cfg.max_in_flight * 2).await {
                 Ok(due) => {
@@ -42,7 +56,13 @@ pub(super) async fn run(
                             continue;
                         }
                         busy.insert(d.endpoint.clone());
-                        in_flight.spawn(deliver(outbox.clone(), client.clone(), cfg.clone(), d));
+                        in_flight.spawn(deliver(
+                            outbox.clone(),
+                            client.clone(),
+                            cfg.clone(),
+                            stats.clone(),
+                            d,
+                        ));
                     }
                 }
                 Err(e) => {
@@ -136,6 +156,7 @@ async fn deliver(
     outbox: Arc<dyn Outbox>,
     client: reqwest::Client,
     cfg: WebhookConfig,
+    stats: Arc<Stats>,
     d: DueDelivery,
 ) -> String {
     let at_ms = now_millis();
@@ -143,6 +164,7 @@ async fn deliver(
     let result = send(&client, &cfg, &d).await;
     let duration_ms = started.elapsed().as_millis() as i64;
     let (attempt, outcome) = judge(&cfg, &d, at_ms, duration_ms, result);
+    stats.count(&outcome, at_ms + duration_ms - d.created_ms);
     match &outcome {
         Outcome::Delivered => tracing::debug!(
             delivery = %d.id, endpoint = %d.endpoint, event = %d.event, "webhook delivered"

@@ -10,9 +10,10 @@ pub mod signing;
 
 use anyhow::Context;
 use retry::Backoff;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tillgate_domain::outbox::Outbox;
+use tillgate_domain::outbox::{Outbox, Outcome};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -29,6 +30,8 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// How often committed events are looked for when nothing wakes the dispatcher.
     pub poll: Duration,
+    /// How long finished deliveries stay in the delivery log (30 days).
+    pub log_retention: Duration,
     /// Deliveries in flight at once (at most one per endpoint).
     pub max_in_flight: usize,
     /// Refuse loopback/private/link-local receivers (`TILLGATE_WEBHOOK_DENY_PRIVATE=true`), for
@@ -44,6 +47,7 @@ impl Default for WebhookConfig {
             retry_window: Duration::from_secs(3 * 24 * 3600),
             timeout: Duration::from_secs(10),
             poll: Duration::from_millis(250),
+            log_retention: Duration::from_secs(30 * 24 * 3600),
             max_in_flight: 32,
             deny_private: false,
         }
@@ -93,8 +97,40 @@ impl WebhookConfig {
     }
 }
 
+/// Counters since start, for metrics: attempts by outcome and the lag of the last success.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Attempts the receiver accepted.
+    pub delivered: AtomicU64,
+    /// Attempts that failed and will be retried.
+    pub retried: AtomicU64,
+    /// Deliveries given up (retry window over, or the event is gone).
+    pub failed: AtomicU64,
+    /// From the delivery's creation to its success, for the last success (ms).
+    pub last_delivery_lag_ms: AtomicI64,
+}
+
+impl Stats {
+    fn count(&self, outcome: &Outcome, lag_ms: i64) {
+        match outcome {
+            Outcome::Delivered => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                self.last_delivery_lag_ms
+                    .store(lag_ms.max(0), Ordering::Relaxed);
+            }
+            Outcome::Retry { .. } => {
+                self.retried.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::GiveUp => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 struct Inner {
     outbox: Arc<dyn Outbox>,
+    stats: Arc<Stats>,
     config: watch::Sender<WebhookConfig>,
     stop: watch::Sender<bool>,
     wake: Arc<Notify>,
@@ -132,15 +168,18 @@ impl Webhooks {
         let (config, config_rx) = watch::channel(config);
         let (stop, stop_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
+        let stats = Arc::new(Stats::default());
         let task = tokio::spawn(dispatcher::run(
             outbox.clone(),
             config_rx,
             stop_rx,
             wake.clone(),
+            stats.clone(),
         ));
         Webhooks {
             inner: Arc::new(Inner {
                 outbox,
+                stats,
                 config,
                 stop,
                 wake,
@@ -151,6 +190,11 @@ impl Webhooks {
 
     pub fn outbox(&self) -> &dyn Outbox {
         self.inner.outbox.as_ref()
+    }
+
+    /// Attempt counters since start (for `/metrics`); the backlog is [`Outbox::backlog`].
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
     }
 
     pub fn config(&self) -> WebhookConfig {
