@@ -2,9 +2,11 @@
 //! `migrations/`, reads from a small pool and every write through one writer task that commits
 //! waiting batches together (group commit): no caller is answered before its batch is durable.
 mod outbox;
+mod users;
 mod writer;
 
 pub use outbox::SqliteOutbox;
+pub use users::SqliteUsers;
 
 use async_trait::async_trait;
 use serde_json::Value;

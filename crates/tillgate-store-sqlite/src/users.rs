@@ -1,0 +1,258 @@
+//! Dashboard users, sessions, audit log and the API-key listing on SQLite
+//! (`migrations/0003_dashboard.sql`), on a small pool of its own like the outbox.
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteSynchronous;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{ConnectOptions, Row, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+use tillgate_domain::users::{
+    ApiKeyInfo, AuditEntry, Role, Session, User, Users, UsersError, UsersResult,
+};
+use tillgate_domain::AccountId;
+
+pub struct SqliteUsers {
+    pool: SqlitePool,
+}
+
+fn down(e: impl std::fmt::Display) -> UsersError {
+    UsersError::Unavailable(e.to_string())
+}
+
+const USER_COLUMNS: &str = "id, account, email, role, locations, lang, created";
+
+fn user_row(r: &SqliteRow) -> UsersResult<User> {
+    let role: String = r.get("role");
+    let locations: String = r.get("locations");
+    Ok(User {
+        id: r.get("id"),
+        account: AccountId(r.get("account")),
+        email: r.get("email"),
+        role: Role::parse(&role).ok_or_else(|| down(format!("unknown role {role}")))?,
+        locations: serde_json::from_str(&locations).map_err(down)?,
+        lang: r.get("lang"),
+        created: r.get("created"),
+    })
+}
+
+impl SqliteUsers {
+    /// Opens the user store on the database at `url` (the object store's file), running migrations.
+    pub async fn open(url: &str) -> UsersResult<SqliteUsers> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(down)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .disable_statement_logging();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(down)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(down)?;
+        Ok(SqliteUsers { pool })
+    }
+}
+
+#[async_trait]
+impl Users for SqliteUsers {
+    async fn create_user(&self, user: &User, password_hash: &str) -> UsersResult<()> {
+        let locations = serde_json::to_string(&user.locations).map_err(down)?;
+        let done = sqlx::query(
+            "INSERT INTO dashboard_users (id, account, email, password_hash, role, locations, lang, created) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email) DO NOTHING",
+        )
+        .bind(&user.id)
+        .bind(user.account.as_str())
+        .bind(user.email.to_lowercase())
+        .bind(password_hash)
+        .bind(user.role.as_str())
+        .bind(locations)
+        .bind(&user.lang)
+        .bind(user.created)
+        .execute(&self.pool)
+        .await
+        .map_err(down)?;
+        if done.rows_affected() == 0 {
+            return Err(UsersError::Conflict(format!(
+                "a user with the email {} exists already",
+                user.email
+            )));
+        }
+        Ok(())
+    }
+
+    async fn credentials(&self, email: &str) -> UsersResult<Option<(User, String)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM dashboard_users WHERE email = ?"
+        ))
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(down)?;
+        row.map(|r| Ok((user_row(&r)?, r.get("password_hash"))))
+            .transpose()
+    }
+
+    async fn user(&self, id: &str) -> UsersResult<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM dashboard_users WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(down)?;
+        row.map(|r| user_row(&r)).transpose()
+    }
+
+    async fn list_users(&self, account: &AccountId) -> UsersResult<Vec<User>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM dashboard_users WHERE account = ? ORDER BY email"
+        ))
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(down)?;
+        rows.iter().map(user_row).collect()
+    }
+
+    async fn count_users(&self) -> UsersResult<u64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM dashboard_users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(down)?;
+        Ok(row.get::<i64, _>(0) as u64)
+    }
+
+    async fn set_lang(&self, user_id: &str, lang: &str) -> UsersResult<()> {
+        sqlx::query("UPDATE dashboard_users SET lang = ? WHERE id = ?")
+            .bind(lang)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(down)?;
+        Ok(())
+    }
+
+    async fn create_session(&self, s: &Session) -> UsersResult<()> {
+        sqlx::query(
+            "INSERT INTO dashboard_sessions (token_hash, user_id, csrf, created, expires) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&s.token_hash)
+        .bind(&s.user_id)
+        .bind(&s.csrf)
+        .bind(s.created)
+        .bind(s.expires)
+        .execute(&self.pool)
+        .await
+        .map_err(down)?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str, now: i64) -> UsersResult<Option<(Session, User)>> {
+        let row = sqlx::query(
+            "SELECT token_hash, user_id, csrf, created, expires FROM dashboard_sessions \
+             WHERE token_hash = ? AND expires > ?",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(down)?;
+        let Some(r) = row else { return Ok(None) };
+        let session = Session {
+            token_hash: r.get("token_hash"),
+            user_id: r.get("user_id"),
+            csrf: r.get("csrf"),
+            created: r.get("created"),
+            expires: r.get("expires"),
+        };
+        Ok(self.user(&session.user_id).await?.map(|u| (session, u)))
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> UsersResult<()> {
+        sqlx::query("DELETE FROM dashboard_sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(down)?;
+        Ok(())
+    }
+
+    async fn audit(&self, e: &AuditEntry) -> UsersResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (account, at, actor, action, target, detail, ip) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.account.as_str())
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.detail)
+        .bind(&e.ip)
+        .execute(&self.pool)
+        .await
+        .map_err(down)?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, account: &AccountId, limit: usize) -> UsersResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, actor, action, target, detail, ip FROM audit_log WHERE account = ? \
+             ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(account.as_str())
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(down)?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                account: account.clone(),
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                target: r.get("target"),
+                detail: r.get("detail"),
+                ip: r.get("ip"),
+            })
+            .collect())
+    }
+
+    async fn api_keys(&self, account: &AccountId) -> UsersResult<Vec<ApiKeyInfo>> {
+        let rows = sqlx::query(
+            "SELECT key_hash, hint, created, revoked FROM api_keys WHERE account = ? ORDER BY created DESC",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(down)?;
+        Ok(rows
+            .iter()
+            .map(|r| ApiKeyInfo {
+                key_hash: r.get("key_hash"),
+                hint: r.get("hint"),
+                created: r.get("created"),
+                revoked: r.get::<i64, _>("revoked") != 0,
+            })
+            .collect())
+    }
+
+    async fn revoke_api_key(&self, account: &AccountId, key_hash: &str) -> UsersResult<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked = 1 WHERE key_hash = ? AND account = ? AND revoked = 0",
+        )
+        .bind(key_hash)
+        .bind(account.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(down)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
