@@ -176,7 +176,7 @@ pub fn reader_signals(
         .filter(|a| a.status == ActionStatus::InProgress)
     {
         s.action = Some(ActionState {
-            kind: serde_json::to_value(&a.kind)
+            kind: serde_json::to_value(a.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
