@@ -1,5 +1,6 @@
 //! The Stripe-shaped objects tillgate serves, one file each, and the kinds the store knows.
 mod charge;
+pub mod configuration;
 mod event;
 mod location;
 mod payment_intent;
@@ -9,6 +10,7 @@ mod refund;
 pub mod webhook_endpoint;
 
 pub use charge::{CardPresentDetails, Charge, ChargeStatus, PaymentMethod, PaymentMethodDetails};
+pub use configuration::Configuration;
 pub use event::{Event, EventData, EventRequest};
 pub use location::{Address, Location};
 pub use payment_intent::{CaptureMethod, LastPaymentError, PaymentIntent, PiStatus};

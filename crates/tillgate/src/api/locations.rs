@@ -61,6 +61,7 @@ async fn create(
         metadata: p.new_metadata()?,
         created: now_secs(),
     };
+    override_exists(&s, &acct, loc.configuration_overrides.as_deref()).await?;
     address(&p, &mut loc.address)?;
     if loc.address.country.is_none() {
         return Err(ApiError::missing_param("address[country]").into());
@@ -110,11 +111,13 @@ async fn update(
         }
         loc.display_name = name.to_owned();
     }
-    if p.has("configuration_overrides") {
+    let reconfigure = p.has("configuration_overrides");
+    if reconfigure {
         loc.configuration_overrides = p
             .str("configuration_overrides")?
             .filter(|v| !v.is_empty())
             .map(str::to_owned);
+        override_exists(&s, &acct, loc.configuration_overrides.as_deref()).await?;
     }
     address(&p, &mut loc.address)?;
     if let Some(m) = p.metadata()? {
@@ -126,9 +129,35 @@ async fn update(
         ])
         .await
         .map_err(crate::gateway::store_error)?;
+    if reconfigure {
+        s.gateway.reconfigure(&acct).await?;
+    }
     Ok(Json(
         serde_json::to_value(loc).map_err(|_| ApiError::internal())?,
     ))
+}
+
+/// A location may only point at a configuration of its own account.
+async fn override_exists(
+    s: &AppState,
+    acct: &tillgate_domain::AccountId,
+    id: Option<&str>,
+) -> Result<(), ApiError> {
+    if let Some(id) = id {
+        let found = s
+            .store
+            .get(acct, Kind::Configuration, id)
+            .await
+            .map_err(crate::gateway::store_error)?;
+        if found.is_none() {
+            return Err(ApiError::not_found(
+                "configuration",
+                id,
+                "configuration_overrides",
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn delete(

@@ -1,5 +1,6 @@
 //! The Stripe-compatible HTTP API: routing, wire conventions, and one handler file per resource.
 mod charges;
+mod configurations;
 mod diagnose;
 pub mod error;
 mod events;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(stream::routes())
         .merge(events::routes())
         .merge(fleet::routes())
+        .merge(configurations::routes())
         .merge(webhook_endpoints::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(

@@ -59,6 +59,10 @@ pub enum ReaderRequest {
     Present {
         card: PresentedCard,
     },
+    /// New settings from the reader's effective configuration.
+    Reconfigure {
+        heartbeat_interval: Duration,
+    },
     /// A change to a simulated reader's device or link (test helpers).
     Simulate {
         change: SimChange,
@@ -153,7 +157,7 @@ impl ReaderActor {
         }
         let mut inflight: Option<PaymentFuture> = None;
         let mut retry = tokio::time::interval(Duration::from_secs(5));
-        let interval = self.shared.config.heartbeat_interval;
+        let mut interval = self.with_monitor(|m| m.interval);
         let mut heartbeat = tokio::time::interval(interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut probe: Option<(tokio::time::Instant, HeartbeatFuture)> = None;
@@ -187,6 +191,14 @@ impl ReaderActor {
                     let result = self.handle(cmd.request, &cmd.origin, &mut inflight).await;
                     let stop = deleting && result.is_ok();
                     let _ = cmd.reply.send(result);
+                    let configured = self.with_monitor(|m| m.interval);
+                    if configured != interval {
+                        // The reader's configuration changed its probe interval.
+                        interval = configured;
+                        heartbeat = tokio::time::interval(interval);
+                        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        deadline.as_mut().reset(self.deadline());
+                    }
                     if stop {
                         break;
                     }
@@ -416,6 +428,10 @@ impl ReaderActor {
                 self.confirm(&payment_intent, origin, inflight).await
             }
             ReaderRequest::Present { card } => self.present(card, origin, inflight).await,
+            ReaderRequest::Reconfigure { heartbeat_interval } => {
+                self.with_monitor(|m| m.interval = heartbeat_interval);
+                Ok(self.public())
+            }
             ReaderRequest::Simulate { change } => {
                 let reboot = change == SimChange::Reboot;
                 let sim = self.terminal.simulated().ok_or_else(|| {

@@ -7,6 +7,7 @@ pub mod intents;
 mod locks;
 pub mod payments;
 pub mod refunds;
+pub mod settings;
 mod sweeper;
 
 pub use actor::{Command, ReaderRequest};
@@ -132,10 +133,21 @@ impl Gateway {
             shared: shared.clone(),
             readers: Default::default(),
         };
+        let mut accounts = std::collections::HashSet::new();
         for (account, value) in shared.store.all_of_kind(Kind::Reader).await? {
             let reader: Reader = serde_json::from_value(value)?;
+            accounts.insert(account.clone());
             gw.spawn(account, reader, true);
         }
+        // Each account's configurations (heartbeat interval) reach its readers in the background.
+        let configuring = gw.clone();
+        tokio::spawn(async move {
+            for account in accounts {
+                if let Err(e) = configuring.reconfigure(&account).await {
+                    tracing::warn!(%account, error = %e.message, "could not apply configurations");
+                }
+            }
+        });
         tokio::spawn(sweeper::run(shared));
         Ok(gw)
     }
@@ -225,6 +237,8 @@ impl Gateway {
             .await
             .map_err(store_error)?;
         self.spawn(account.clone(), reader.clone(), false);
+        self.configure_new_reader(account, &reader.id, reader.location.as_deref())
+            .await?;
         Ok(reader)
     }
 
@@ -283,6 +297,16 @@ impl Gateway {
         readers
             .values()
             .map(|h| (h.live.lock().expect("live cell").status, h.location.clone()))
+            .collect()
+    }
+
+    /// Every reader of an account with its location.
+    pub fn readers_of(&self, account: &AccountId) -> Vec<(String, Option<String>)> {
+        let readers = self.readers.read().expect("reader registry lock");
+        readers
+            .iter()
+            .filter(|(_, h)| &h.account == account)
+            .map(|(id, h)| (id.clone(), h.location.clone()))
             .collect()
     }
 
