@@ -71,7 +71,12 @@ pub(super) async fn run(
             }
         }
         tokio::select! {
-            _ = stop.changed() => {}
+            changed = stop.changed() => {
+                // The handle is gone (app dropped without a shutdown): stop too.
+                if changed.is_err() {
+                    break;
+                }
+            }
             _ = wake.notified() => {}
             _ = tokio::time::sleep(cfg.poll) => {}
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
