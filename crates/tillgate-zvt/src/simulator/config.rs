@@ -89,6 +89,11 @@ pub struct SimConfig {
     /// Expiry of the simulated card, YYMM.
     #[arg(long, default_value_t = 3012)]
     pub card_expiry: u16,
+    /// Mirror the journal (every booked payment and refund, reversals marked) to this file as JSON
+    /// lines, rewritten after each booking: `{"kind":"payment","receipt_no":1,"trace":1,"amount":1250,
+    /// "currency":978,"batch":1,"reversed":false}`.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -110,6 +115,7 @@ impl Default for SimConfig {
             card_name: "Mastercard".into(),
             masked_pan: "555555******4444".into(),
             card_expiry: 3012,
+            journal: None,
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The simulated terminal's memory: what it charged, batch and counters, and the last receipt.
 
+use std::io::Write;
+use std::path::PathBuf;
+
 use crate::codec::BmpList;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub(crate) struct Ledger {
     next_receipt: u16,
     next_trace: u32,
     pub last: Option<LastReceipt>,
+    /// Where the journal is mirrored as JSON lines (`--journal PATH`), rewritten after every booking.
+    pub file: Option<PathBuf>,
 }
 
 impl Default for Ledger {
@@ -44,11 +49,54 @@ impl Default for Ledger {
             next_receipt: 1,
             next_trace: 1,
             last: None,
+            file: None,
         }
     }
 }
 
+impl JournalEntry {
+    /// One JSON line: `{"kind":"payment","receipt_no":1,"trace":1,"amount":1250,"currency":978,"batch":1,"reversed":false}`.
+    pub fn to_json_line(&self) -> String {
+        let kind = match self.kind {
+            EntryKind::Payment => "payment",
+            EntryKind::Refund => "refund",
+        };
+        format!(
+            "{{\"kind\":\"{kind}\",\"receipt_no\":{},\"trace\":{},\"amount\":{},\"currency\":{},\"batch\":{},\"reversed\":{}}}",
+            self.receipt_no, self.trace, self.amount_minor, self.currency, self.batch, self.reversed
+        )
+    }
+}
+
 impl Ledger {
+    pub fn with_file(file: Option<PathBuf>) -> Self {
+        let ledger = Self {
+            file,
+            ..Self::default()
+        };
+        ledger.save();
+        ledger
+    }
+
+    /// Rewrites the journal file (if any) atomically: a reader never sees half a journal.
+    pub fn save(&self) {
+        let Some(path) = &self.file else { return };
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let written = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            for entry in &self.entries {
+                writeln!(f, "{}", entry.to_json_line())?;
+            }
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if let Err(e) = written {
+            tracing::error!(path = %path.display(), error = %e, "cannot write the journal file");
+        }
+    }
+
     /// Next trace number (6 digits, wrapping 999999 → 1).
     pub fn trace(&mut self) -> u32 {
         let trace = self.next_trace;

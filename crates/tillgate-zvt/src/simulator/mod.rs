@@ -48,8 +48,8 @@ pub(crate) struct Shared {
 impl Shared {
     fn new(cfg: SimConfig) -> Arc<Self> {
         Arc::new(Self {
+            ledger: Mutex::new(Ledger::with_file(cfg.journal.clone())),
             config: watch::Sender::new(cfg),
-            ledger: Mutex::new(Ledger::default()),
             ecr_config: AtomicU8::new(0xBA),
             generation: watch::Sender::new(0),
             down_until: Mutex::new(None),

@@ -93,6 +93,7 @@ pub(crate) async fn authorization(
             status: info.clone(),
             lines: lines.clone(),
         });
+        ledger.save();
         (info, lines)
     };
     match cfg.behaviour {
@@ -151,6 +152,7 @@ pub(crate) async fn reversal(
                     status: info.clone(),
                     lines: lines.clone(),
                 });
+                ledger.save();
                 Ok((info, lines))
             }
         }
@@ -196,6 +198,7 @@ pub(crate) async fn refund(
             status: info.clone(),
             lines: lines.clone(),
         });
+        ledger.save();
         (info, lines)
     };
     finish_booking(link, shared, cfg, info, &lines).await
