@@ -93,8 +93,10 @@ impl App {
             gateway: gateway.clone(),
             keys: Default::default(),
         };
+        let users = crate::dashboard::open_users(&cfg.database_url).await?;
         Ok(App {
-            router: api::router(state)
+            router: api::router(state.clone())
+                .merge(crate::dashboard::routes(state, users))
                 .layer(axum::Extension(webhooks.clone()))
                 .layer(axum::Extension(tap.clone())),
             tap,

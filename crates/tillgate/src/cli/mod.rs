@@ -4,6 +4,7 @@ pub mod doctor;
 mod keys;
 mod serve;
 mod sim;
+mod users;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -31,6 +32,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    /// Manage dashboard users (`tillgate users create --email … --role admin`).
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
     },
     /// Run a simulated terminal (`tillgate sim zvt --listen 127.0.0.1:20007`).
     Sim {
@@ -69,6 +75,7 @@ pub fn main() -> ExitCode {
             Command::Diagnose(args) => diagnose::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Sim { command } => sim::run(command).await,
+            Command::Users { command } => users::run(command).await,
         }
     });
     match result {

@@ -47,6 +47,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     if cfg.demo {
+        let users = crate::dashboard::open_users(&cfg.database_url).await?;
+        if let Some((email, password)) =
+            crate::dashboard::first_admin(users.as_ref(), &app.account).await?
+        {
+            println!("Dashboard: http://{addr}/  first admin (shown once, store it now):\n  {email}  {password}");
+        }
+    }
+    if cfg.demo {
         println!("Try:  curl http://{addr}/v1/terminal/readers -u KEY:");
     }
     app.serve(listener, shutdown_signal()).await?;
