@@ -104,6 +104,7 @@ async fn form(Query(q): Query<FormMap>, headers: HeaderMap) -> Response {
         "",
         &safe_next(q.get("next")),
         &headers,
+        q.contains_key("lang"),
     )
 }
 
