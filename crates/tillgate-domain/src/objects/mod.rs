@@ -1,4 +1,5 @@
 //! The Stripe-shaped objects tillgate serves, one file each, and the kinds the store knows.
+pub mod alert;
 mod charge;
 pub mod configuration;
 mod event;
@@ -9,6 +10,7 @@ pub mod reader_event;
 mod refund;
 pub mod webhook_endpoint;
 
+pub use alert::{Alert, AlertRule};
 pub use charge::{CardPresentDetails, Charge, ChargeStatus, PaymentMethod, PaymentMethodDetails};
 pub use configuration::Configuration;
 pub use event::{Event, EventData, EventRequest};
@@ -38,10 +40,12 @@ pub enum Kind {
     ReaderEvent,
     /// A kept `diagnosis` (tillgate extension).
     Diagnosis,
+    AlertRule,
+    Alert,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Location,
         Kind::Reader,
         Kind::PaymentIntent,
@@ -53,6 +57,8 @@ impl Kind {
         Kind::Configuration,
         Kind::ReaderEvent,
         Kind::Diagnosis,
+        Kind::AlertRule,
+        Kind::Alert,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +74,8 @@ impl Kind {
             Kind::Configuration => "terminal.configuration",
             Kind::ReaderEvent => "terminal.reader_event",
             Kind::Diagnosis => "diagnosis",
+            Kind::AlertRule => "alert_rule",
+            Kind::Alert => "alert",
         }
     }
 
@@ -89,6 +97,8 @@ impl Kind {
             Kind::Configuration => "tmc",
             Kind::ReaderEvent => "trev",
             Kind::Diagnosis => "diag",
+            Kind::AlertRule => "alr",
+            Kind::Alert => "alrt",
         }
     }
 
@@ -112,6 +122,8 @@ impl Kind {
             Kind::Configuration => "configuration",
             Kind::ReaderEvent => "reader event",
             Kind::Diagnosis => "diagnosis",
+            Kind::AlertRule => "alert rule",
+            Kind::Alert => "alert",
         }
     }
 }

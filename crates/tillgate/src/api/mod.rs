@@ -1,4 +1,5 @@
 //! The Stripe-compatible HTTP API: routing, wire conventions, and one handler file per resource.
+mod alerts;
 mod charges;
 mod configurations;
 mod diagnose;
@@ -93,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(stream::routes())
         .merge(events::routes())
         .merge(fleet::routes())
+        .merge(alerts::routes())
         .merge(configurations::routes())
         .merge(webhook_endpoints::routes())
         .fallback(unknown_route)

@@ -142,6 +142,18 @@ impl Monitor {
         self.online
     }
 
+    /// Since when (ms) the reader has been offline, if it is.
+    pub fn offline_since_ms(&self) -> Option<i64> {
+        if self.online {
+            return None;
+        }
+        self.last_disconnect
+            .as_ref()
+            .map(|d| d.at_ms)
+            .or(self.last_seen_ms)
+            .or(Some(0))
+    }
+
     /// When the reader is declared offline if nothing is heard before.
     pub fn deadline(&self) -> Instant {
         self.last_seen + 2 * self.interval

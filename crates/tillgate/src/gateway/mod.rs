@@ -1,6 +1,7 @@
 //! The gateway: one actor per reader (the only owner of its state), the payment rules they share,
 //! and the background work (reconciliation, capture expiry). The API layer talks to this and the store.
 mod actor;
+pub mod alerts;
 pub mod events;
 pub mod health;
 pub mod intents;
@@ -38,6 +39,8 @@ pub struct GatewayConfig {
     pub heartbeat_interval: Duration,
     /// How long entries of the per-reader event log are kept.
     pub reader_event_retention: Duration,
+    /// How often alert rules are evaluated.
+    pub alert_every: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -48,6 +51,7 @@ impl Default for GatewayConfig {
             confirm_window: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(5),
             reader_event_retention: Duration::from_secs(30 * 24 * 3600),
+            alert_every: Duration::from_secs(1),
         }
     }
 }
@@ -139,6 +143,7 @@ impl Gateway {
             accounts.insert(account.clone());
             gw.spawn(account, reader, true);
         }
+        tokio::spawn(alerts::run(gw.clone()));
         // Each account's configurations (heartbeat interval) reach its readers in the background.
         let configuring = gw.clone();
         tokio::spawn(async move {
@@ -297,6 +302,23 @@ impl Gateway {
         readers
             .values()
             .map(|h| (h.live.lock().expect("live cell").status, h.location.clone()))
+            .collect()
+    }
+
+    /// Every reader of an account: (id, location, offline since in ms if offline).
+    pub fn census_of(&self, account: &AccountId) -> Vec<(String, Option<String>, Option<i64>)> {
+        let readers = self.readers.read().expect("reader registry lock");
+        readers
+            .iter()
+            .filter(|(_, h)| &h.account == account)
+            .map(|(id, h)| {
+                let cell = h.live.lock().expect("live cell");
+                let since = match cell.status {
+                    ReaderStatus::Online => None,
+                    ReaderStatus::Offline => cell.monitor.offline_since_ms().or(Some(0)),
+                };
+                (id.clone(), h.location.clone(), since)
+            })
             .collect()
     }
 
