@@ -87,7 +87,12 @@ impl App {
         let (account, startup_key) =
             keys::at_startup(store.as_ref(), cfg.api_key.as_deref()).await?;
         let gateway = Gateway::start(store.clone(), drivers(cfg), cfg.gateway.clone()).await?;
-        let webhooks = Webhooks::start(&cfg.database_url, WebhookConfig::from_env()?).await?;
+        let webhooks = Webhooks::start(&cfg.database_url, {
+            let mut wh = WebhookConfig::from_env()?;
+            wh.deny_private |= cfg.webhook_deny_private;
+            wh
+        })
+        .await?;
         let state = AppState {
             store: store.clone(),
             gateway: gateway.clone(),

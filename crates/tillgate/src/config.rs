@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// offline after two intervals without an answer.
     #[arg(long, env = "TILLGATE_HEARTBEAT_INTERVAL", value_parser = parse_duration)]
     pub heartbeat_interval: Option<Duration>,
+    /// Refuse webhook endpoints on loopback, private and link-local addresses (for hosted
+    /// deployments whose accounts are not trusted). Also `TILLGATE_WEBHOOK_DENY_PRIVATE=true`.
+    #[arg(long)]
+    pub webhook_deny_private: bool,
     /// How many days the per-reader event log is kept [default: 30].
     #[arg(long, env = "TILLGATE_READER_EVENT_RETENTION_DAYS")]
     pub reader_event_retention_days: Option<u64>,
@@ -83,6 +87,7 @@ struct FileConfig {
     heartbeat_interval: Option<String>,
     reader_event_retention_days: Option<u64>,
     zvt_state_dir: Option<PathBuf>,
+    webhook_deny_private: Option<bool>,
 }
 
 /// Everything `serve` needs, resolved.
@@ -98,6 +103,8 @@ pub struct ServeConfig {
     /// The ZVT driver's in-flight payment records; `None` keeps them in memory only (used for an
     /// in-memory database, which forgets its readers at exit anyway).
     pub zvt_state_dir: Option<PathBuf>,
+    /// Refuse loopback/private webhook receivers (also `TILLGATE_WEBHOOK_DENY_PRIVATE`).
+    pub webhook_deny_private: bool,
 }
 
 impl ServeConfig {
@@ -111,6 +118,7 @@ impl ServeConfig {
             api_key: None,
             gateway: GatewayConfig::default(),
             zvt_state_dir: default_zvt_state_dir(database_url),
+            webhook_deny_private: false,
         }
     }
 
@@ -168,6 +176,8 @@ impl ServeConfig {
             api_key: api_key.filter(|k| !k.is_empty()),
             gateway,
             zvt_state_dir,
+            webhook_deny_private: args.webhook_deny_private
+                || file.webhook_deny_private.unwrap_or(false),
         })
     }
 }
