@@ -1,0 +1,241 @@
+//! The dashboard as its users meet it, in-process: signing in (wrong passwords refused, rate limit),
+//! CSRF, roles (viewer refused, manager limited to their locations), a manager's refund and its
+//! audit entry, German labels from Accept-Language, and a reader going offline pushed live.
+mod dashboard_support;
+mod support;
+
+use dashboard_support::{location, payment, reader_at, start, user, Web, PASSWORD};
+use std::time::Duration;
+use tillgate_domain::users::Role;
+
+#[tokio::test]
+async fn signing_in_refuses_wrong_passwords_and_slows_down_guessing() {
+    let (app, _dir) = start().await;
+    user(&app, "anna@shop.example", Role::Admin, &[]).await;
+    let web = Web::new(&app);
+
+    // Nothing is reachable without a session.
+    let page = web.get("/fleet").await;
+    assert_eq!(page.status, 303);
+    assert!(page.location.unwrap().starts_with("/login"));
+
+    for _ in 0..5 {
+        let page = web.login("anna@shop.example", "wrong password").await;
+        assert_eq!(page.status, 401);
+        assert!(page.body.contains("Wrong email or password."));
+    }
+    // The sixth try within a minute is refused even with the right password.
+    let page = web.login("anna@shop.example", PASSWORD).await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    assert!(page.body.contains("Too many sign-in attempts"));
+
+    // Another browser (same IP, another email) is not locked out; the right password lets it in.
+    user(&app, "ben@shop.example", Role::Viewer, &[]).await;
+    let other = Web::new(&app);
+    let page = other.login("ben@shop.example", PASSWORD).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location.as_deref(), Some("/fleet"));
+    assert_eq!(other.get("/fleet").await.status, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_are_refused() {
+    let (app, _dir) = start().await;
+    let loc = location(&app, "Berlin Mitte").await;
+    let reader = reader_at(&app, "Kasse 1", &loc).await;
+    user(&app, "anna@shop.example", Role::Admin, &[]).await;
+    let web = Web::new(&app);
+    assert_eq!(web.login("anna@shop.example", PASSWORD).await.status, 303);
+
+    let page = web.post(&format!("/readers/{reader}/diagnose"), &[]).await;
+    assert_eq!(page.status, 403);
+    let page = web
+        .post(
+            &format!("/readers/{reader}/diagnose"),
+            &[("csrf", "forged")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    // The sign-in form has its own token too.
+    let page = web
+        .post(
+            "/login",
+            &[("email", "anna@shop.example"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+
+    // With the session's token the diagnosis runs and is shown on the reader page.
+    let csrf = web.session_csrf().await;
+    let page = web
+        .post(&format!("/readers/{reader}/diagnose"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let page = web.get(&format!("/readers/{reader}")).await;
+    assert!(page.body.contains("class=\"diagnosis\""), "{}", page.body);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_viewer_reads_but_is_refused_settings_and_refunds() {
+    let (app, _dir) = start().await;
+    let loc = location(&app, "Berlin Mitte").await;
+    let reader = reader_at(&app, "Kasse 1", &loc).await;
+    let pi = payment(&app, &reader, 1250).await;
+    user(&app, "vera@shop.example", Role::Viewer, &[]).await;
+    let web = Web::new(&app);
+    assert_eq!(web.login("vera@shop.example", PASSWORD).await.status, 303);
+
+    let fleet = web.get("/fleet").await;
+    assert!(fleet.body.contains("Kasse 1"));
+    assert_eq!(web.get("/settings").await.status, 403);
+    let detail = web.get(&format!("/payments/{pi}")).await;
+    assert_eq!(detail.status, 200);
+    assert!(
+        !detail.body.contains("/refund\""),
+        "no refund form for a viewer"
+    );
+    let csrf = Web::csrf(&fleet.body);
+    let page = web
+        .post(&format!("/payments/{pi}/refund"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, 403);
+    let (_, charge) = app
+        .get(&format!("/v1/payment_intents/{pi}?expand[]=latest_charge"))
+        .await;
+    assert_eq!(charge["latest_charge"]["amount_refunded"], 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_manager_refunds_at_their_store_only_and_the_audit_log_says_so() {
+    let (app, _dir) = start().await;
+    let berlin = location(&app, "Berlin Mitte").await;
+    let lyon = location(&app, "Lyon Part-Dieu").await;
+    let kasse = reader_at(&app, "Berlin Kasse 1", &berlin).await;
+    let caisse = reader_at(&app, "Lyon Caisse 1", &lyon).await;
+    let here = payment(&app, &kasse, 2000).await;
+    let there = payment(&app, &caisse, 3000).await;
+    user(&app, "max@shop.example", Role::Manager, &[&berlin]).await;
+    user(&app, "anna@shop.example", Role::Admin, &[]).await;
+
+    let web = Web::new(&app);
+    assert_eq!(web.login("max@shop.example", PASSWORD).await.status, 303);
+    // Only Berlin is visible.
+    let fleet = web.get("/fleet").await;
+    assert!(fleet.body.contains("Berlin Kasse 1"));
+    assert!(!fleet.body.contains("Lyon Caisse 1"));
+    assert_eq!(web.get(&format!("/readers/{caisse}")).await.status, 404);
+    assert_eq!(web.get(&format!("/payments/{there}")).await.status, 404);
+    assert_eq!(web.get("/settings").await.status, 403);
+
+    // A partial refund of 5.00 from the payment's page.
+    let detail = web.get(&format!("/payments/{here}")).await;
+    assert!(detail.body.contains("€20.00"), "{}", detail.body);
+    let csrf = Web::csrf(&detail.body);
+    let page = web
+        .post(
+            &format!("/payments/{here}/refund"),
+            &[("csrf", &csrf), ("amount", "5.00")],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let detail = web.get(&format!("/payments/{here}")).await;
+    assert!(
+        detail.body.contains("id=\"refunded\">€5.00"),
+        "{}",
+        detail.body
+    );
+    let (_, pi) = app
+        .get(&format!(
+            "/v1/payment_intents/{here}?expand[]=latest_charge"
+        ))
+        .await;
+    assert_eq!(pi["latest_charge"]["amount_refunded"], 500);
+    // Lyon's payment cannot be refunded by the Berlin manager.
+    let page = web
+        .post(&format!("/payments/{there}/refund"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, 404);
+
+    // The admin sees who refunded what, when and from where.
+    let admin = Web::new(&app);
+    assert_eq!(admin.login("anna@shop.example", PASSWORD).await.status, 303);
+    let settings = admin.get("/settings").await;
+    assert_eq!(settings.status, 200);
+    let audit = &settings.body[settings.body.find("id=\"audit\"").unwrap()..];
+    assert!(audit.contains("max@shop.example"), "{audit}");
+    assert!(audit.contains("refund.create"));
+    assert!(audit.contains(&here));
+    assert!(audit.contains("€5.00"));
+    assert!(audit.contains("127.0.0.1"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn labels_dates_and_amounts_follow_the_browser_language() {
+    let (app, _dir) = start().await;
+    let loc = location(&app, "Berlin Mitte").await;
+    let reader = reader_at(&app, "Kasse 1", &loc).await;
+    let pi = payment(&app, &reader, 1250).await;
+    user(&app, "anna@shop.example", Role::Admin, &[]).await;
+    let mut web = Web::new(&app);
+    web.lang = Some("de-DE,de;q=0.9,en;q=0.5");
+    assert!(web.get("/login").await.body.contains("Passwort"));
+    assert_eq!(web.login("anna@shop.example", PASSWORD).await.status, 303);
+    let fleet = web.get("/fleet").await;
+    assert!(fleet.body.contains("<html lang=\"de\">"));
+    assert!(fleet.body.contains("Zuletzt gesehen"));
+    assert!(fleet.body.contains("Zahlungen"));
+    let detail = web.get(&format!("/payments/{pi}")).await;
+    assert!(detail.body.contains("12,50\u{a0}€"), "{}", detail.body);
+
+    // Switching is remembered for the user, whatever the browser says.
+    assert!(web
+        .get("/fleet?lang=fr")
+        .await
+        .body
+        .contains("Vu pour la dernière fois"));
+    assert!(web
+        .get("/fleet")
+        .await
+        .body
+        .contains("Vu pour la dernière fois"));
+    assert!(web.get("/fleet?lang=zh").await.body.contains("最后在线"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_fleet_page_is_told_live_when_a_reader_goes_offline() {
+    let (app, _dir) = start().await;
+    let loc = location(&app, "Berlin Mitte").await;
+    let reader = reader_at(&app, "Kasse 1", &loc).await;
+    user(&app, "anna@shop.example", Role::Viewer, &[]).await;
+    let web = Web::new(&app);
+    assert_eq!(web.login("anna@shop.example", PASSWORD).await.status, 303);
+    let page = web.get("/fleet").await;
+    assert!(page.body.contains("data-stream=\"/fleet/stream\""));
+    let mut res = web.stream("/fleet/stream").await;
+    app.post(
+        &format!("/v1/test_helpers/terminal/readers/{reader}/power_off"),
+        &[],
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut buf = String::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("the offline reader is pushed within 15 s")
+            .expect("stream open")
+            .expect("stream not ended");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        if buf.contains(&format!("\"id\":\"{reader}\"")) && buf.contains("\"status\":\"offline\"") {
+            break;
+        }
+    }
+    assert!(buf.contains("event: reader"));
+    assert!(buf.contains("badge offline"));
+    app.stop().await;
+}
