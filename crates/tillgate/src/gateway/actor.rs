@@ -914,7 +914,12 @@ impl ReaderActor {
             Some(id) => self.load_pi(id).await.ok().map(|p| p.status),
             None => None,
         };
-        let result = if pi_status == Some(PiStatus::Processing) {
+        // A terminal that reads and authorises the card in one step (ZVT) may have charged while the
+        // PaymentIntent still shows `requires_payment_method`: ask it whenever a payment was running.
+        let result = if matches!(
+            pi_status,
+            Some(PiStatus::Processing | PiStatus::RequiresPaymentMethod)
+        ) {
             let reference = action.payment_intent().unwrap_or_default().to_owned();
             match self.terminal.recover(&reference).await {
                 Ok(Recovery::Known(outcome)) => self.finish(outcome, &origin).await,
