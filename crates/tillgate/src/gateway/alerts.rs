@@ -10,6 +10,9 @@ use tillgate_domain::objects::{Alert, AlertRule, Kind};
 use tillgate_domain::store::Write;
 use tillgate_domain::{new_id, now_millis, now_secs, AccountId};
 
+/// A reader of the census: id, location, offline since (ms) if offline.
+type Census = Vec<(String, Option<String>, Option<i64>)>;
+
 /// (rule id, subject id) → the firing alert.
 type Active = HashMap<(String, String), (AccountId, Alert)>;
 
@@ -75,8 +78,7 @@ async fn evaluate(gw: &Gateway, active: &mut Active) -> anyhow::Result<()> {
         }
     }
     let mut holding: HashSet<(String, String)> = HashSet::new();
-    let mut census_cache: HashMap<AccountId, Vec<(String, Option<String>, Option<i64>)>> =
-        HashMap::new();
+    let mut census_cache: HashMap<AccountId, Census> = HashMap::new();
     let mut open_cache: HashMap<(AccountId, Option<String>), bool> = HashMap::new();
     for (account, rule) in &rules {
         let census = census_cache
