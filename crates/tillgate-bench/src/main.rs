@@ -1,0 +1,89 @@
+//! `tillgate-bench [all|payments|durability|fleet|zvt|diagnosis]... [--quick] [--write BENCHMARKS.md]`:
+//! runs the benchmarks, prints every figure beside its same-run baseline, optionally writes the file.
+use std::path::PathBuf;
+use tillgate_bench::{durability, fleet, markdown, payments, zvt, Figure, Size};
+
+const ALL: [&str; 5] = ["payments", "durability", "fleet", "zvt", "diagnosis"];
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: tillgate-bench [all|payments|durability|fleet|zvt|diagnosis]... [--quick] [--write FILE]"
+    );
+    std::process::exit(2);
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut quick = false;
+    let mut write: Option<PathBuf> = None;
+    let mut which: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--write" => write = Some(it.next().unwrap_or_else(|| usage()).into()),
+            "-h" | "--help" => usage(),
+            "all" => which.extend(ALL),
+            other => match ALL.iter().find(|b| **b == other) {
+                Some(b) => which.push(b),
+                None => usage(),
+            },
+        }
+    }
+    if which.is_empty() {
+        which.extend(ALL);
+    }
+    let size = Size { quick };
+    let mut figures: Vec<Figure> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for b in which {
+        println!("== {b}{}", if quick { " (quick)" } else { "" });
+        let got = match b {
+            "payments" => payments::run(payments::Opts::for_size(size)).await,
+            "durability" => durability::run(durability::Opts::for_size(size)).await,
+            "fleet" => fleet::run(fleet::Opts::for_size(size)).await.map(|(f, n)| {
+                notes.extend(n);
+                f
+            }),
+            "zvt" => zvt::run(size).await,
+            "diagnosis" => {
+                tokio::task::spawn_blocking(move || tillgate_bench::diagnosis::run(size))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r)
+            }
+            _ => unreachable!(),
+        };
+        match got {
+            Ok(fs) => {
+                for f in &fs {
+                    println!("{}", f.line());
+                }
+                figures.extend(fs);
+            }
+            Err(e) => {
+                eprintln!("{b}: failed: {e:#}");
+                notes.push(format!("{b}: failed: {e:#}"));
+            }
+        }
+    }
+    for n in &notes {
+        println!("note: {n}");
+    }
+    if let Some(path) = write {
+        let command = format!(
+            "cargo run --release -p tillgate-bench -- {}",
+            args.join(" ")
+        );
+        let date = std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        std::fs::write(&path, markdown(&figures, &command, &date, &notes))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! CI-sized runs of the payments, durability and fleet benchmarks: they must produce sane figures
+//! (finite, non-negative, throughput above zero). No speed thresholds: CI machines vary too much.
+use tillgate_bench::{durability, fleet, payments, Figure, Size};
+
+const QUICK: Size = Size { quick: true };
+
+fn check(figures: &[Figure], bench: &str) {
+    assert!(!figures.is_empty(), "{bench}: no figures");
+    for f in figures {
+        assert!(f.sane(), "{bench}: insane figure {f:?}");
+        if f.unit.ends_with("/s") {
+            assert!(f.value > 0.0, "{bench}: zero throughput {f:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_benchmarks_produce_sane_figures() {
+    let started = std::time::Instant::now();
+    let p = payments::run(payments::Opts::for_size(QUICK))
+        .await
+        .expect("payments");
+    check(&p, "payments");
+    let d = durability::run(durability::Opts::for_size(QUICK))
+        .await
+        .expect("durability");
+    check(&d, "durability");
+    let (f, notes) = fleet::run(fleet::Opts::for_size(QUICK))
+        .await
+        .expect("fleet");
+    check(&f, "fleet");
+    assert!(
+        f.iter().any(|f| f.name.contains("memory per reader")),
+        "fleet size not reached: {notes:?}"
+    );
+    for f in p.iter().chain(&d).chain(&f) {
+        println!("{}", f.line());
+    }
+    println!("quick benchmarks took {:?}", started.elapsed());
+}
