@@ -93,8 +93,19 @@ pub fn event_published(kind: &str) {
         .inc();
 }
 
+/// Webhook delivery figures read from the dispatcher at scrape time.
+#[derive(Debug, Default, Clone)]
+pub struct WebhookFigures {
+    pub delivered: u64,
+    pub retried: u64,
+    pub failed: u64,
+    pub last_delivery_lag_ms: i64,
+    pub pending: u64,
+    pub oldest_pending_age_ms: i64,
+}
+
 /// The whole exposition; `readers` are counts by (status, location) measured now.
-pub fn render(readers: &[(ReaderLabels, i64)]) -> String {
+pub fn render(readers: &[(ReaderLabels, i64)], webhooks: &WebhookFigures) -> String {
     let m = &*METRICS;
     let mut registry = Registry::with_prefix("tillgate");
     registry.register(
@@ -123,6 +134,46 @@ pub fn render(readers: &[(ReaderLabels, i64)]) -> String {
         gauge.get_or_create(labels).set(*n);
     }
     registry.register("readers", "Readers by measured status and location", gauge);
+    let wh = |v: u64| {
+        let c: Counter = Counter::default();
+        c.inc_by(v);
+        c
+    };
+    let g = |v: i64| {
+        let g: Gauge = Gauge::default();
+        g.set(v);
+        g
+    };
+    registry.register(
+        "webhook_deliveries_succeeded",
+        "Webhook deliveries the receiver accepted",
+        wh(webhooks.delivered),
+    );
+    registry.register(
+        "webhook_attempts_retried",
+        "Webhook attempts that failed and will be retried",
+        wh(webhooks.retried),
+    );
+    registry.register(
+        "webhook_deliveries_failed",
+        "Webhook deliveries given up after the retry window",
+        wh(webhooks.failed),
+    );
+    registry.register(
+        "webhook_last_delivery_lag_milliseconds",
+        "From an event's delivery creation to its success, last delivery",
+        g(webhooks.last_delivery_lag_ms),
+    );
+    registry.register(
+        "webhook_pending_deliveries",
+        "Deliveries waiting to be sent",
+        g(webhooks.pending as i64),
+    );
+    registry.register(
+        "webhook_oldest_pending_age_milliseconds",
+        "Age of the oldest pending delivery",
+        g(webhooks.oldest_pending_age_ms),
+    );
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
         out.clear();

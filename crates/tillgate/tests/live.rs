@@ -202,6 +202,10 @@ async fn the_stream_shows_a_reader_dropping_and_resumes_where_it_left_off() {
         text.contains("tillgate_db_commit_duration_seconds_count"),
         "{text}"
     );
+    assert!(
+        text.contains("tillgate_webhook_pending_deliveries"),
+        "{text}"
+    );
     assert!(!text.contains(&app.key), "no secrets in metrics");
     app.stop().await;
 }

@@ -167,7 +167,26 @@ async fn summary(
 }
 
 /// Prometheus text exposition. Carries counts and latencies only (no secrets, no card data).
-pub async fn prometheus(State(s): State<AppState>) -> impl IntoResponse {
+pub async fn prometheus(
+    State(s): State<AppState>,
+    axum::Extension(webhooks): axum::Extension<crate::webhooks::Webhooks>,
+) -> impl IntoResponse {
+    use std::sync::atomic::Ordering;
+    let stats = webhooks.stats();
+    let mut wh = metrics::WebhookFigures {
+        delivered: stats.delivered.load(Ordering::Relaxed),
+        retried: stats.retried.load(Ordering::Relaxed),
+        failed: stats.failed.load(Ordering::Relaxed),
+        last_delivery_lag_ms: stats.last_delivery_lag_ms.load(Ordering::Relaxed),
+        ..Default::default()
+    };
+    if let Ok(backlog) = webhooks.outbox().backlog().await {
+        wh.pending = backlog.pending;
+        wh.oldest_pending_age_ms = backlog
+            .oldest_pending_ms
+            .map(|t| (tillgate_domain::now_millis() - t).max(0))
+            .unwrap_or(0);
+    }
     let mut counts: HashMap<ReaderLabels, i64> = HashMap::new();
     for (status, location) in s.gateway.census() {
         let labels = ReaderLabels {
@@ -185,6 +204,6 @@ pub async fn prometheus(State(s): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        metrics::render(&readers),
+        metrics::render(&readers, &wh),
     )
 }
