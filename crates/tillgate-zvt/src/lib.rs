@@ -10,3 +10,4 @@ pub mod client;
 pub mod codec;
 mod frame_io;
 pub mod simulator;
+pub mod tls;

@@ -1,5 +1,5 @@
-//! The registration code `zvt://HOST:PORT[?password=…&currency=…&charset=…&tls=true]`, parsed into the
-//! settings of one terminal, and their JSON form stored on the reader (`connection`).
+//! The registration code `zvt://HOST:PORT[?password=…&currency=…&charset=…&tls=true&ca=PATH]`, parsed
+//! into the settings of one terminal, and their JSON form stored on the reader (`connection`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +20,9 @@ pub struct Endpoint {
     pub currency: u16,
     pub charset: Charset,
     pub tls: bool,
+    /// With `tls`: the PEM file of the CA(s) that issued the terminal's certificate; without it, the
+    /// certificate must chain to Mozilla's root store. The name checked is `host`.
+    pub ca: Option<String>,
 }
 
 /// Never prints the password.
@@ -31,6 +34,7 @@ impl fmt::Debug for Endpoint {
             .field("currency", &self.currency)
             .field("charset", &self.charset)
             .field("tls", &self.tls)
+            .field("ca", &self.ca)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +86,7 @@ impl Endpoint {
             currency: 978,
             charset: Charset::Cp437,
             tls: false,
+            ca: None,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -100,8 +105,12 @@ impl Endpoint {
                         .map_err(|_| bad("charset must be cp437, iso-8859-1 or iso-8859-15"))?;
                 }
                 "tls" => endpoint.tls = matches!(value, "true" | "1" | "yes"),
+                "ca" if !value.is_empty() => endpoint.ca = Some(value.to_string()),
                 other => return Err(bad(&format!("unknown option {other:?}"))),
             }
+        }
+        if endpoint.ca.is_some() && !endpoint.tls {
+            return Err(bad("ca=… needs tls=true"));
         }
         Ok(endpoint)
     }
@@ -115,6 +124,7 @@ impl Endpoint {
             currency: self.currency,
             charset: charset_name(self.charset).to_string(),
             tls: self.tls,
+            ca: self.ca.clone(),
         })
     }
 
@@ -130,6 +140,7 @@ impl Endpoint {
             currency: stored.currency,
             charset: Charset::from_str(&stored.charset).map_err(|_| invalid())?,
             tls: stored.tls,
+            ca: stored.ca,
         })
     }
 }
@@ -142,6 +153,8 @@ struct Stored {
     currency: u16,
     charset: String,
     tls: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ca: Option<String>,
 }
 
 fn charset_name(charset: Charset) -> &'static str {
@@ -196,6 +209,16 @@ mod tests {
         assert!(!format!("{e:?}").contains("123456"));
         assert_eq!(Endpoint::from_connection(&e.to_connection()).unwrap(), e);
         assert_eq!(e.public_url(), "zvt://10.0.0.7:20007");
+        assert!(!e.tls);
+        let tls =
+            Endpoint::parse("zvt://pt.local:20007?tls=true&ca=/etc/tillgate/pt-ca.pem").unwrap();
+        assert!(tls.tls);
+        assert_eq!(tls.ca.as_deref(), Some("/etc/tillgate/pt-ca.pem"));
+        assert_eq!(
+            Endpoint::from_connection(&tls.to_connection()).unwrap(),
+            tls
+        );
+        assert!(Endpoint::parse("zvt://pt.local:20007?ca=/x.pem").is_err());
     }
 
     #[test]

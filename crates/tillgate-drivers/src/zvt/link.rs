@@ -86,12 +86,22 @@ impl Link {
     }
 }
 
-/// Opens the TCP link and registers (`06 00`) as an ECR that prints receipts and starts every payment.
+/// Opens the link: TCP, or TLS over it with `tls=true` (the terminal's certificate checked against
+/// `ca=PATH`, or Mozilla's roots, for the name `host`).
+pub(crate) async fn open(endpoint: &Endpoint, opts: &ClientOptions) -> Result<ZvtClient, ZvtError> {
+    if !endpoint.tls {
+        return ZvtClient::connect(&endpoint.addr(), opts.clone()).await;
+    }
+    let ca = endpoint.ca.as_deref().map(std::path::Path::new);
+    ZvtClient::connect_tls(&endpoint.addr(), &endpoint.host, ca, opts.clone()).await
+}
+
+/// Opens the link and registers (`06 00`) as an ECR that prints receipts and starts every payment.
 pub(crate) async fn connect(
     endpoint: &Endpoint,
     opts: &ClientOptions,
 ) -> Result<ZvtClient, ZvtError> {
-    let mut client = ZvtClient::connect(&endpoint.addr(), opts.clone()).await?;
+    let mut client = open(endpoint, opts).await?;
     client.register(RegisterConfig::default()).await?;
     Ok(client)
 }

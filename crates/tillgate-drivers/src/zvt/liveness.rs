@@ -126,7 +126,9 @@ pub(crate) fn probe_error(e: ZvtError) -> DriverError {
             | ErrorKind::UnexpectedEof => DriverError::Refused(e.to_string()),
             _ => DriverError::Offline(e.to_string()),
         },
-        ZvtError::NotZvt { .. } | ZvtError::Protocol(_) => DriverError::Protocol(e.to_string()),
+        ZvtError::NotZvt { .. } | ZvtError::Protocol(_) | ZvtError::Tls { .. } => {
+            DriverError::Protocol(e.to_string())
+        }
         ZvtError::AckTimeout | ZvtError::Timeout => DriverError::Timeout(e.to_string()),
         ZvtError::Nak(_) | ZvtError::Rejected { .. } => DriverError::Refused(e.to_string()),
     }

@@ -212,6 +212,9 @@ pub(crate) fn driver_error(e: ZvtError) -> DriverError {
             format!("{e} (is the terminal on and in ECR mode, and the port right?)"),
         ),
         ZvtError::LinkClosed | ZvtError::Io(_) => DriverError::Offline(e.to_string()),
+        ZvtError::Tls { .. } => DriverError::Protocol(format!(
+            "{e} (check tls=true and the ca=… file in the registration code against the terminal's certificate)"
+        )),
         ZvtError::AckTimeout | ZvtError::Timeout => DriverError::Timeout(e.to_string()),
         ZvtError::Nak(0x9C) => DriverError::Busy("the terminal asks to wait".into()),
         ZvtError::Nak(_) => DriverError::Refused(e.to_string()),

@@ -1,5 +1,6 @@
 //! The ZVT driver: German card terminals (Ingenico, Verifone, CCV, PAX, Worldline, Feig…) driven over
-//! TCP with registration code `zvt://HOST:PORT[?password=…&currency=…&charset=…&tls=true]`.
+//! TCP (or TLS: `tls=true`, optional `ca=PATH`) with registration code
+//! `zvt://HOST:PORT[?password=…&currency=…&charset=…&tls=true&ca=PATH]`.
 //!
 //! - `endpoint`: the registration code and the stored connection; `link`: connect-and-register;
 //! - `terminal`: the [`Terminal`] link; `payment`: one payment and its recovery after a link drop;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tillgate_zvt::client::{ClientOptions, RegisterConfig, ZvtClient, ZvtError};
+use tillgate_zvt::client::{ClientOptions, RegisterConfig, ZvtError};
 use tokio::sync::mpsc;
 
 pub use endpoint::Endpoint;
@@ -101,9 +102,6 @@ impl ZvtDriver {
         endpoint: Endpoint,
         events: mpsc::Sender<TerminalEvent>,
     ) -> Result<Link, DriverError> {
-        if endpoint.tls {
-            return Err(tls_unsupported());
-        }
         Ok(Link {
             opts: self.client_options(&endpoint),
             key: endpoint.public_url(),
@@ -118,10 +116,6 @@ impl ZvtDriver {
     }
 }
 
-fn tls_unsupported() -> DriverError {
-    DriverError::Unsupported("ZVT over TLS (tls=true) is not supported yet".into())
-}
-
 #[async_trait]
 impl Driver for ZvtDriver {
     fn name(&self) -> &'static str {
@@ -134,13 +128,8 @@ impl Driver for ZvtDriver {
 
     async fn register(&self, registration_code: &str) -> Result<Registration, DriverError> {
         let endpoint = Endpoint::parse(registration_code)?;
-        if endpoint.tls {
-            return Err(tls_unsupported());
-        }
         let opts = self.client_options(&endpoint);
-        let mut client = ZvtClient::connect(&endpoint.addr(), opts)
-            .await
-            .map_err(driver_error)?;
+        let mut client = link::open(&endpoint, &opts).await.map_err(driver_error)?;
         // Registration tells what the terminal volunteers (TLV); the status enquiry adds its state.
         let info = client
             .register(RegisterConfig::default())

@@ -9,6 +9,9 @@ pub enum ZvtError {
     ConnectRefused { addr: String },
     #[error("no TCP connection to {addr} within the connect timeout")]
     ConnectTimeout { addr: String },
+    /// The TLS handshake failed (unknown CA, wrong name, not TLS), or the TLS settings are unusable.
+    #[error("TLS with {addr} failed: {reason}")]
+    Tls { addr: String, reason: String },
     /// The PT did not acknowledge a command within T3 (`ack_timeout`).
     #[error("no acknowledgement from the terminal within the ACK timeout")]
     AckTimeout,

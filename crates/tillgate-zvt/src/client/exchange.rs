@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::{timeout_at, Instant};
 
@@ -66,7 +65,7 @@ pub(crate) fn abort_text(
 }
 
 pub(crate) async fn write(
-    writer: &Arc<Mutex<OwnedWriteHalf>>,
+    writer: &Arc<Mutex<super::WriteHalf>>,
     msg: &EcrMessage,
 ) -> Result<(), ZvtError> {
     let bytes = msg.encode()?;
@@ -84,7 +83,7 @@ fn link_error(e: std::io::Error) -> ZvtError {
 }
 
 async fn read(
-    reader: &mut FrameReader<OwnedReadHalf>,
+    reader: &mut FrameReader<super::ReadHalf>,
     deadline: Instant,
     on_timeout: fn() -> ZvtError,
 ) -> Result<PtMessage, ZvtError> {
@@ -98,8 +97,8 @@ async fn read(
 }
 
 pub(crate) async fn run(
-    reader: &mut FrameReader<OwnedReadHalf>,
-    writer: &Arc<Mutex<OwnedWriteHalf>>,
+    reader: &mut FrameReader<super::ReadHalf>,
+    writer: &Arc<Mutex<super::WriteHalf>>,
     opts: &ClientOptions,
     command: &EcrMessage,
     finish: Finish,

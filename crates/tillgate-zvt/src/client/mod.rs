@@ -6,12 +6,15 @@ mod exchange;
 mod options;
 mod outcome;
 
+use std::path::Path;
 use std::sync::Arc;
 
+use rustls_pki_types::ServerName;
 use socket2::{SockRef, TcpKeepalive};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex};
+use tokio_rustls::TlsConnector;
 
 pub use error::{ProtocolError, ZvtError};
 use exchange::{Exchange, Finish};
@@ -25,10 +28,14 @@ use crate::codec::{
 };
 use crate::frame_io::{pt_class, FrameReader};
 
+/// The reading and writing halves of a connection: plain TCP or TLS.
+pub(crate) type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+pub(crate) type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// A connection to one payment terminal, speaking as the ECR.
 pub struct ZvtClient {
-    reader: FrameReader<OwnedReadHalf>,
-    writer: Arc<Mutex<OwnedWriteHalf>>,
+    reader: FrameReader<ReadHalf>,
+    writer: Arc<Mutex<WriteHalf>>,
     opts: ClientOptions,
 }
 
@@ -36,7 +43,7 @@ pub struct ZvtClient {
 /// with `AuthOutcome::Aborted` if the terminal honours it (some terminals ignore it).
 #[derive(Clone)]
 pub struct AbortHandle {
-    writer: Arc<Mutex<OwnedWriteHalf>>,
+    writer: Arc<Mutex<WriteHalf>>,
 }
 
 impl AbortHandle {
@@ -45,29 +52,73 @@ impl AbortHandle {
     }
 }
 
+/// TCP connect within the connect timeout, with `TCP_NODELAY` and keep-alive.
+async fn tcp_connect(addr: &str, opts: &ClientOptions) -> Result<TcpStream, ZvtError> {
+    let connecting = TcpStream::connect(addr);
+    let stream = match tokio::time::timeout(opts.connect_timeout, connecting).await {
+        Err(_) => return Err(ZvtError::ConnectTimeout { addr: addr.into() }),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Err(ZvtError::ConnectRefused { addr: addr.into() })
+        }
+        Ok(Err(e)) => return Err(ZvtError::Io(e)),
+        Ok(Ok(stream)) => stream,
+    };
+    stream.set_nodelay(true)?;
+    let keepalive = TcpKeepalive::new()
+        .with_time(opts.keepalive)
+        .with_interval(opts.keepalive / 3);
+    SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+    Ok(stream)
+}
+
 impl ZvtClient {
     /// Opens the TCP connection (`host:port`) with keep-alive. Sends nothing yet.
     pub async fn connect(addr: &str, opts: ClientOptions) -> Result<Self, ZvtError> {
-        let connecting = TcpStream::connect(addr);
-        let stream = match tokio::time::timeout(opts.connect_timeout, connecting).await {
-            Err(_) => return Err(ZvtError::ConnectTimeout { addr: addr.into() }),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                return Err(ZvtError::ConnectRefused { addr: addr.into() })
+        let stream = tcp_connect(addr, &opts).await?;
+        Ok(Self::from_stream(stream, opts))
+    }
+
+    /// Opens the TCP connection and runs a TLS handshake, checking that the terminal's certificate is
+    /// valid for `server_name` (a DNS name or an IP address) and issued by a CA in `ca_file` — or,
+    /// without one, by a CA in Mozilla's root store. Sends nothing yet.
+    pub async fn connect_tls(
+        addr: &str,
+        server_name: &str,
+        ca_file: Option<&Path>,
+        opts: ClientOptions,
+    ) -> Result<Self, ZvtError> {
+        let tls_error = |reason: String| ZvtError::Tls {
+            addr: addr.into(),
+            reason,
+        };
+        let config = crate::tls::client_config(ca_file).map_err(|e| tls_error(e.to_string()))?;
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|e| tls_error(format!("{server_name:?} is no valid server name: {e}")))?;
+        let stream = tcp_connect(addr, &opts).await?;
+        let handshake = TlsConnector::from(config).connect(name, stream);
+        let stream = match tokio::time::timeout(opts.connect_timeout, handshake).await {
+            Err(_) => {
+                return Err(tls_error(
+                    "no TLS handshake within the connect timeout".into(),
+                ))
             }
-            Ok(Err(e)) => return Err(ZvtError::Io(e)),
+            Ok(Err(e)) => return Err(tls_error(e.to_string())),
             Ok(Ok(stream)) => stream,
         };
-        stream.set_nodelay(true)?;
-        let keepalive = TcpKeepalive::new()
-            .with_time(opts.keepalive)
-            .with_interval(opts.keepalive / 3);
-        SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
-        let (read, write) = stream.into_split();
-        Ok(Self {
-            reader: FrameReader::new(read, pt_class),
-            writer: Arc::new(Mutex::new(write)),
+        Ok(Self::from_stream(stream, opts))
+    }
+
+    /// A client on an already open byte stream (TCP, TLS, or anything else that carries ZVT).
+    pub fn from_stream<S>(stream: S, opts: ClientOptions) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (read, write) = tokio::io::split(stream);
+        Self {
+            reader: FrameReader::new(Box::new(read) as ReadHalf, pt_class),
+            writer: Arc::new(Mutex::new(Box::new(write) as WriteHalf)),
             opts,
-        })
+        }
     }
 
     pub fn options(&self) -> &ClientOptions {

@@ -94,6 +94,13 @@ pub struct SimConfig {
     /// "currency":978,"batch":1,"reversed":false}`.
     #[arg(long, value_name = "PATH")]
     pub journal: Option<std::path::PathBuf>,
+    /// Listen with TLS using this PEM certificate chain (with `--tls-key`); register the terminal
+    /// with `zvt://HOST:PORT?tls=true&ca=CA.pem`.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -116,6 +123,8 @@ impl Default for SimConfig {
             masked_pan: "555555******4444".into(),
             card_expiry: 3012,
             journal: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::codec::{DecodeError, EcrMessage, PtMessage};
 use crate::frame_io::{ecr_class, FrameError, FrameReader};
@@ -25,15 +23,21 @@ pub(crate) enum LinkError {
     Write(#[from] std::io::Error),
 }
 
+/// Anything the terminal can talk over: a TCP stream, or TLS on top of one.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for S {}
+
+type ReadHalf = tokio::io::ReadHalf<Box<dyn Stream>>;
+type WriteHalf = tokio::io::WriteHalf<Box<dyn Stream>>;
+
 pub(crate) struct Link {
-    reader: FrameReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: FrameReader<ReadHalf>,
+    writer: WriteHalf,
 }
 
 impl Link {
-    pub(crate) fn new(stream: TcpStream) -> Self {
-        let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
+    pub(crate) fn new(stream: Box<dyn Stream>) -> Self {
+        let (read, write) = tokio::io::split(stream);
         Self {
             reader: FrameReader::new(read, ecr_class),
             writer: write,
@@ -51,6 +55,8 @@ impl Link {
             .encode()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         self.writer.write_all(&bytes).await?;
+        // TLS buffers records until flushed; for TCP this is a no-op.
+        self.writer.flush().await?;
         Ok(())
     }
 
@@ -76,6 +82,7 @@ impl Link {
     /// Writes raw bytes (the non-ZVT banner fault).
     pub(crate) async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
         self.writer.write_all(bytes).await?;
+        self.writer.flush().await?;
         Ok(())
     }
 }

@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 pub use config::{Behaviour, SimConfig};
 pub use decide::{decide, Decision};
@@ -43,18 +44,36 @@ pub(crate) struct Shared {
     generation: watch::Sender<u64>,
     down_until: Mutex<Option<Instant>>,
     accepted: AtomicUsize,
+    /// Set with `--tls-cert`/`--tls-key`: every connection starts with a TLS handshake.
+    tls: Option<TlsAcceptor>,
 }
 
+/// How long the terminal waits for an ECR's TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Shared {
-    fn new(cfg: SimConfig) -> Arc<Self> {
-        Arc::new(Self {
+    fn new(cfg: SimConfig) -> std::io::Result<Arc<Self>> {
+        let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(TlsAcceptor::from(crate::tls::server_config(cert, key)?))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "TLS needs both a certificate and a key",
+                ))
+            }
+        };
+        Ok(Arc::new(Self {
+            tls,
             ledger: Mutex::new(Ledger::with_file(cfg.journal.clone())),
             config: watch::Sender::new(cfg),
             ecr_config: AtomicU8::new(0xBA),
             generation: watch::Sender::new(0),
             down_until: Mutex::new(None),
             accepted: AtomicUsize::new(0),
-        })
+        }))
     }
 
     pub(crate) fn config(&self) -> SimConfig {
@@ -106,7 +125,7 @@ impl Simulator {
     pub async fn start_on(listen: SocketAddr, cfg: SimConfig) -> std::io::Result<SimHandle> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let shared = Shared::new(cfg);
+        let shared = Shared::new(cfg)?;
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;
@@ -199,7 +218,7 @@ pub async fn run(
     cfg: SimConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let shared = Shared::new(cfg);
+    let shared = Shared::new(cfg)?;
     let result = accept_loop(listener, shared.clone(), shutdown).await;
     shared.restart(None);
     result
@@ -245,9 +264,22 @@ async fn accept_loop(
                     continue;
                 }
                 tracing::debug!(%peer, "ECR connected");
-                tokio::spawn(session::run(stream, shared.clone()));
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(open_session(stream, shared.clone()));
             }
         }
+    }
+}
+
+/// Runs one session, after the TLS handshake when the terminal speaks TLS.
+async fn open_session(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let Some(acceptor) = shared.tls.clone() else {
+        return session::run(Box::new(stream), shared).await;
+    };
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => session::run(Box::new(tls), shared).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!("no TLS handshake within the timeout"),
     }
 }
 

@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
-
 use super::commands::{self, Flow};
-use super::link::{Link, LinkError};
+use super::link::{Link, LinkError, Stream};
 use super::{Behaviour, Shared};
 use crate::codec::PtMessage;
 use crate::frame_io::FrameError;
@@ -14,7 +12,7 @@ use crate::frame_io::FrameError;
 /// What the `banner` fault sends: a terminal in another mode, or another service on the port.
 const BANNER: &[u8] = b"220 PT service menu - ECR interface disabled\r\n";
 
-pub(crate) async fn run(stream: TcpStream, shared: Arc<Shared>) {
+pub(crate) async fn run(stream: Box<dyn Stream>, shared: Arc<Shared>) {
     let mut generation = shared.generation.subscribe();
     let mut link = Link::new(stream);
     match shared.config().behaviour {

@@ -28,8 +28,13 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
                 "ZVT terminal simulator listening on {addr} (behaviour: {:?})",
                 config.behaviour
             );
+            let tls = match &config.tls_cert {
+                // The certificate is its own CA when self-signed; otherwise pass the issuing CA's file.
+                Some(cert) => format!("&tls=true&ca={}", cert.display()),
+                None => String::new(),
+            };
             println!(
-                "Register it with:  registration_code=zvt://{addr}?password={}",
+                "Register it with:  registration_code=zvt://{addr}?password={}{tls}",
                 config.password
             );
             simulator::run(listener, config, stop_signal())
