@@ -103,7 +103,10 @@ impl App {
             router: api::router(state.clone())
                 .merge(crate::dashboard::routes(state, users))
                 .layer(axum::Extension(webhooks.clone()))
-                .layer(axum::Extension(tap.clone())),
+                .layer(axum::Extension(tap.clone()))
+                .layer(axum::Extension(Arc::new(crate::api::limits::Limits::new(
+                    cfg.limits,
+                )))),
             tap,
             webhooks,
             store,

@@ -40,6 +40,13 @@ pub struct ServeArgs {
     /// deployments whose accounts are not trusted). Also `TILLGATE_WEBHOOK_DENY_PRIVATE=true`.
     #[arg(long)]
     pub webhook_deny_private: bool,
+    /// Sustained requests per second allowed per API key; above it (after a burst of twice that)
+    /// requests get 429 with Retry-After [default: 10000; 0 = unlimited].
+    #[arg(long, env = "TILLGATE_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
+    /// Requests served at once across all keys; more are shed with 429 [default: 4096; 0 = unlimited].
+    #[arg(long, env = "TILLGATE_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
     /// How many days the per-reader event log is kept [default: 30].
     #[arg(long, env = "TILLGATE_READER_EVENT_RETENTION_DAYS")]
     pub reader_event_retention_days: Option<u64>,
@@ -88,6 +95,8 @@ struct FileConfig {
     reader_event_retention_days: Option<u64>,
     zvt_state_dir: Option<PathBuf>,
     webhook_deny_private: Option<bool>,
+    rate_limit: Option<u32>,
+    max_in_flight: Option<usize>,
 }
 
 /// Everything `serve` needs, resolved.
@@ -105,6 +114,8 @@ pub struct ServeConfig {
     pub zvt_state_dir: Option<PathBuf>,
     /// Refuse loopback/private webhook receivers (also `TILLGATE_WEBHOOK_DENY_PRIVATE`).
     pub webhook_deny_private: bool,
+    /// Per-key rate limit and in-flight cap.
+    pub limits: crate::api::limits::LimitConfig,
 }
 
 impl ServeConfig {
@@ -119,6 +130,7 @@ impl ServeConfig {
             gateway: GatewayConfig::default(),
             zvt_state_dir: default_zvt_state_dir(database_url),
             webhook_deny_private: false,
+            limits: Default::default(),
         }
     }
 
@@ -178,6 +190,17 @@ impl ServeConfig {
             zvt_state_dir,
             webhook_deny_private: args.webhook_deny_private
                 || file.webhook_deny_private.unwrap_or(false),
+            limits: {
+                let mut l = crate::api::limits::LimitConfig::default();
+                if let Some(r) = args.rate_limit.or(file.rate_limit) {
+                    l.per_key_per_sec = r;
+                    l.burst = r.saturating_mul(2);
+                }
+                if let Some(m) = args.max_in_flight.or(file.max_in_flight) {
+                    l.max_in_flight = m;
+                }
+                l
+            },
         })
     }
 }

@@ -78,7 +78,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                         .keys
                         .write()
                         .expect("key cache lock")
-                        .insert(hash, a.clone());
+                        .insert(hash.clone(), a.clone());
                 }
                 found
             }
@@ -87,6 +87,23 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
     match account {
         Some(account) => {
+            let limits = req
+                .extensions()
+                .get::<std::sync::Arc<super::limits::Limits>>()
+                .cloned();
+            let Some(limits) = limits else {
+                req.extensions_mut().insert(account);
+                return next.run(req).await;
+            };
+            if let Err(wait) = limits.take(&hash) {
+                return shed(wait, "Too many requests with this API key. Slow down and retry after the time in Retry-After.");
+            }
+            let Some(_slot) = limits.enter() else {
+                return shed(
+                    std::time::Duration::from_secs(1),
+                    "tillgate is at capacity. Retry after the time in Retry-After; nothing of this request was done.",
+                );
+            };
             req.extensions_mut().insert(account);
             next.run(req).await
         }
@@ -96,6 +113,16 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         )))
         .into_response(),
     }
+}
+
+/// Stripe's 429 with a `Retry-After` in whole seconds (at least 1).
+fn shed(wait: std::time::Duration, message: &str) -> Response {
+    let mut res = ApiErr(ApiError::rate_limit(message)).into_response();
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert("retry-after", v);
+    }
+    res
 }
 
 /// Replays the stored answer of a repeated POST with the same `Idempotency-Key`, refuses a key reused

@@ -9,6 +9,7 @@ mod expand;
 mod fleet;
 pub mod form;
 mod intents;
+pub mod limits;
 mod list;
 mod locations;
 pub mod middleware;
