@@ -63,6 +63,19 @@ def test_pay_refund_and_close_the_day_on_a_zvt_terminal(server, zvt_sim):
     assert r.status_code == 200, r.text
     assert "END OF DAY" in str(r.json()["report"]["receipt_lines"])
 
+    # Diagnosis (06 70) on demand: the terminal checks its host link and prints the result.
+    r = requests.post(f"{server.base_url}/v1/terminal/readers/{reader.id}/terminal_diagnosis",
+                      auth=(server.api_key, ""), timeout=20)
+    assert r.status_code == 200, r.text
+    assert r.json()["report"]["succeeded"] is True, r.text
+    assert "HOST CONNECTION OK" in str(r.json()["report"]["receipt_lines"])
+    # A simulated (non-ZVT) reader has no such command: a Stripe-shaped error, not a fake success.
+    sim_reader = stripe.terminal.Reader.create(registration_code="simulated-wpe")
+    r = requests.post(f"{server.base_url}/v1/terminal/readers/{sim_reader.id}/terminal_diagnosis",
+                      auth=(server.api_key, ""), timeout=20)
+    assert r.status_code == 400, r.text
+    assert "error" in r.json()
+
 
 # ---------------------------------------------------------------------------------------------------
 # Many terminals at once, and every booking accounted for.

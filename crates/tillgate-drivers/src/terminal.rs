@@ -205,6 +205,13 @@ pub trait Terminal: Send + Sync {
             "this reader has no end-of-day (batch close) command".into(),
         ))
     }
+    /// Runs the terminal's own self-check on demand (ZVT Diagnosis `06 70`: host link and
+    /// configuration) and returns what it reported (result, receipt lines).
+    async fn terminal_diagnosis(&mut self) -> Result<Value, DriverError> {
+        Err(DriverError::Unsupported(
+            "this reader has no on-demand terminal diagnosis".into(),
+        ))
+    }
     /// The simulator's controls, for simulated terminals only.
     fn simulated(&mut self) -> Option<&mut dyn SimulatedControls> {
         None

@@ -469,3 +469,27 @@ async fn terminal_faults_fail_the_payment_without_charging() {
     .await
     .expect("bounded");
 }
+
+#[tokio::test]
+async fn terminal_diagnosis_on_demand_reports_the_terminals_own_check() {
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let driver = ZvtDriver::with_config(config());
+        let (mut t, _rx) = terminal(&driver, &sim);
+        let report = t.terminal_diagnosis().await.unwrap();
+        assert_eq!(report["succeeded"], true, "{report}");
+        assert_eq!(report["result_code"], "00", "{report}");
+        let lines = report["receipt_lines"].to_string();
+        assert!(lines.contains("HOST CONNECTION OK"), "{report}");
+
+        // A terminal that is out of order answers the diagnosis with its result code.
+        sim.set_behaviour(Behaviour::NotReady);
+        let report = t.terminal_diagnosis().await.unwrap();
+        assert_eq!(report["succeeded"], false, "{report}");
+        assert_ne!(report["result_code"], "00", "{report}");
+        assert!(sim.journal().is_empty(), "a diagnosis books nothing");
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}

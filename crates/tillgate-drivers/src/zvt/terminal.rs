@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::FutureExt;
 use serde_json::{json, Value};
-use tillgate_zvt::client::{AbortHandle, AuthOutcome, Transaction};
+use tillgate_zvt::client::{AbortHandle, AuthOutcome, Transaction, ZvtError};
 use tillgate_zvt::codec::ResultCode;
 use tokio::sync::watch;
 
@@ -242,6 +242,30 @@ impl Terminal for ZvtTerminal {
             "currency": report.raw.currency().unwrap_or(link.endpoint.currency),
             "terminal_id": report.raw.terminal_id().map(|t| format!("{t:08}")),
             "receipt_lines": report.receipt,
+        }))
+    }
+
+    async fn terminal_diagnosis(&mut self) -> Result<Value, DriverError> {
+        if self.payment_running() {
+            return Err(DriverError::Busy(
+                "a payment is running on the terminal".into(),
+            ));
+        }
+        let link = self.link()?.clone();
+        let mut slot = link.take().await?;
+        let client = link.ready(&mut slot).await?;
+        let (result, text, receipt) = match client.diagnosis().await {
+            Ok(report) => (report.result, report.result.meaning(), report.receipt),
+            // A terminal that refuses the diagnosis (not ready, out of order) has answered it too.
+            Err(ZvtError::Rejected { result, text }) => (result, text, Vec::new()),
+            Err(e) => return Err(map_failure(&mut slot, e)),
+        };
+        Ok(json!({
+            "protocol": "zvt",
+            "succeeded": result.is_success(),
+            "result_code": format!("{:02X}", result.byte()),
+            "result": text,
+            "receipt_lines": receipt,
         }))
     }
 

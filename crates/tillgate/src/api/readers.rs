@@ -42,6 +42,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/terminal/readers/{id}/cancel_action", post(cancel))
         .route("/terminal/readers/{id}/end_of_day", post(end_of_day))
+        .route(
+            "/terminal/readers/{id}/terminal_diagnosis",
+            post(terminal_diagnosis),
+        )
         .route("/terminal/readers/{id}/events", get(reader_events))
         .route(
             "/terminal/readers/{id}/process_setup_intent",
@@ -426,6 +430,22 @@ async fn cancel(
 ) -> ApiResult<Json<Value>> {
     p.allow(&[])?;
     answer(&s, &acct, &id, ReaderRequest::Cancel, caller, &p).await
+}
+
+/// tillgate extension: runs the terminal's own diagnosis (ZVT `06 70`) and returns its result and receipt.
+async fn terminal_diagnosis(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    p.allow(&[])?;
+    let v = s
+        .gateway
+        .ask(&acct, &id, ReaderRequest::TerminalDiagnosis, caller.0)
+        .await?;
+    Ok(Json(v))
 }
 
 /// tillgate extension: closes the terminal's batch (ZVT `06 50`) and returns its totals and receipt.

@@ -69,6 +69,8 @@ pub enum ReaderRequest {
     },
     /// Close the terminal's batch (ZVT end of day); refused while an action runs.
     EndOfDay,
+    /// Run the terminal's own diagnosis (ZVT `06 70`); refused while an action runs.
+    TerminalDiagnosis,
     /// Stop for shutdown, leaving in-flight work recorded for reconciliation.
     Park,
 }
@@ -511,6 +513,19 @@ impl ReaderActor {
                 let report = self.terminal.end_of_day().await.map_err(driver_error)?;
                 Ok(
                     json!({"object": "terminal.reader.end_of_day", "reader": self.reader.id, "report": report}),
+                )
+            }
+            ReaderRequest::TerminalDiagnosis => {
+                if self.reader.busy_action().is_some() || self.unresolved {
+                    return Err(busy());
+                }
+                let report = self
+                    .terminal
+                    .terminal_diagnosis()
+                    .await
+                    .map_err(driver_error)?;
+                Ok(
+                    json!({"object": "terminal.reader.terminal_diagnosis", "reader": self.reader.id, "report": report}),
                 )
             }
             ReaderRequest::Park => Ok(Value::Null),
