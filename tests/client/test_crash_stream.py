@@ -1,0 +1,157 @@
+"""Crash under load: a stream of payments (with refunds and cancellations) while tillgate is killed
+with SIGKILL at random moments and restarted on the same database.
+
+At the end: every PaymentIntent is final, none is charged twice, and the webhook receiver holds every
+event at least once. CI size: 200 payments and 10 kills (TILLGATE_CRASH_PAYMENTS /
+TILLGATE_CRASH_KILLS for the long run, e.g. 10000 and 200).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import stripe
+
+from conftest import METRICS, using
+from tg import Reader, field
+
+PAYMENTS = int(os.environ.get("TILLGATE_CRASH_PAYMENTS", "200"))
+KILLS = int(os.environ.get("TILLGATE_CRASH_KILLS", "10"))
+READERS = 8
+DEADLINE = float(os.environ.get("TILLGATE_CRASH_DEADLINE", "600"))
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that remembers every event id it was sent."""
+
+    def __init__(self):
+        self.ids: set[str] = set()
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                try:
+                    with outer.lock:
+                        outer.ids.add(json.loads(body)["id"])
+                finally:
+                    self.send_response(200)
+                    self.end_headers()
+
+            def log_message(self, *_):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks"
+
+
+def retrying(fn, deadline):
+    """Calls fn, riding out the gateway's restarts (connection errors, 5xx) until the deadline."""
+    while True:
+        try:
+            return fn()
+        except (stripe.APIConnectionError, stripe.APIError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_payments_survive_random_sigkills(server_factory):
+    srv = server_factory("crashstream", extra_args=["--sim-auth-delay-ms", "40"],
+                         extra_env={"TILLGATE_WEBHOOK_RETRY_BASE_MS": "200"})
+    receiver = Receiver()
+    deadline = time.monotonic() + DEADLINE
+    rng = random.Random(7)
+    with using(srv):
+        stripe.WebhookEndpoint.create(url=receiver.url, enabled_events=["*"])
+        readers = [Reader.create(registration_code="simulated-wpe", label=f"till {i}").id
+                   for i in range(READERS)]
+
+        stop = threading.Event()
+        kills = []
+
+        def killer():
+            # Spread the kills over the expected run; each lands wherever the stream happens to be.
+            while len(kills) < KILLS and not stop.is_set():
+                time.sleep(rng.uniform(0.3, 1.5))
+                if stop.is_set():
+                    break
+                srv.restart()
+                stripe.api_base = srv.base_url
+                kills.append(time.monotonic())
+
+        t = threading.Thread(target=killer, daemon=True)
+        t.start()
+
+        intents: list[tuple[str, str]] = []  # (pi id, intended end)
+        for i in range(PAYMENTS):
+            reader = readers[i % READERS]
+            cancel = i % 10 == 9
+            pi = retrying(lambda: stripe.PaymentIntent.create(
+                amount=1000 + i * 100, currency="eur", payment_method_types=["card_present"],
+                idempotency_key=f"crash-pi-{i}"), deadline)
+            intents.append((pi.id, "canceled" if cancel else "succeeded"))
+            if cancel:
+                retrying(lambda: stripe.PaymentIntent.cancel(pi.id, idempotency_key=f"crash-cancel-{i}"),
+                         deadline)
+                continue
+            while True:
+                assert time.monotonic() < deadline, f"payment {i} not final before the deadline"
+                cur = retrying(lambda: stripe.PaymentIntent.retrieve(pi.id), deadline)
+                if cur.status == "succeeded":
+                    break
+                if cur.status == "processing":
+                    time.sleep(0.02)
+                    continue
+                try:
+                    r = Reader.retrieve(reader)
+                    busy = field(r, "action", "status") == "in_progress" and \
+                        field(r, "action", "process_payment_intent", "payment_intent") == pi.id
+                    if not busy:
+                        Reader.process_payment_intent(reader, payment_intent=pi.id)
+                    Reader.TestHelpers.present_payment_method(reader)
+                except (stripe.APIConnectionError, stripe.APIError, stripe.InvalidRequestError):
+                    time.sleep(0.05)
+            if i % 7 == 0:
+                retrying(lambda: stripe.Refund.create(payment_intent=pi.id, amount=100,
+                                                      idempotency_key=f"crash-refund-{i}"), deadline)
+        stop.set()
+        t.join(timeout=30)
+        # Make sure the kills really happened during the stream (in CI: at least 10).
+        while len(kills) < KILLS:
+            srv.restart()
+            stripe.api_base = srv.base_url
+            kills.append(time.monotonic())
+
+        # Every PaymentIntent final, as intended; never charged twice.
+        for pi_id, want in intents:
+            pi = retrying(lambda: stripe.PaymentIntent.retrieve(pi_id), deadline)
+            assert pi.status == want, f"{pi_id}: {pi.status}, wanted {want}"
+            paid = [c for c in stripe.Charge.list(payment_intent=pi_id, limit=100).data
+                    if c.status == "succeeded"]
+            assert len(paid) == (1 if want == "succeeded" else 0), f"{pi_id}: {len(paid)} charges"
+            if want == "succeeded":
+                assert pi.amount_received == pi.amount
+
+        # Every committed event reaches the receiver at least once.
+        stored = {e.id for e in stripe.Event.list(limit=100).auto_paging_iter()}
+        wait_until = time.monotonic() + 90
+        while time.monotonic() < wait_until:
+            with receiver.lock:
+                missing = stored - receiver.ids
+            if not missing:
+                break
+            time.sleep(0.25)
+        assert not missing, f"{len(missing)} of {len(stored)} events never delivered, e.g. {sorted(missing)[:3]}"
+        METRICS["crash stream"] = (f"{PAYMENTS} payments, {len(kills)} SIGKILLs, {len(stored)} events "
+                                   f"all delivered, no double charge")
+        receiver.httpd.shutdown()
