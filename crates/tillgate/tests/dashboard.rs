@@ -15,9 +15,23 @@ async fn signing_in_refuses_wrong_passwords_and_slows_down_guessing() {
     let web = Web::new(&app);
 
     // Nothing is reachable without a session.
-    let page = web.get("/fleet").await;
+    for path in [
+        "/fleet",
+        "/fleet.csv",
+        "/fleet/stream",
+        "/readers/tmr_x",
+        "/payments",
+        "/payments.csv",
+        "/payments/pi_x",
+        "/diagnosis",
+        "/settings",
+    ] {
+        let page = web.get(path).await;
+        assert_eq!(page.status, 303, "{path}");
+        assert!(page.location.unwrap().starts_with("/login"), "{path}");
+    }
+    let page = web.post("/payments/pi_x/refund", &[("csrf", "x")]).await;
     assert_eq!(page.status, 303);
-    assert!(page.location.unwrap().starts_with("/login"));
 
     for _ in 0..5 {
         let page = web.login("anna@shop.example", "wrong password").await;
