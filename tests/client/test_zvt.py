@@ -240,7 +240,10 @@ def test_tillgate_killed_mid_payment_settles_after_restart_without_a_second_auth
     srv = server_factory("zvt_kill")
     with using(srv), zvt_sims(tmp_path, 1, "--behaviour", "slow-customer",
                               "--slow-customer-ms", "3000") as (sim,):
-        reader = stripe.terminal.Reader.create(registration_code=sim.code, label="ZVT kill").id
+        reader = stripe.terminal.Reader.create(registration_code=sim.code)
+        assert PASSWORD not in str(reader), "the default label must not show the terminal's password"
+        assert reader.label == f"zvt://127.0.0.1:{sim.port}"
+        reader = reader.id
         pi = stripe.PaymentIntent.create(amount=2500, currency="eur", payment_method_types=["card_present"])
         stripe.terminal.Reader.process_payment_intent(reader, payment_intent=pi.id)
         wait_for(lambda: stripe.terminal.Reader.retrieve(reader),

@@ -30,7 +30,10 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
             );
             let tls = match &config.tls_cert {
                 // The certificate is its own CA when self-signed; otherwise pass the issuing CA's file.
-                Some(cert) => format!("&tls=true&ca={}", cert.display()),
+                Some(cert) => {
+                    let cert = std::fs::canonicalize(cert).unwrap_or_else(|_| cert.clone());
+                    format!("&tls=true&ca={}", cert.display())
+                }
                 None => String::new(),
             };
             println!(

@@ -221,7 +221,8 @@ impl Gateway {
             device_sw_version: reg.device_sw_version,
             device_type: reg.device_type,
             ip_address: reg.ip_address,
-            label: label.unwrap_or_else(|| code.to_owned()),
+            // The public endpoint, not the code: a ZVT code carries the terminal's password.
+            label: label.unwrap_or_else(|| reg.endpoint.clone().unwrap_or_else(|| code.to_owned())),
             last_seen_at: Some(now_millis()),
             livemode: false,
             location,
