@@ -162,11 +162,15 @@ mod tests {
             s.validate().unwrap_err().param.as_deref(),
             Some("tillgate[opening_hours][mon]")
         );
-        let mut s = TillgateSettings::default();
-        s.heartbeat_interval_ms = Some(5);
+        let s = TillgateSettings {
+            heartbeat_interval_ms: Some(5),
+            ..Default::default()
+        };
         assert!(s.validate().is_err());
-        let mut s = TillgateSettings::default();
-        s.end_of_day = Some("25:00".into());
+        let s = TillgateSettings {
+            end_of_day: Some("25:00".into()),
+            ..Default::default()
+        };
         assert!(s.validate().is_err());
     }
 }
