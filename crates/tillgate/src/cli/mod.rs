@@ -38,7 +38,7 @@ enum Command {
         #[command(subcommand)]
         command: users::UsersCommand,
     },
-    /// Run a simulated terminal (`tillgate sim zvt --listen 127.0.0.1:20007`).
+    /// Simulators: a ZVT terminal (`sim zvt`), diagnosis scenarios (`sim run`, `sim score`).
     Sim {
         #[command(subcommand)]
         command: sim::SimCommand,
