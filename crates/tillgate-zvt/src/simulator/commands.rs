@@ -36,6 +36,12 @@ async fn dispatch(link: &mut Link, shared: &Shared, msg: EcrMessage) -> Step {
         // A stray acknowledgement outside a command: nothing to answer.
         return Ok(Flow::Continue);
     }
+    if *shared.orphan.borrow() {
+        // Still completing a payment whose ECR left: "please wait", then carry the command out.
+        link.send(&PtMessage::Nak(0x9C)).await?;
+        let mut orphan = shared.orphan.subscribe();
+        let _ = orphan.wait_for(|busy| !*busy).await;
+    }
     let cfg = shared.config();
     match cfg.behaviour {
         Behaviour::Nak => {

@@ -36,6 +36,10 @@ pub enum Behaviour {
     RestartAfterPayment,
     /// The customer takes `slow_customer_ms` (beyond T3) to present the card; "insert card" repeats.
     SlowCustomer,
+    /// As `slow-customer`, but the card is already in: if the ECR link drops meanwhile, the terminal
+    /// still completes and books the payment (it cannot report it). Until it has, it answers every
+    /// command with `84 9C` (please wait) and then carries it out, so a repeat receipt sees the booking.
+    SlowCustomerCharges,
     /// Drops the link while waiting for the card: nothing is charged.
     DropBeforeCharge,
     /// Not ready: status byte `DF` (out of order), payments and diagnosis end in `06 1E` result `A0`.

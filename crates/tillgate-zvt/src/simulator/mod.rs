@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     accepted: AtomicUsize,
     /// Set with `--tls-cert`/`--tls-key`: every connection starts with a TLS handshake.
     tls: Option<TlsAcceptor>,
+    /// `true` while a payment whose ECR left is still being completed (`slow-customer-charges`).
+    pub(crate) orphan: watch::Sender<bool>,
 }
 
 /// How long the terminal waits for an ECR's TLS handshake.
@@ -67,6 +69,7 @@ impl Shared {
         };
         Ok(Arc::new(Self {
             tls,
+            orphan: watch::Sender::new(false),
             ledger: Mutex::new(Ledger::with_file(cfg.journal.clone())),
             config: watch::Sender::new(cfg),
             ecr_config: AtomicU8::new(0xBA),

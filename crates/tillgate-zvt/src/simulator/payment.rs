@@ -47,10 +47,26 @@ pub(crate) async fn authorization(
         _ => {}
     }
     let wait = match cfg.behaviour {
-        Behaviour::SlowCustomer => cfg.slow_customer_ms,
+        Behaviour::SlowCustomer | Behaviour::SlowCustomerCharges => cfg.slow_customer_ms,
         _ => cfg.authorization_delay_ms,
     };
-    match wait_for_customer(link, shared, cfg, Duration::from_millis(wait)).await? {
+    let wait = Duration::from_millis(wait);
+    let presented_at = Instant::now() + wait;
+    let customer = match wait_for_customer(link, shared, cfg, wait).await {
+        Err(e) if cfg.behaviour == Behaviour::SlowCustomerCharges => {
+            // The ECR is gone, the card is in: the terminal finishes and books the payment anyway.
+            tracing::debug!(error = %e, "ECR left mid-payment; completing it without reporting");
+            shared.orphan.send_replace(true);
+            sleep_until(presented_at).await;
+            if decide(amount) == Decision::Approve {
+                book_payment(shared, cfg, amount);
+            }
+            shared.orphan.send_replace(false);
+            return Ok(Flow::Drop);
+        }
+        waited => waited?,
+    };
+    match customer {
         Customer::Presented => {}
         Customer::Aborted => return fail(link, ResultCode::Aborted, None).await,
         Customer::Dropped => return Ok(Flow::Drop),
@@ -74,28 +90,7 @@ pub(crate) async fn authorization(
         link.send_acked(&PtMessage::StatusInformation(info)).await?;
         return fail(link, result, None).await;
     }
-    let (info, lines) = {
-        let mut ledger = shared.ledger();
-        let (trace, receipt_no) = (ledger.trace(), ledger.receipt());
-        let info = card_status(cfg, result, amount, Some(trace), Some(receipt_no));
-        let lines = receipt_lines(cfg, "PAYMENT", amount, trace, receipt_no);
-        let batch = ledger.batch;
-        ledger.entries.push(JournalEntry {
-            kind: EntryKind::Payment,
-            receipt_no,
-            trace,
-            amount_minor: amount,
-            currency: cfg.currency,
-            batch,
-            reversed: false,
-        });
-        ledger.last = Some(LastReceipt {
-            status: info.clone(),
-            lines: lines.clone(),
-        });
-        ledger.save();
-        (info, lines)
-    };
+    let (info, lines) = book_payment(shared, cfg, amount);
     match cfg.behaviour {
         Behaviour::DropAfterChargeOnce => {
             shared.set_behaviour(Behaviour::Normal);
@@ -116,6 +111,36 @@ pub(crate) async fn authorization(
         shared.restart(Some(Duration::from_millis(cfg.restart_ms)));
     }
     Ok(flow)
+}
+
+/// Books an approved payment: journal entry, trace and receipt numbers, the receipt to repeat.
+fn book_payment(shared: &Shared, cfg: &SimConfig, amount: u64) -> (BmpList, Vec<String>) {
+    let mut ledger = shared.ledger();
+    let (trace, receipt_no) = (ledger.trace(), ledger.receipt());
+    let info = card_status(
+        cfg,
+        ResultCode::Success,
+        amount,
+        Some(trace),
+        Some(receipt_no),
+    );
+    let lines = receipt_lines(cfg, "PAYMENT", amount, trace, receipt_no);
+    let batch = ledger.batch;
+    ledger.entries.push(JournalEntry {
+        kind: EntryKind::Payment,
+        receipt_no,
+        trace,
+        amount_minor: amount,
+        currency: cfg.currency,
+        batch,
+        reversed: false,
+    });
+    ledger.last = Some(LastReceipt {
+        status: info.clone(),
+        lines: lines.clone(),
+    });
+    ledger.save();
+    (info, lines)
 }
 
 pub(crate) async fn reversal(
