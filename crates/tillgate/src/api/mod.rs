@@ -17,6 +17,7 @@ pub mod params;
 mod readers;
 mod refunds;
 mod stream;
+mod support_bundle;
 mod test_helpers;
 mod webhook_endpoints;
 
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(locations::routes())
         .merge(readers::routes())
         .merge(diagnose::routes())
+        .merge(support_bundle::routes())
         .merge(test_helpers::routes())
         .merge(intents::routes())
         .merge(charges::routes())

@@ -1,5 +1,6 @@
 //! `tillgate diagnose`: asks a running gateway why a reader, a location or the whole fleet won't connect,
-//! and prints the answer — coloured in a terminal, plain when piped, or the `diagnosis` JSON.
+//! and prints the answer — coloured in a terminal, plain when piped, or the `diagnosis` JSON; with
+//! `--bundle FILE`, writes the reader's support bundle instead.
 use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::Value;
@@ -28,6 +29,14 @@ pub struct DiagnoseArgs {
     /// Print the `diagnosis` object(s) as JSON.
     #[arg(long)]
     json: bool,
+    /// Instead of diagnosing, write the reader's support bundle (facts, event log, recent payments and
+    /// errors, last diagnoses; secrets and card data removed) to FILE, ready to send to support.
+    #[arg(long, value_name = "FILE", requires = "reader", conflicts_with_all = ["location", "all"])]
+    bundle: Option<std::path::PathBuf>,
+    /// With --bundle: also run the host doctor on the gateway's machine (real DNS look-ups and
+    /// connections to the provider) and include its report.
+    #[arg(long, requires = "bundle")]
+    include_doctor: bool,
     /// The running gateway.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     base_url: String,
@@ -152,6 +161,23 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<()> {
             print_text(v, color)
         }
     };
+    if let (Some(id), Some(file)) = (&args.reader, &args.bundle) {
+        let doctor = if args.include_doctor {
+            "?include_doctor=true"
+        } else {
+            ""
+        };
+        let v = client
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/terminal/readers/{id}/support_bundle{doctor}"),
+            )
+            .await?;
+        std::fs::write(file, serde_json::to_vec_pretty(&v)?)
+            .with_context(|| format!("writing {}", file.display()))?;
+        eprintln!("Support bundle of {id} written to {}", file.display());
+        return Ok(());
+    }
     if let Some(id) = &args.reader {
         let v = client
             .diagnose(&format!("/v1/terminal/readers/{id}/diagnose"))

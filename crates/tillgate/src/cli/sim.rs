@@ -22,7 +22,7 @@ pub enum SimCommand {
         #[arg(long, default_value = "127.0.0.1:20007")]
         listen: SocketAddr,
         #[command(flatten)]
-        config: SimConfig,
+        config: Box<SimConfig>,
     },
     /// Simulate a scenario's world for its `duration` (accelerated: a day takes milliseconds),
     /// diagnose its target and print the report.
@@ -140,7 +140,7 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
                 "Register it with:  registration_code=zvt://{addr}?password={}{tls}",
                 config.password
             );
-            simulator::run(listener, config, stop_signal())
+            simulator::run(listener, *config, stop_signal())
                 .await
                 .context("running the ZVT simulator")?;
             Ok(())
