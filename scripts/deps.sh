@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # System packages the test suites need (called by scripts/test.sh when executable):
-# Debian's chromium and chromium-driver for the dashboard browser tests. Skips what is installed;
-# without apt-get or root it says so and leaves the browser tests to skip with their reason.
+# Debian's chromium and chromium-driver for the dashboard browser tests, and dnsmasq-base (Debian's
+# dnsmasq without its system service) for the diagnosis's real-DNS namespace test. Skips what is
+# installed; without apt-get or root it says so and leaves those tests to skip with their reason.
 set -euo pipefail
 
 need=()
-for pkg in chromium chromium-driver; do
+for pkg in chromium chromium-driver dnsmasq-base; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need+=("$pkg")
     fi
 done
 if [[ ${#need[@]} -eq 0 ]]; then
-    echo "system packages: chromium and chromium-driver already installed" >&2
+    echo "system packages: chromium, chromium-driver and dnsmasq-base already installed" >&2
     exit 0
 fi
 if ! command -v apt-get >/dev/null; then
-    echo "system packages: no apt-get here; the browser tests will skip (missing: ${need[*]})" >&2
+    echo "system packages: no apt-get here; the browser and real-DNS tests will skip (missing: ${need[*]})" >&2
     exit 0
 fi
 SUDO=""
@@ -23,7 +24,7 @@ if [[ $(id -u) -ne 0 ]]; then
     if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
         SUDO="sudo -n"
     else
-        echo "system packages: not root; the browser tests will skip (missing: ${need[*]})" >&2
+        echo "system packages: not root; the browser and real-DNS tests will skip (missing: ${need[*]})" >&2
         exit 0
     fi
 fi
