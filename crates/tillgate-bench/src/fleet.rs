@@ -22,6 +22,9 @@ pub struct Opts {
     pub register_limit: Duration,
     /// Stop growing once the process holds this much memory.
     pub max_rss_kib: u64,
+    /// Measure each size in a fresh process (this executable, `__fleet-size`), so that memory the
+    /// allocator keeps from a smaller fleet does not hide in the next size's "before".
+    pub isolate: bool,
 }
 
 impl Opts {
@@ -33,6 +36,7 @@ impl Opts {
                 sample: 8,
                 register_limit: Duration::from_secs(15),
                 max_rss_kib: 2 * 1024 * 1024,
+                isolate: false,
             }
         } else {
             Opts {
@@ -41,6 +45,7 @@ impl Opts {
                 sample: 20,
                 register_limit: Duration::from_secs(300),
                 max_rss_kib: 12 * 1024 * 1024,
+                isolate: true,
             }
         }
     }
@@ -70,13 +75,100 @@ async fn cpu_pct(window: Duration) -> f64 {
     (cpu_time() - c0).as_secs_f64() / t0.elapsed().as_secs_f64() * 100.0
 }
 
+impl Measured {
+    fn to_json(&self) -> Value {
+        serde_json::json!({
+            "readers": self.readers, "register_per_s": self.register_per_s,
+            "rss_per_reader_kib": self.rss_per_reader_kib, "rss_before_kib": self.rss_before_kib,
+            "rss_after_kib": self.rss_after_kib, "cpu_idle_pct": self.cpu_idle_pct,
+            "cpu_steady_pct": self.cpu_steady_pct,
+            "cpu_us_per_reader_per_s": self.cpu_us_per_reader_per_s,
+            "detect_median_s": self.detect_median_s, "detect_worst_s": self.detect_worst_s,
+            "detected": self.detected, "sampled": self.sampled,
+        })
+    }
+
+    fn from_json(v: &Value) -> anyhow::Result<Measured> {
+        let f = |k: &str| {
+            v[k].as_f64()
+                .with_context(|| format!("fleet child: no {k}"))
+        };
+        let u = |k: &str| {
+            v[k].as_u64()
+                .with_context(|| format!("fleet child: no {k}"))
+        };
+        Ok(Measured {
+            readers: u("readers")? as usize,
+            register_per_s: f("register_per_s")?,
+            rss_per_reader_kib: f("rss_per_reader_kib")?,
+            rss_before_kib: u("rss_before_kib")?,
+            rss_after_kib: u("rss_after_kib")?,
+            cpu_idle_pct: f("cpu_idle_pct")?,
+            cpu_steady_pct: f("cpu_steady_pct")?,
+            cpu_us_per_reader_per_s: f("cpu_us_per_reader_per_s")?,
+            // NaN (nothing detected) travels as null.
+            detect_median_s: v["detect_median_s"].as_f64().unwrap_or(f64::NAN),
+            detect_worst_s: v["detect_worst_s"].as_f64().unwrap_or(f64::NAN),
+            detected: u("detected")? as usize,
+            sampled: u("sampled")? as usize,
+        })
+    }
+}
+
+/// The child side of `isolate`: measures one size and prints it as one JSON line.
+pub async fn child(args: &[String]) -> anyhow::Result<()> {
+    let num = |i: usize| -> anyhow::Result<u64> {
+        Ok(args
+            .get(i)
+            .context("__fleet-size N HEARTBEAT_MS SAMPLE LIMIT_S")?
+            .parse()?)
+    };
+    let opts = Opts {
+        sizes: vec![num(0)? as usize],
+        heartbeat: Duration::from_millis(num(1)?),
+        sample: num(2)? as usize,
+        register_limit: Duration::from_secs(num(3)?),
+        max_rss_kib: u64::MAX,
+        isolate: false,
+    };
+    let m = one_size(&opts, opts.sizes[0]).await?;
+    println!("{}", m.to_json());
+    Ok(())
+}
+
+async fn in_child(opts: &Opts, n: usize) -> anyhow::Result<Measured> {
+    let out = tokio::process::Command::new(std::env::current_exe()?)
+        .args([
+            "__fleet-size".to_owned(),
+            n.to_string(),
+            opts.heartbeat.as_millis().to_string(),
+            opts.sample.to_string(),
+            opts.register_limit.as_secs().to_string(),
+        ])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(opts.register_limit + Duration::from_secs(180), out)
+        .await
+        .context("fleet child timed out")??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().rev().find(|l| l.starts_with('{'));
+    match line {
+        Some(l) if out.status.success() => Measured::from_json(&serde_json::from_str(l)?),
+        _ => bail!(
+            "fleet child failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
+}
+
 async fn one_size(opts: &Opts, n: usize) -> anyhow::Result<Measured> {
     let heartbeat = opts.heartbeat;
     let server = Server::start(|cfg| cfg.gateway.heartbeat_interval = heartbeat).await?;
     let http = client(opts.sample.max(4));
     // The idle process: tillgate running with no readers.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let cpu_idle_pct = cpu_pct(heartbeat).await;
+    let cpu_idle_pct = cpu_pct(heartbeat * 2).await;
     let rss_before_kib = rss_kib();
 
     // Register through the gateway (the API's own call, minus HTTP), from 64 tasks so that
@@ -223,7 +315,12 @@ pub async fn run(opts: Opts) -> anyhow::Result<(Vec<Figure>, Vec<String>)> {
     let hb = opts.heartbeat.as_secs_f64();
     let mut largest_ok = 0;
     for &n in &opts.sizes {
-        let m = match one_size(&opts, n).await {
+        let got = if opts.isolate {
+            in_child(&opts, n).await
+        } else {
+            one_size(&opts, n).await
+        };
+        let m = match got {
             Ok(m) => m,
             Err(e) => {
                 notes.push(format!("fleet of {n}: not reached ({e:#})"));
