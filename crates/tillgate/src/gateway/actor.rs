@@ -153,7 +153,7 @@ impl ReaderActor {
         }
     }
 
-    pub(super) async fn run(mut self, mut mailbox: mpsc::Receiver<Command>, recovering: bool) {
+    pub(super) async fn run(mut self, mut mailbox: mpsc::Receiver<Box<Command>>, recovering: bool) {
         if recovering {
             self.reconcile().await;
         }

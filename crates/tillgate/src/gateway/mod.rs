@@ -90,7 +90,9 @@ pub fn overlay_live(cell: &LiveCell, v: &mut Value) {
 struct Handle {
     account: AccountId,
     location: Option<String>,
-    tx: mpsc::Sender<Command>,
+    /// Commands are boxed: a channel allocates its first block of slots up front, and a slot the
+    /// size of a pointer keeps an idle reader small.
+    tx: mpsc::Sender<Box<Command>>,
     live: Arc<std::sync::Mutex<LiveCell>>,
 }
 
@@ -265,11 +267,11 @@ impl Gateway {
         };
         let (reply, answer) = oneshot::channel();
         let deleting = matches!(request, ReaderRequest::Delete);
-        tx.send(Command {
+        tx.send(Box::new(Command {
             request,
             origin,
             reply,
-        })
+        }))
         .await
         .map_err(|_| ApiError::not_found("terminal.reader", reader_id, "reader"))?;
         let result = answer.await.map_err(|_| ApiError::internal())?;
@@ -380,11 +382,11 @@ impl Gateway {
         for tx in handles {
             let (reply, answer) = oneshot::channel();
             if tx
-                .send(Command {
+                .send(Box::new(Command {
                     request: ReaderRequest::Park,
                     origin: Origin::default(),
                     reply,
-                })
+                }))
                 .await
                 .is_ok()
             {
