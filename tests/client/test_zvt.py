@@ -1,10 +1,11 @@
 """ZVT terminals through the official stripe library: `tillgate sim zvt` subprocesses on free loopback
 ports, registered with zvt://HOST:PORT?password=…, paid (20 at once), declined, canceled, reversed,
 refunded and their day closed — each terminal's journal (`--journal`) matched against the charges —
-and tillgate SIGKILLed while a customer is at the terminal."""
+tillgate SIGKILLed while a customer is at the terminal, diagnosis on demand, and ZVT over TLS."""
 
 import contextlib
 import json
+import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ import requests
 import stripe
 
 from conftest import BIN, METRICS, free_port, using
-from tg import field, idof, wait_for
+from tg import expect_error, field, idof, wait_for
 
 PASSWORD = "314159"
 
@@ -292,3 +293,40 @@ def test_tillgate_killed_mid_payment_settles_after_restart_without_a_second_auth
         assert len(payments) == 1, f"exactly one booking for one PaymentIntent: {payments}"
         assert [c.status for c in stripe.Charge.list(payment_intent=pi.id).data
                 if c.status == "succeeded"] == ["succeeded"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# ZVT inside TLS.
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI to make a certificate")
+def test_zvt_over_tls_pays_and_refuses_an_untrusted_terminal(tmp_path):
+    def self_signed(name):
+        cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}",
+                        "-addext", "subjectAltName=IP:127.0.0.1",
+                        # A self-signed *end-entity* certificate; openssl's default CA:TRUE is refused
+                        # by rustls as CaUsedAsEndEntity (see README, ZVT terminals → TLS).
+                        "-addext", "basicConstraints=critical,CA:FALSE"],
+                       check=True, capture_output=True, timeout=30)
+        return cert, key
+
+    cert, key = self_signed("terminal")
+    other, _ = self_signed("impostor")
+    with zvt_sims(tmp_path, 1, "--tls-cert", str(cert), "--tls-key", str(key)) as (sim,):
+        printed = sim.log_path.read_text()
+        assert f"tls=true&ca={cert}" in printed, printed
+
+        err = expect_error(stripe.InvalidRequestError, stripe.terminal.Reader.create,
+                           registration_code=f"{sim.code}&tls=true&ca={other}")
+        assert "TLS" in str(err) and "UnknownIssuer" in str(err), str(err)
+        assert sim.journal() == []
+
+        reader = stripe.terminal.Reader.create(registration_code=f"{sim.code}&tls=true&ca={cert}")
+        pi = stripe.PaymentIntent.create(amount=1990, currency="eur", payment_method_types=["card_present"])
+        stripe.terminal.Reader.process_payment_intent(reader.id, payment_intent=pi.id)
+        pi = wait_for(lambda: stripe.PaymentIntent.retrieve(pi.id),
+                      lambda p: p.status == "succeeded" or p.last_payment_error is not None,
+                      15, what="the payment over TLS")
+        assert pi.status == "succeeded", pi.last_payment_error
+        assert [(e["kind"], e["amount"]) for e in sim.journal()] == [("payment", 1990)]
