@@ -2,6 +2,7 @@
 
 import secrets
 
+import pytest
 import stripe
 
 from tg import expect_error, field
@@ -44,9 +45,14 @@ def test_update_display_name_and_address():
 
 def test_configuration_overrides_roundtrip():
     # Stripe: configuration_overrides is the id of a terminal.configuration (a string).
-    loc = Location.create(display_name="With overrides", address=ADDRESS, configuration_overrides="tmc_test123")
-    assert field(loc, "configuration_overrides") == "tmc_test123"
-    assert Location.retrieve(loc.id).configuration_overrides == "tmc_test123"
+    cfg = stripe.terminal.Configuration.create(name="Store override")
+    loc = Location.create(display_name="With overrides", address=ADDRESS, configuration_overrides=cfg.id)
+    assert field(loc, "configuration_overrides") == cfg.id
+    assert Location.retrieve(loc.id).configuration_overrides == cfg.id
+    # An id that names no configuration of this account is refused, as Stripe does.
+    with pytest.raises(stripe.InvalidRequestError) as e:
+        Location.create(display_name="Dangling", address=ADDRESS, configuration_overrides="tmc_test123")
+    assert e.value.http_status == 404
 
 
 def test_list_contains_created_newest_first():
