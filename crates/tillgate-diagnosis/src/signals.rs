@@ -216,6 +216,10 @@ pub struct ReaderSignals {
     pub provider_online: Vec<(Secs, bool)>,
     /// The action the reader is running, if any.
     pub action: Option<ActionState>,
+    /// The lowest software version the deployment's configuration accepts for this device type
+    /// (a setting, not an observation of a fault); overrides the catalogue's own minimum.
+    #[serde(default)]
+    pub min_software_version: Option<String>,
 }
 
 /// One self-report of a reader (heartbeat payload, status answer, device info).

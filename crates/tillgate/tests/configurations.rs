@@ -138,3 +138,53 @@ async fn a_location_override_beats_the_account_default_and_reaches_the_reader() 
     assert_eq!(status, 400, "{err}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_configured_minimum_software_version_is_what_diagnosis_holds_readers_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_on(dir.path().join("t.db"), |c| {
+        c.gateway.heartbeat_interval = Duration::from_millis(100)
+    })
+    .await;
+    let reader = app.reader("Kasse alt").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, before) = app
+        .post(&format!("/v1/terminal/readers/{reader}/diagnose"), &[])
+        .await;
+    let names = |d: &serde_json::Value| -> Vec<String> {
+        d["causes"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .map(|x| x["code"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        !names(&before).contains(&"firmware_outdated".to_owned()),
+        "the simulator's version is current by default: {before}"
+    );
+    let (status, cfg) = app
+        .post(
+            "/v1/terminal/configurations",
+            &[
+                ("is_account_default", "true"),
+                (
+                    "tillgate[min_software_version][simulated_wisepos_e]",
+                    "9.0.0.0",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{cfg}");
+    let (_, after) = app
+        .post(&format!("/v1/terminal/readers/{reader}/diagnose"), &[])
+        .await;
+    assert_eq!(
+        names(&after).first().map(String::as_str),
+        Some("firmware_outdated"),
+        "{after}"
+    );
+    app.stop().await;
+}

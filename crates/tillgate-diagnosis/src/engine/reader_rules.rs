@@ -468,7 +468,12 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
                     device_type: r.device_type.clone(),
                 }],
             );
-        } else if let (Some(v), Some(min)) = (&f.version, min_firmware(&r.device_type)) {
+        } else if let (Some(v), Some(min)) = (
+            &f.version,
+            r.min_software_version
+                .as_deref()
+                .or(min_firmware(&r.device_type)),
+        ) {
             if version_less(v, min) {
                 let proto_errs = f
                     .disconnects

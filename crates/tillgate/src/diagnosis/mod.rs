@@ -86,6 +86,20 @@ pub async fn collect(
     }
     let health: HashMap<String, HealthSnapshot> =
         gateway.health_snapshots(account).into_iter().collect();
+    // The minimum software versions the configuration that applies at each location demands.
+    let mut minimums: HashMap<Option<String>, std::collections::BTreeMap<String, String>> =
+        HashMap::new();
+    for r in &readers {
+        if !minimums.contains_key(&r.location) {
+            let (_, cfg) =
+                crate::gateway::settings::effective(store, account, r.location.as_deref()).await?;
+            minimums.insert(
+                r.location.clone(),
+                cfg.map(|c| c.tillgate.min_software_version)
+                    .unwrap_or_default(),
+            );
+        }
+    }
     Ok(FleetSignals {
         now,
         window_start,
@@ -104,7 +118,12 @@ pub async fn collect(
             .map(|r| {
                 let mut evs = events.remove(&r.id).unwrap_or_default();
                 evs.sort_by_key(|e| e.at);
-                reader_signals(r, health.get(&r.id), &evs)
+                let mut s = reader_signals(r, health.get(&r.id), &evs);
+                s.min_software_version = minimums
+                    .get(&r.location)
+                    .and_then(|m| m.get(&r.device_type))
+                    .cloned();
+                s
             })
             .collect(),
         audit: Vec::new(),
