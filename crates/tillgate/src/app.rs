@@ -101,7 +101,8 @@ impl App {
         let users = crate::dashboard::open_users(&cfg.database_url).await?;
         Ok(App {
             router: api::router(state.clone())
-                .merge(crate::dashboard::routes(state, users))
+                .merge(crate::dashboard::routes(state, users.clone()))
+                .layer(axum::Extension(users))
                 .layer(axum::Extension(webhooks.clone()))
                 .layer(axum::Extension(tap.clone()))
                 .layer(axum::Extension(Arc::new(crate::api::limits::Limits::new(

@@ -253,3 +253,43 @@ async fn the_fleet_page_is_told_live_when_a_reader_goes_offline() {
     assert!(buf.contains("badge offline"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_refund_through_the_api_lands_in_the_audit_log_with_the_masked_key() {
+    let (app, _dir) = start().await;
+    let loc = location(&app, "Berlin Mitte").await;
+    let reader = reader_at(&app, "Kasse 1", &loc).await;
+    let pi = payment(&app, &reader, 1250).await;
+    let (status, refund) = app
+        .post("/v1/refunds", &[("payment_intent", &pi), ("amount", "250")])
+        .await;
+    assert_eq!(status, 200, "{refund}");
+    let re = refund["id"].as_str().unwrap().to_owned();
+    // A refused request changes nothing and is not recorded.
+    let (status, _) = app
+        .post("/v1/refunds", &[("payment_intent", "pi_missing")])
+        .await;
+    assert_eq!(status, 404);
+
+    user(&app, "anna@shop.example", Role::Admin, &[]).await;
+    let admin = Web::new(&app);
+    assert_eq!(admin.login("anna@shop.example", PASSWORD).await.status, 303);
+    let settings = admin.get("/settings").await;
+    assert_eq!(settings.status, 200);
+    let audit = &settings.body[settings.body.find("id=\"audit\"").unwrap()..];
+    let hint = tillgate::keys::masked(&app.key);
+    assert!(hint.contains("****"));
+    assert!(audit.contains(&hint), "{audit}");
+    assert!(audit.contains("POST /v1/refunds"), "{audit}");
+    assert!(audit.contains(&re), "{audit}");
+    assert!(!audit.contains("pi_missing"), "{audit}");
+    assert!(audit.contains("127.0.0.1"), "{audit}");
+    // The location and reader created through the API are there too.
+    assert!(audit.contains("POST /v1/terminal/locations"), "{audit}");
+    assert!(audit.contains(&reader), "{audit}");
+    assert!(
+        !settings.body.contains(&app.key),
+        "the full key never reaches a page"
+    );
+    app.stop().await;
+}

@@ -39,7 +39,7 @@ pub fn key_hash(key: &str) -> String {
 }
 
 /// The secret key of a request: `Bearer KEY` or basic auth with the key as user name.
-fn presented_key(req: &Request) -> Option<String> {
+pub(crate) fn presented_key(req: &Request) -> Option<String> {
     let header = req.headers().get("authorization")?.to_str().ok()?.trim();
     if let Some(k) = header.strip_prefix("Bearer ") {
         return Some(k.trim().to_owned());

@@ -101,6 +101,9 @@ pub fn router(state: AppState) -> Router {
         .merge(configurations::routes())
         .merge(webhook_endpoints::routes())
         .fallback(unknown_route)
+        .layer(axum::middleware::from_fn(
+            crate::dashboard::audit_api::record,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,

@@ -6,6 +6,7 @@
 //! (API keys, webhooks, users, audit log). Every change made here is written to the audit log.
 // Guards answer the refusal page itself (`Result<_, Response>`), handed straight back by handlers.
 #![allow(clippy::result_large_err)]
+pub mod audit_api;
 pub mod auth;
 mod chart;
 mod diagnosis;
