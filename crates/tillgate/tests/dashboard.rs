@@ -293,3 +293,116 @@ async fn a_refund_through_the_api_lands_in_the_audit_log_with_the_masked_key() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn readers_are_registered_renamed_and_deleted_from_the_dashboard() {
+    let (app, _dir) = start().await;
+    let berlin = location(&app, "Berlin Mitte").await;
+    let lyon = location(&app, "Lyon Part-Dieu").await;
+    user(&app, "max@shop.example", Role::Manager, &[&berlin]).await;
+    user(&app, "vera@shop.example", Role::Viewer, &[]).await;
+    user(&app, "anna@shop.example", Role::Admin, &[]).await;
+
+    // A manager registers a reader at their store from the fleet page.
+    let web = Web::new(&app);
+    assert_eq!(web.login("max@shop.example", PASSWORD).await.status, 303);
+    let fleet = web.get("/fleet").await;
+    assert!(fleet.body.contains("action=\"/fleet/readers\""));
+    assert!(!fleet.body.contains(&format!("option value=\"{lyon}\"")));
+    let csrf = Web::csrf(&fleet.body);
+    // Without the token, at another store, or unassigned: refused, nothing registered.
+    assert_eq!(
+        register(&web, "forged", "simulated-wpe", &berlin)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        register(&web, &csrf, "simulated-wpe", &lyon).await.status,
+        403
+    );
+    assert_eq!(register(&web, &csrf, "simulated-wpe", "").await.status, 403);
+    let (_, list) = app.get("/v1/terminal/readers").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+    // A wrong code is explained.
+    let page = register(&web, &csrf, "not-a-code", &berlin).await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("not recognised"), "{}", page.body);
+
+    let page = register(&web, &csrf, "simulated-wpe", &berlin).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let at = page.location.unwrap();
+    let reader = at.trim_start_matches("/readers/").to_owned();
+    let (status, r) = app.get(&format!("/v1/terminal/readers/{reader}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(r["label"], "Kasse 7");
+    assert_eq!(r["location"], berlin.as_str());
+
+    // Renamed from its page.
+    let detail = web.get(&at).await;
+    assert!(detail.body.contains(&format!("action=\"{at}/rename\"")));
+    assert!(detail.body.contains(&format!("action=\"{at}/delete\"")));
+    let page = web
+        .post(
+            &format!("{at}/rename"),
+            &[("csrf", &csrf), ("label", "Kasse 8")],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(web.get(&at).await.body.contains("<h1>Kasse 8"));
+    let (_, r) = app.get(&format!("/v1/terminal/readers/{reader}")).await;
+    assert_eq!(r["label"], "Kasse 8");
+    let page = web
+        .post(&format!("{at}/rename"), &[("csrf", &csrf), ("label", " ")])
+        .await;
+    assert_eq!(page.status, 400);
+
+    // A viewer sees no action forms and is refused them.
+    let viewer = Web::new(&app);
+    assert_eq!(
+        viewer.login("vera@shop.example", PASSWORD).await.status,
+        303
+    );
+    assert!(!viewer.get("/fleet").await.body.contains("/fleet/readers"));
+    let vpage = viewer.get(&at).await;
+    assert!(!vpage.body.contains("/rename\""));
+    let vcsrf = Web::csrf(&viewer.get("/fleet").await.body);
+    let page = viewer
+        .post(&format!("{at}/delete"), &[("csrf", &vcsrf)])
+        .await;
+    assert_eq!(page.status, 403);
+
+    // Deleted through the reader's actor: gone from the API and the fleet.
+    let page = web.post(&format!("{at}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some("/fleet"));
+    let (status, _) = app.get(&format!("/v1/terminal/readers/{reader}")).await;
+    assert_eq!(status, 404);
+    assert!(!web.get("/fleet").await.body.contains("Kasse 8"));
+
+    // The admin reads all three in the audit log.
+    let admin = Web::new(&app);
+    assert_eq!(admin.login("anna@shop.example", PASSWORD).await.status, 303);
+    let settings = admin.get("/settings").await;
+    let audit = &settings.body[settings.body.find("id=\"audit\"").unwrap()..];
+    for action in ["reader.register", "reader.rename", "reader.delete"] {
+        assert!(audit.contains(action), "{action}: {audit}");
+    }
+    assert!(audit.contains("Kasse 7 → Kasse 8"), "{audit}");
+    assert!(audit.contains("max@shop.example"));
+    app.stop().await;
+}
+
+/// Submits the fleet page's "register a reader" form with the label "Kasse 7".
+async fn register(web: &Web, csrf: &str, code: &str, location: &str) -> dashboard_support::Page {
+    web.post(
+        "/fleet/readers",
+        &[
+            ("csrf", csrf),
+            ("registration_code", code),
+            ("label", "Kasse 7"),
+            ("location", location),
+        ],
+    )
+    .await
+}

@@ -4,20 +4,22 @@
 use super::auth::Me;
 use super::i18n::{datetime, t, Lang};
 use super::layout::{badge, page};
-use super::{unavailable, visible_fleet, DashState, FormMap};
+use super::{audit, check_csrf, require, unavailable, visible_fleet, DashState, FormMap};
 use crate::tap::Tapped;
 use axum::extract::{Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
 use futures::StreamExt;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tillgate_domain::objects::Kind;
+use tillgate_domain::users::Role;
 use tokio_stream::wrappers::BroadcastStream;
 
 pub fn routes() -> Router<DashState> {
@@ -25,6 +27,7 @@ pub fn routes() -> Router<DashState> {
         .route("/fleet", get(fleet))
         .route("/fleet/stream", get(stream))
         .route("/fleet.csv", get(csv))
+        .route("/fleet/readers", post(register))
 }
 
 /// What the row shows as the reader's status: offline, busy (an action runs) or online.
@@ -237,6 +240,26 @@ async fn fleet(State(s): State<DashState>, me: Me, Query(q): Query<FormMap>) -> 
             }
         }
         div #fleet-live data-stream="/fleet/stream" {}
+        @if me.user.role != Role::Viewer {
+            section #register {
+                h2 { (t(lang, "register_reader")) }
+                form.filters method="post" action="/fleet/readers" {
+                    input type="hidden" name="csrf" value=(me.session.csrf);
+                    label { (t(lang, "registration_code")) " " input type="text" name="registration_code" required placeholder="simulated-wpe"; }
+                    label { (t(lang, "label")) " " input type="text" name="label" maxlength="100"; }
+                    label { (t(lang, "location")) " "
+                        select name="location" {
+                            @if me.user.role == Role::Admin { option value="" { (t(lang, "unassigned")) } }
+                            @for l in &locations {
+                                @let id = l["id"].as_str().unwrap_or_default();
+                                option value=(id) { (l["display_name"].as_str().unwrap_or(id)) }
+                            }
+                        }
+                    }
+                    button.primary type="submit" { (t(lang, "register")) }
+                }
+            }
+        }
     };
     page(&me, t(lang, "fleet_title"), "fleet", "/fleet", body)
 }
@@ -340,4 +363,79 @@ async fn csv(State(s): State<DashState>, me: Me) -> Response {
         out,
     )
         .into_response()
+}
+
+/// `POST /fleet/readers`: registers a reader through the gateway, as the API does. Admins may
+/// leave it unassigned; a manager registers only at one of their locations.
+async fn register(State(s): State<DashState>, me: Me, Form(f): Form<FormMap>) -> Response {
+    let lang = me.lang;
+    if let Err(r) = check_csrf(&me, &f) {
+        return r;
+    }
+    let location = f
+        .get("location")
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned);
+    if let Err(r) = require(
+        &me,
+        me.user.role != Role::Viewer && me.user.covers(location.as_deref()),
+    ) {
+        return r;
+    }
+    let failed = |msg: &str| {
+        super::layout::bare(
+            lang,
+            StatusCode::BAD_REQUEST,
+            &format!("{}: {msg}", t(lang, "failed")),
+        )
+    };
+    let acct = &me.user.account;
+    if let Some(l) = &location {
+        match s.app.store.get(acct, Kind::Location, l).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return super::refuse(lang, StatusCode::NOT_FOUND, "not_found"),
+            Err(e) => return unavailable(lang, e),
+        }
+    }
+    let code = f
+        .get("registration_code")
+        .map(|c| c.trim())
+        .unwrap_or_default();
+    if code.is_empty() {
+        return failed(t(lang, "registration_code"));
+    }
+    let label = f
+        .get("label")
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned);
+    if label.as_ref().is_some_and(|l| l.chars().count() > 100) {
+        return failed(t(lang, "label_required"));
+    }
+    match s
+        .app
+        .gateway
+        .register(acct, code, label, location.clone(), Default::default())
+        .await
+    {
+        Ok(reader) => {
+            audit(
+                &s,
+                &me,
+                "reader.register",
+                Some(&reader.id),
+                format!(
+                    "{} {}",
+                    reader.label,
+                    location.as_deref().unwrap_or_default()
+                ),
+            )
+            .await;
+            let mut res = Redirect::to(&format!("/readers/{}", reader.id)).into_response();
+            *res.status_mut() = StatusCode::SEE_OTHER;
+            res
+        }
+        Err(e) => failed(&e.message),
+    }
 }

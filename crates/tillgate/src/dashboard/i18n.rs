@@ -463,6 +463,53 @@ const LABELS: &[(&str, [&str; 4])] = &[
             "当前用户",
         ],
     ),
+    ("rename", ["Rename", "Umbenennen", "Renommer", "重命名"]),
+    (
+        "delete_reader",
+        [
+            "Delete this reader",
+            "Dieses Terminal löschen",
+            "Supprimer ce terminal",
+            "删除此终端",
+        ],
+    ),
+    (
+        "move_hint",
+        [
+            "To move a reader to another location, delete it and register it again there.",
+            "Um ein Terminal an einen anderen Standort zu verlegen, löschen Sie es und registrieren Sie es dort neu.",
+            "Pour déplacer un terminal vers un autre site, supprimez-le puis enregistrez-le à nouveau là-bas.",
+            "如需将终端移到其他门店，请先删除，再在新门店重新注册。",
+        ],
+    ),
+    (
+        "label_required",
+        [
+            "The label must have 1 to 100 characters.",
+            "Die Bezeichnung muss 1 bis 100 Zeichen lang sein.",
+            "Le libellé doit comporter de 1 à 100 caractères.",
+            "名称须为 1 至 100 个字符。",
+        ],
+    ),
+    (
+        "register_reader",
+        [
+            "Register a reader",
+            "Terminal registrieren",
+            "Enregistrer un terminal",
+            "注册终端",
+        ],
+    ),
+    (
+        "registration_code",
+        [
+            "Registration code",
+            "Registrierungscode",
+            "Code d'enregistrement",
+            "注册码",
+        ],
+    ),
+    ("register", ["Register", "Registrieren", "Enregistrer", "注册"]),
 ];
 
 /// The label `key` in `lang` (the key itself if it is unknown, so a missing label shows up in tests).

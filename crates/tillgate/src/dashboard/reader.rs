@@ -1,5 +1,8 @@
 //! `GET /readers/{id}`: the reader's facts, its last 24 h as a chart, its event log and last
-//! diagnoses; actions as CSRF-protected forms (diagnose now, cancel the action, show a test cart).
+//! diagnoses; actions as CSRF-protected forms (diagnose now, cancel the action, show a test cart,
+//! rename, delete). Registering a reader is on the fleet page (`POST /fleet/readers`). There is no
+//! "move": the reader's actor owns its location and the API refuses to change it, so a reader is
+//! moved by deleting it and registering it again at the new location.
 use super::auth::Me;
 use super::fleet::{action, last_seen, shown_status, signal};
 use super::i18n::{datetime, t, Lang};
@@ -25,6 +28,8 @@ pub fn routes() -> Router<DashState> {
         .route("/readers/{id}/diagnose", post(diagnose))
         .route("/readers/{id}/cancel", post(cancel))
         .route("/readers/{id}/display", post(display))
+        .route("/readers/{id}/rename", post(rename))
+        .route("/readers/{id}/delete", post(delete))
 }
 
 /// A kept diagnosis: its causes with evidence and remedy steps.
@@ -138,6 +143,16 @@ async fn show(State(s): State<DashState>, me: Me, Path(id): Path<String>) -> Res
                         input type="hidden" name="csrf" value=(me.session.csrf);
                         button type="submit" { (t(lang, "test_cart")) }
                     }
+                    form.rename method="post" action={ (path) "/rename" } {
+                        input type="hidden" name="csrf" value=(me.session.csrf);
+                        label { (t(lang, "label")) " " input type="text" name="label" value=(label) required maxlength="100"; }
+                        button type="submit" { (t(lang, "rename")) }
+                    }
+                    form.danger method="post" action={ (path) "/delete" } {
+                        input type="hidden" name="csrf" value=(me.session.csrf);
+                        button type="submit" { (t(lang, "delete_reader")) }
+                    }
+                    p.hint { (t(lang, "move_hint")) }
                 }
             }
         }
@@ -291,6 +306,82 @@ async fn display(
     audit(&s, &me, "reader.set_display", Some(&id), "test cart".into()).await;
     match result {
         Ok(_) => back(&id, ""),
+        Err(e) => failed(me.lang, &e.message),
+    }
+}
+
+async fn rename(
+    State(s): State<DashState>,
+    me: Me,
+    Path(id): Path<String>,
+    Form(f): Form<FormMap>,
+) -> Response {
+    let r = match guard(&s, &me, &id, &f).await {
+        Ok(r) => r,
+        Err(res) => return res,
+    };
+    let label = f.get("label").map(|l| l.trim()).unwrap_or_default();
+    if label.is_empty() || label.chars().count() > 100 {
+        return failed(me.lang, t(me.lang, "label_required"));
+    }
+    let result = s
+        .app
+        .gateway
+        .ask(
+            &me.user.account,
+            &id,
+            ReaderRequest::Update {
+                label: Some(label.to_owned()),
+                metadata: None,
+            },
+            Origin::default(),
+        )
+        .await;
+    match result {
+        Ok(_) => {
+            let before = r["label"].as_str().unwrap_or_default();
+            audit(
+                &s,
+                &me,
+                "reader.rename",
+                Some(&id),
+                format!("{before} → {label}"),
+            )
+            .await;
+            back(&id, "")
+        }
+        Err(e) => failed(me.lang, &e.message),
+    }
+}
+
+async fn delete(
+    State(s): State<DashState>,
+    me: Me,
+    Path(id): Path<String>,
+    Form(f): Form<FormMap>,
+) -> Response {
+    let r = match guard(&s, &me, &id, &f).await {
+        Ok(r) => r,
+        Err(res) => return res,
+    };
+    let result = s
+        .app
+        .gateway
+        .ask(
+            &me.user.account,
+            &id,
+            ReaderRequest::Delete,
+            Origin::default(),
+        )
+        .await;
+    match result {
+        Ok(_) => {
+            let label = r["label"].as_str().unwrap_or_default().to_owned();
+            audit(&s, &me, "reader.delete", Some(&id), label).await;
+            let mut res = Redirect::to("/fleet").into_response();
+            *res.status_mut() = StatusCode::SEE_OTHER;
+            res
+        }
         Err(e) => failed(me.lang, &e.message),
     }
 }
