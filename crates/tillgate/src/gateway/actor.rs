@@ -155,7 +155,7 @@ impl ReaderActor {
 
     pub(super) async fn run(mut self, mut mailbox: mpsc::Receiver<Box<Command>>, recovering: bool) {
         if recovering {
-            self.reconcile().await;
+            Box::pin(self.reconcile()).await;
         }
         let mut inflight: Option<PaymentFuture> = None;
         let mut retry = tokio::time::interval(Duration::from_secs(5));
@@ -176,11 +176,11 @@ impl ReaderActor {
                 }
                 (started, answer) = next_probe(&mut probe) => {
                     probe = None;
-                    self.on_probe(started, answer).await;
+                    Box::pin(self.on_probe(started, answer)).await;
                     deadline.as_mut().reset(self.deadline());
                 }
                 _ = &mut deadline, if self.monitored() => {
-                    self.on_deadline().await;
+                    Box::pin(self.on_deadline()).await;
                     deadline.as_mut().reset(tokio::time::Instant::now() + 3600 * interval);
                 }
                 cmd = mailbox.recv() => {
@@ -190,7 +190,9 @@ impl ReaderActor {
                         break;
                     }
                     let deleting = matches!(cmd.request, ReaderRequest::Delete);
-                    let result = self.handle(cmd.request, &cmd.origin, &mut inflight).await;
+                    // Boxed: the work of a command lives on the heap while it runs, so an idle reader's
+                    // task stays small (the loop's own state is all that remains between commands).
+                    let result = Box::pin(self.handle(cmd.request, &cmd.origin, &mut inflight)).await;
                     let stop = deleting && result.is_ok();
                     let _ = cmd.reply.send(result);
                     let configured = self.with_monitor(|m| m.interval);
@@ -207,12 +209,12 @@ impl ReaderActor {
                 }
                 outcome = next_outcome(&mut inflight) => {
                     inflight = None;
-                    if let Err(e) = self.finish(outcome, &Origin::default()).await {
+                    if let Err(e) = Box::pin(self.finish(outcome, &Origin::default())).await {
                         tracing::error!(reader = %self.reader.id, error = %e, "could not record a payment outcome");
                     }
                 }
                 Some(ev) = self.events.recv() => self.on_event(ev).await,
-                _ = retry.tick(), if self.unresolved => self.reconcile().await,
+                _ = retry.tick(), if self.unresolved => Box::pin(self.reconcile()).await,
             }
         }
     }
