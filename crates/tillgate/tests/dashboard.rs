@@ -406,3 +406,133 @@ async fn register(web: &Web, csrf: &str, code: &str, location: &str) -> dashboar
     )
     .await
 }
+
+#[tokio::test]
+async fn settings_show_webhook_deliveries_and_manage_alert_rules() {
+    let (app, _dir) = start().await;
+    let berlin = location(&app, "Berlin Mitte").await;
+    // A receiver on 127.0.0.1 that accepts every delivery.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let receiver = tokio::spawn(async move {
+        let router = axum::Router::new().route("/hooks", axum::routing::post(|| async { "ok" }));
+        axum::serve(listener, router).await.unwrap();
+    });
+    let (status, ep) = app
+        .post(
+            "/v1/webhook_endpoints",
+            &[
+                ("url", &url),
+                ("enabled_events[]", "payment_intent.created"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{ep}");
+    let secret = ep["secret"].as_str().unwrap().to_owned();
+    app.intent(1250, &[]).await;
+    app.wait_for(
+        &format!(
+            "/v1/webhook_endpoints/{}/deliveries",
+            ep["id"].as_str().unwrap()
+        ),
+        |v| v["data"][0]["status"] == "succeeded",
+    )
+    .await;
+
+    user(&app, "anna@shop.example", Role::Admin, &[]).await;
+    let web = Web::new(&app);
+    assert_eq!(web.login("anna@shop.example", PASSWORD).await.status, 303);
+    // German, remembered for the user (so the pages answering the forms are German too).
+    let settings = web.get("/settings?lang=de").await;
+    let hooks = &settings.body[settings.body.find("id=\"webhooks\"").unwrap()..];
+    let hooks = &hooks[..hooks.find("id=\"alert-rules\"").unwrap()];
+    assert!(hooks.contains("Zustellungen"), "{hooks}");
+    assert!(hooks.contains(&url));
+    assert!(hooks.contains("payment_intent.created"));
+    assert!(hooks.contains("succeeded"), "{hooks}");
+    assert!(hooks.contains("HTTP 200"), "{hooks}");
+    assert!(
+        !settings.body.contains(&secret),
+        "the signing secret never reaches a page"
+    );
+    assert!(hooks.contains("evt_"), "the event id: {hooks}");
+
+    // An alert rule: an invalid one is explained, a valid one listed, then deleted.
+    let csrf = Web::csrf(&settings.body);
+    let page = web
+        .post(
+            "/settings/alert_rules",
+            &[
+                ("csrf", &csrf),
+                ("type", "reader_offline"),
+                ("threshold_share", "0.5"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page
+        .body
+        .contains("threshold_share applies to location_offline_share rules only"));
+    let page = web
+        .post(
+            "/settings/alert_rules",
+            &[("type", "reader_offline"), ("threshold_secs", "120")],
+        )
+        .await;
+    assert_eq!(page.status, 403, "no CSRF token");
+    let page = web
+        .post(
+            "/settings/alert_rules",
+            &[
+                ("csrf", &csrf),
+                ("type", "reader_offline"),
+                ("threshold_secs", "120"),
+                ("location", &berlin),
+                ("during_opening_hours", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (_, rules) = app.get("/v1/alert_rules").await;
+    let rule = &rules["data"][0];
+    assert_eq!(rule["threshold_secs"], 120, "{rules}");
+    assert_eq!(rule["location"], berlin.as_str());
+    assert_eq!(rule["during_opening_hours"], true);
+    let id = rule["id"].as_str().unwrap().to_owned();
+    let section = &page.body[page.body.find("id=\"alert-rules\"").unwrap()..];
+    assert!(section.contains("Ein Terminal ist offline"), "{section}");
+    assert!(section.contains("120 s"));
+    assert!(section.contains("Berlin Mitte"));
+
+    let page = web
+        .post(
+            "/settings/alert_rules/delete",
+            &[("csrf", &csrf), ("rule", &id)],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (_, rules) = app.get("/v1/alert_rules").await;
+    assert_eq!(rules["data"].as_array().unwrap().len(), 0);
+    let audit = &page.body[page.body.find("id=\"audit\"").unwrap()..];
+    assert!(audit.contains("alert_rule.create"));
+    assert!(audit.contains("alert_rule.delete"));
+    assert!(audit.contains("POST /v1/webhook_endpoints"));
+
+    // A manager cannot touch rules.
+    user(&app, "max@shop.example", Role::Manager, &[&berlin]).await;
+    let manager = Web::new(&app);
+    assert_eq!(
+        manager.login("max@shop.example", PASSWORD).await.status,
+        303
+    );
+    let mcsrf = manager.session_csrf().await;
+    let page = manager
+        .post(
+            "/settings/alert_rules",
+            &[("csrf", &mcsrf), ("type", "reader_offline")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    receiver.abort();
+    app.stop().await;
+}

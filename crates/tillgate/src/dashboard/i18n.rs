@@ -510,6 +510,67 @@ const LABELS: &[(&str, [&str; 4])] = &[
         ],
     ),
     ("register", ["Register", "Registrieren", "Enregistrer", "注册"]),
+    ("deliveries", ["Deliveries", "Zustellungen", "Livraisons", "投递记录"]),
+    ("attempts", ["Attempts", "Versuche", "Tentatives", "尝试"]),
+    ("alert_rules", ["Alert rules", "Alarmregeln", "Règles d'alerte", "告警规则"]),
+    ("rule_type", ["Rule", "Regel", "Règle", "规则"]),
+    ("threshold", ["Threshold", "Schwelle", "Seuil", "阈值"]),
+    (
+        "threshold_secs",
+        [
+            "Offline for (s)",
+            "Offline seit (s)",
+            "Hors ligne depuis (s)",
+            "离线时长（秒）",
+        ],
+    ),
+    (
+        "threshold_share",
+        [
+            "Share offline (0–1)",
+            "Anteil offline (0–1)",
+            "Part hors ligne (0–1)",
+            "离线比例（0–1）",
+        ],
+    ),
+    (
+        "opening_hours_only",
+        [
+            "During opening hours only",
+            "Nur während der Öffnungszeiten",
+            "Pendant les heures d'ouverture seulement",
+            "仅在营业时间内",
+        ],
+    ),
+    (
+        "rule_reader_offline",
+        [
+            "A reader is offline",
+            "Ein Terminal ist offline",
+            "Un terminal est hors ligne",
+            "终端离线",
+        ],
+    ),
+    (
+        "rule_location_offline_share",
+        [
+            "A share of a store's readers is offline",
+            "Ein Anteil der Terminals eines Standorts ist offline",
+            "Une part des terminaux d'un site est hors ligne",
+            "门店部分终端离线",
+        ],
+    ),
+    (
+        "create_rule",
+        [
+            "Add an alert rule",
+            "Alarmregel hinzufügen",
+            "Ajouter une règle d'alerte",
+            "添加告警规则",
+        ],
+    ),
+    ("delete", ["Delete", "Löschen", "Supprimer", "删除"]),
+    ("disabled", ["Disabled", "Deaktiviert", "Désactivée", "已停用"]),
 ];
 
 /// The label `key` in `lang` (the key itself if it is unknown, so a missing label shows up in tests).

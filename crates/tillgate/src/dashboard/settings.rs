@@ -1,5 +1,6 @@
-//! `GET /settings` (admin only): API keys (create — shown once —, revoke), webhook endpoints, users
-//! and roles (add), and the audit log of every change made through the dashboard.
+//! `GET /settings` (admin only): API keys (create — shown once —, revoke), webhook endpoints with
+//! their latest deliveries and attempts, alert rules (create, delete; validated like the API), users
+//! and roles (add), and the audit log of every change made through the dashboard or the API.
 use super::auth::{generate_password, Me};
 use super::i18n::{datetime, t};
 use super::layout::{page, role_key};
@@ -11,8 +12,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use maud::{html, Markup};
-use tillgate_domain::objects::Kind;
-use tillgate_domain::store::Cursor;
+use tillgate_domain::objects::{AlertRule, Kind};
+use tillgate_domain::outbox::Delivery;
+use tillgate_domain::store::{Cursor, Write};
 use tillgate_domain::users::Role;
 
 pub fn routes() -> Router<DashState> {
@@ -21,6 +23,8 @@ pub fn routes() -> Router<DashState> {
         .route("/settings/keys", post(create_key))
         .route("/settings/keys/revoke", post(revoke_key))
         .route("/settings/users", post(add_user))
+        .route("/settings/alert_rules", post(create_rule))
+        .route("/settings/alert_rules/delete", post(delete_rule))
 }
 
 async fn render(
@@ -46,6 +50,23 @@ async fn render(
             .unwrap_or_default(),
         None => vec![],
     };
+    // Each endpoint's latest deliveries, newest first.
+    let mut deliveries: Vec<Vec<Delivery>> = Vec::new();
+    for e in &endpoints {
+        let found = match (hooks, e["id"].as_str()) {
+            (Some(h), Some(id)) => h
+                .outbox()
+                .deliveries(acct, id, None, 10, &Cursor::Newest)
+                .await
+                .map(|(d, _)| d)
+                .unwrap_or_default(),
+            _ => vec![],
+        };
+        deliveries.push(found);
+    }
+    let rules = super::scan(s, acct, Kind::AlertRule, vec![], None, 10)
+        .await
+        .unwrap_or_default();
     let locations = super::scan(s, acct, Kind::Location, vec![], None, 10)
         .await
         .unwrap_or_default();
@@ -85,6 +106,64 @@ async fn render(
                         td { (e["status"].as_str().unwrap_or_default()) }
                     } } }
                 }
+                @for (e, ds) in endpoints.iter().zip(&deliveries) {
+                    details.deliveries open[!ds.is_empty()] {
+                        summary { (t(lang, "deliveries")) " · " (e["url"].as_str().unwrap_or_default()) }
+                        @if ds.is_empty() { p { (t(lang, "nothing")) } } @else {
+                            div.scroll { table {
+                                thead { tr { th scope="col" { (t(lang, "created")) } th scope="col" { (t(lang, "event")) } th scope="col" { (t(lang, "status")) } th scope="col" { (t(lang, "attempts")) } } }
+                                tbody { @for d in ds { tr {
+                                    td { (datetime(lang, d.created)) }
+                                    td { code { (d.event_type) } " " (d.event) }
+                                    td { (d.status.as_str()) }
+                                    td { ul { @for a in &d.attempts { li {
+                                        (datetime(lang, a.at_ms / 1000)) " · "
+                                        (a.status_code.map(|c| format!("HTTP {c}")).or_else(|| a.error.clone()).unwrap_or_default())
+                                        " · " (a.duration_ms) " ms"
+                                    } } } }
+                                } } }
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+        section #alert-rules {
+            h2 { (t(lang, "alert_rules")) }
+            @if rules.is_empty() { p { (t(lang, "nothing")) } } @else {
+                table {
+                    thead { tr { th scope="col" { (t(lang, "rule_type")) } th scope="col" { (t(lang, "threshold")) } th scope="col" { (t(lang, "location")) } th scope="col" { (t(lang, "opening_hours_only")) } th scope="col" { (t(lang, "status")) } th scope="col" { span.sr { (t(lang, "actions")) } } } }
+                    tbody { @for r in &rules { @let id = r["id"].as_str().unwrap_or_default(); tr {
+                        td { (rule_type_label(lang, r["type"].as_str().unwrap_or_default())) }
+                        td { (r["threshold_secs"].as_u64().map(|v| format!("{v} s")).or_else(|| r["threshold_share"].as_f64().map(|v| format!("{:.0} %", v * 100.0))).unwrap_or_default()) }
+                        td { (r["location"].as_str().map(|l| locations.iter().find(|x| x["id"] == l).and_then(|x| x["display_name"].as_str()).unwrap_or(l)).unwrap_or(t(lang, "all"))) }
+                        td { (if r["during_opening_hours"] == true { "✓" } else { "–" }) }
+                        td { (if r["enabled"] == true { t(lang, "active") } else { t(lang, "disabled") }) }
+                        td { form method="post" action="/settings/alert_rules/delete" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            input type="hidden" name="rule" value=(id);
+                            button type="submit" { (t(lang, "delete")) " " span.sr { (id) } }
+                        } }
+                    } } }
+                }
+            }
+            h3 { (t(lang, "create_rule")) }
+            form.filters method="post" action="/settings/alert_rules" {
+                input type="hidden" name="csrf" value=(csrf);
+                label { (t(lang, "rule_type")) " " select name="type" {
+                    @for k in [tillgate_domain::objects::alert::READER_OFFLINE, tillgate_domain::objects::alert::LOCATION_OFFLINE_SHARE] {
+                        option value=(k) { (rule_type_label(lang, k)) }
+                    }
+                } }
+                label { (t(lang, "threshold_secs")) " " input type="number" name="threshold_secs" min="0" max="604800" placeholder="60"; }
+                label { (t(lang, "threshold_share")) " " input type="number" name="threshold_share" min="0" max="0.99" step="0.01" placeholder="0.5"; }
+                label { (t(lang, "location")) " " select name="location" {
+                    option value="" { (t(lang, "all")) }
+                    @for l in &locations { @let id = l["id"].as_str().unwrap_or_default();
+                        option value=(id) { (l["display_name"].as_str().unwrap_or(id)) } }
+                } }
+                label { input type="checkbox" name="during_opening_hours" value="true"; " " (t(lang, "opening_hours_only")) }
+                button type="submit" { (t(lang, "create_rule")) }
             }
         }
         section #users {
@@ -255,4 +334,117 @@ async fn add_user(
             &format!("{}: {e}", t(lang, "failed")),
         ),
     }
+}
+
+fn rule_type_label(lang: super::i18n::Lang, kind: &str) -> &'static str {
+    match kind {
+        tillgate_domain::objects::alert::READER_OFFLINE => t(lang, "rule_reader_offline"),
+        tillgate_domain::objects::alert::LOCATION_OFFLINE_SHARE => {
+            t(lang, "rule_location_offline_share")
+        }
+        _ => "–",
+    }
+}
+
+fn bad_request(lang: super::i18n::Lang, message: &str) -> Response {
+    super::layout::bare(
+        lang,
+        StatusCode::BAD_REQUEST,
+        &format!("{}: {message}", t(lang, "failed")),
+    )
+}
+
+/// `POST /settings/alert_rules`: a rule validated exactly as `POST /v1/alert_rules` does.
+async fn create_rule(
+    State(s): State<DashState>,
+    me: Me,
+    hooks: Option<Extension<Webhooks>>,
+    Form(f): Form<FormMap>,
+) -> Response {
+    if let Err(r) = check_csrf(&me, &f).and_then(|_| admin_only(&me)) {
+        return r;
+    }
+    let lang = me.lang;
+    let acct = &me.user.account;
+    let field = |k: &str| f.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let threshold_secs = match field("threshold_secs").map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => return bad_request(lang, "threshold_secs must be zero or more."),
+    };
+    let threshold_share = match field("threshold_share").map(str::parse::<f64>) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => return bad_request(lang, "threshold_share must be a number like 0.5."),
+    };
+    let location = field("location").map(str::to_owned);
+    if let Some(l) = &location {
+        match s.app.store.get(acct, Kind::Location, l).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return super::refuse(lang, StatusCode::NOT_FOUND, "not_found"),
+            Err(e) => return unavailable(lang, e),
+        }
+    }
+    let mut rule = AlertRule {
+        id: tillgate_domain::new_id("alr"),
+        object: "alert_rule".into(),
+        kind: field("type").unwrap_or_default().to_owned(),
+        threshold_secs,
+        threshold_share,
+        during_opening_hours: field("during_opening_hours").is_some(),
+        location,
+        enabled: true,
+        metadata: Default::default(),
+        livemode: false,
+        created: tillgate_domain::now_secs(),
+    };
+    if let Err(e) = rule.normalise() {
+        return bad_request(lang, &e.message);
+    }
+    let write = match Write::put(acct, &rule) {
+        Ok(w) => w,
+        Err(e) => return unavailable(lang, e),
+    };
+    if let Err(e) = s.app.store.commit(vec![write]).await {
+        return unavailable(lang, e);
+    }
+    let detail = format!(
+        "{} {}",
+        rule.kind,
+        rule.threshold_secs
+            .map(|v| format!("{v} s"))
+            .or_else(|| rule.threshold_share.map(|v| v.to_string()))
+            .unwrap_or_default()
+    );
+    audit(&s, &me, "alert_rule.create", Some(&rule.id), detail).await;
+    render(&s, &me, hooks.as_ref().map(|h| &h.0), None).await
+}
+
+/// `POST /settings/alert_rules/delete`.
+async fn delete_rule(
+    State(s): State<DashState>,
+    me: Me,
+    hooks: Option<Extension<Webhooks>>,
+    Form(f): Form<FormMap>,
+) -> Response {
+    if let Err(r) = check_csrf(&me, &f).and_then(|_| admin_only(&me)) {
+        return r;
+    }
+    let lang = me.lang;
+    let acct = &me.user.account;
+    let id = f.get("rule").cloned().unwrap_or_default();
+    match s.app.store.get(acct, Kind::AlertRule, &id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return super::refuse(lang, StatusCode::NOT_FOUND, "not_found"),
+        Err(e) => return unavailable(lang, e),
+    }
+    let write = Write::Delete {
+        kind: Kind::AlertRule,
+        id: id.clone(),
+    };
+    if let Err(e) = s.app.store.commit(vec![write]).await {
+        return unavailable(lang, e);
+    }
+    audit(&s, &me, "alert_rule.delete", Some(&id), String::new()).await;
+    render(&s, &me, hooks.as_ref().map(|h| &h.0), None).await
 }
