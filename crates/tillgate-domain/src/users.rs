@@ -124,6 +124,13 @@ pub trait Users: Send + Sync + 'static {
     async fn delete_session(&self, token_hash: &str) -> UsersResult<()>;
 
     async fn audit(&self, entry: &AuditEntry) -> UsersResult<()>;
+    /// Several entries in one transaction (the API's audit sink batches them).
+    async fn audit_many(&self, entries: &[AuditEntry]) -> UsersResult<()> {
+        for e in entries {
+            self.audit(e).await?;
+        }
+        Ok(())
+    }
     /// The newest entries first.
     async fn audit_log(&self, account: &AccountId, limit: usize) -> UsersResult<Vec<AuditEntry>>;
 

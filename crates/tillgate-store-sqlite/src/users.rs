@@ -201,6 +201,27 @@ impl Users for SqliteUsers {
         Ok(())
     }
 
+    async fn audit_many(&self, entries: &[AuditEntry]) -> UsersResult<()> {
+        let mut tx = self.pool.begin().await.map_err(down)?;
+        for e in entries {
+            sqlx::query(
+                "INSERT INTO audit_log (account, at, actor, action, target, detail, ip) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(e.account.as_str())
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(&e.detail)
+            .bind(&e.ip)
+            .execute(&mut *tx)
+            .await
+            .map_err(down)?;
+        }
+        tx.commit().await.map_err(down)?;
+        Ok(())
+    }
+
     async fn audit_log(&self, account: &AccountId, limit: usize) -> UsersResult<Vec<AuditEntry>> {
         let rows = sqlx::query(
             "SELECT at, actor, action, target, detail, ip FROM audit_log WHERE account = ? \

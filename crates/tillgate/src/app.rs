@@ -102,6 +102,9 @@ impl App {
         Ok(App {
             router: api::router(state.clone())
                 .merge(crate::dashboard::routes(state, users.clone()))
+                .layer(axum::Extension(
+                    crate::dashboard::audit_api::AuditSink::start(users.clone()),
+                ))
                 .layer(axum::Extension(users))
                 .layer(axum::Extension(webhooks.clone()))
                 .layer(axum::Extension(tap.clone()))

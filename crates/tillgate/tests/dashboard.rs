@@ -274,7 +274,15 @@ async fn a_refund_through_the_api_lands_in_the_audit_log_with_the_masked_key() {
     user(&app, "anna@shop.example", Role::Admin, &[]).await;
     let admin = Web::new(&app);
     assert_eq!(admin.login("anna@shop.example", PASSWORD).await.status, 303);
-    let settings = admin.get("/settings").await;
+    // The API's audit entries are written in the background: allow them a moment (bounded).
+    let mut settings = admin.get("/settings").await;
+    for _ in 0..50 {
+        if settings.body.contains("POST /v1/refunds") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        settings = admin.get("/settings").await;
+    }
     assert_eq!(settings.status, 200);
     let audit = &settings.body[settings.body.find("id=\"audit\"").unwrap()..];
     let hint = tillgate::keys::masked(&app.key);

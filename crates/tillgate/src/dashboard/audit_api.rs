@@ -16,14 +16,45 @@ use tillgate_domain::{now_secs, AccountId};
 /// Answers larger than this are passed through without reading the object's id.
 const MAX_READ: u64 = 1 << 20;
 
-/// Records a successful POST/DELETE under `/v1`. The user store is found in the request's
+/// Entries on their way to the audit log: written by one background task in batches (one
+/// transaction each), so auditing adds no database round trip to an API request.
+#[derive(Clone)]
+pub struct AuditSink {
+    tx: tokio::sync::mpsc::Sender<AuditEntry>,
+}
+
+impl AuditSink {
+    /// Starts the writer; it ends (after writing what it holds) when every sink is dropped.
+    pub fn start(users: Arc<dyn Users>) -> AuditSink {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<AuditEntry>(8192);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(256);
+            while rx.recv_many(&mut batch, 256).await > 0 {
+                if let Err(e) = users.audit_many(&batch).await {
+                    tracing::error!(error = %e, entries = batch.len(), "audit log write failed");
+                }
+                batch.clear();
+            }
+        });
+        AuditSink { tx }
+    }
+
+    /// Queues an entry; waits only when 8192 are already queued (backpressure, never loss).
+    pub async fn push(&self, entry: AuditEntry) {
+        if self.tx.send(entry).await.is_err() {
+            tracing::error!("audit log writer has stopped");
+        }
+    }
+}
+
+/// Records a successful POST/DELETE under `/v1`. The audit sink is found in the request's
 /// extensions (set by `App::build`); without it nothing is recorded.
 pub async fn record(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     if method != Method::POST && method != Method::DELETE {
         return next.run(req).await;
     }
-    let users = req.extensions().get::<Arc<dyn Users>>().cloned();
+    let users = req.extensions().get::<AuditSink>().cloned();
     let account = req.extensions().get::<AccountId>().cloned();
     let (Some(users), Some(account)) = (users, account) else {
         return next.run(req).await;
@@ -76,8 +107,6 @@ pub async fn record(req: Request, next: Next) -> Response {
         detail: String::new(),
         ip,
     };
-    if let Err(e) = users.audit(&entry).await {
-        tracing::error!(error = %e, action = %entry.action, "audit log write failed");
-    }
+    users.push(entry).await;
     res
 }
