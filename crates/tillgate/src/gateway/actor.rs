@@ -158,7 +158,6 @@ impl ReaderActor {
             Box::pin(self.reconcile()).await;
         }
         let mut inflight: Option<PaymentFuture> = None;
-        let mut retry = tokio::time::interval(Duration::from_secs(5));
         let mut interval = self.with_monitor(|m| m.interval);
         let mut heartbeat = tokio::time::interval(interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -167,7 +166,14 @@ impl ReaderActor {
         tokio::pin!(deadline);
         loop {
             tokio::select! {
-                _ = heartbeat.tick(), if self.monitored() => {
+                _ = heartbeat.tick(), if self.monitored() || self.unresolved => {
+                    // An interrupted payment whose fate is unknown is asked about again each tick.
+                    if self.unresolved {
+                        Box::pin(self.reconcile()).await;
+                    }
+                    if !self.monitored() {
+                        continue;
+                    }
                     if probe.take().is_some() {
                         // A whole interval without an answer: that probe is lost.
                         self.with_monitor(|m| m.on_silence(None));
@@ -214,7 +220,6 @@ impl ReaderActor {
                     }
                 }
                 Some(ev) = self.events.recv() => self.on_event(ev).await,
-                _ = retry.tick(), if self.unresolved => Box::pin(self.reconcile()).await,
             }
         }
     }
