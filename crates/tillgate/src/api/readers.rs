@@ -180,7 +180,7 @@ async fn reader_events(
     let mut q = list::query(&p, Kind::ReaderEvent)?;
     q.filters.push(("reader".to_owned(), id.clone()));
     if let Some(t) = p.str("type")? {
-        const TYPES: [&str; 7] = [
+        const TYPES: [&str; 8] = [
             "online",
             "offline",
             "ip_changed",
@@ -188,6 +188,7 @@ async fn reader_events(
             "firmware_changed",
             "action_succeeded",
             "action_failed",
+            "end_of_day",
         ];
         if !TYPES.contains(&t) {
             return Err(ApiError::invalid_param(

@@ -8,6 +8,7 @@ pub mod intents;
 mod locks;
 pub mod payments;
 pub mod refunds;
+mod schedule;
 pub mod settings;
 mod sweeper;
 
@@ -41,6 +42,8 @@ pub struct GatewayConfig {
     pub reader_event_retention: Duration,
     /// How often alert rules are evaluated.
     pub alert_every: Duration,
+    /// How often scheduled work (end of day) is checked.
+    pub schedule_every: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -52,6 +55,7 @@ impl Default for GatewayConfig {
             heartbeat_interval: Duration::from_secs(5),
             reader_event_retention: Duration::from_secs(30 * 24 * 3600),
             alert_every: Duration::from_secs(1),
+            schedule_every: Duration::from_secs(30),
         }
     }
 }
@@ -146,6 +150,7 @@ impl Gateway {
             gw.spawn(account, reader, true);
         }
         tokio::spawn(alerts::run(gw.clone()));
+        tokio::spawn(schedule::run(gw.clone()));
         // Each account's configurations (heartbeat interval) reach its readers in the background.
         let configuring = gw.clone();
         tokio::spawn(async move {
@@ -323,6 +328,15 @@ impl Gateway {
                 (id.clone(), h.location.clone(), since)
             })
             .collect()
+    }
+
+    /// Every account with at least one reader.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        let readers = self.readers.read().expect("reader registry lock");
+        let mut accounts: Vec<AccountId> = readers.values().map(|h| h.account.clone()).collect();
+        accounts.sort_by(|a, b| a.0.cmp(&b.0));
+        accounts.dedup();
+        accounts
     }
 
     /// Every reader of an account with its location.
