@@ -544,3 +544,29 @@ async fn settings_show_webhook_deliveries_and_manage_alert_rules() {
     receiver.abort();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_reader_page_charts_round_trip_time_and_loss_from_the_probes() {
+    let (app, _dir) = start().await;
+    let loc = location(&app, "Berlin Mitte").await;
+    let reader = reader_at(&app, "Kasse Funk", &loc).await;
+    app.post(
+        &format!("/v1/test_helpers/terminal/readers/{reader}/set_signal"),
+        &[("rssi_dbm", "-71"), ("latency_ms", "20")],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    user(&app, "vera@shop.example", Role::Viewer, &[]).await;
+    let web = Web::new(&app);
+    assert_eq!(web.login("vera@shop.example", PASSWORD).await.status, 303);
+    let page = web.get(&format!("/readers/{reader}?lang=en")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Round-trip time (ms)"), "{}", page.body);
+    assert!(page.body.contains("Lost probes (%)"), "{}", page.body);
+    assert!(
+        page.body.contains("Wi-Fi signal (dBm): -71"),
+        "{}",
+        page.body
+    );
+    app.stop().await;
+}

@@ -1,6 +1,8 @@
 //! The reader's last 24 hours as server-rendered SVG (no script): an online/offline timeline
-//! rebuilt from its event log, with marks for reboots and IP changes.
+//! rebuilt from its event log, with marks for reboots and IP changes, and line charts of round-trip
+//! time, probe loss and Wi-Fi signal from the monitor's 15-minute buckets.
 use super::i18n::{t, Lang};
+use crate::gateway::health::{HealthPoint, BUCKET_MS};
 use maud::{html, Markup};
 use serde_json::Value;
 
@@ -84,6 +86,70 @@ pub fn svg(lang: Lang, events: &[Value], now_ms: i64, online_now: bool) -> Marku
     }
 }
 
+/// One small line chart over the last 24 h: `(ms since the epoch, value)` points, oldest first.
+fn line_chart(
+    title: &str,
+    unit_lo: f64,
+    unit_hi: f64,
+    points: &[(i64, f64)],
+    now_ms: i64,
+) -> Markup {
+    const CH: f64 = 60.0;
+    let span = (unit_hi - unit_lo).max(1e-9);
+    let y = |v: f64| CH - ((v - unit_lo) / span).clamp(0.0, 1.0) * CH;
+    let path: String = points
+        .iter()
+        .map(|(at, v)| format!("{:.1},{:.1}", x(*at, now_ms), y(*v)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let last = points.last().map(|p| p.1);
+    let caption = match last {
+        Some(v) => format!("{title}: {v:.0} ({unit_lo:.0}–{unit_hi:.0})"),
+        None => title.to_owned(),
+    };
+    html! {
+        figure.chart.metric {
+            svg role="img" aria-label=(caption) viewBox={ "0 0 " (W) " " (CH + 4.0) } width="100%" preserveAspectRatio="none" {
+                line x1="0" x2=(W) y1=(CH) y2=(CH) class="axis-line" {}
+                @if points.len() == 1 {
+                    circle cx=(format!("{:.1}", x(points[0].0, now_ms))) cy=(format!("{:.1}", y(points[0].1))) r="3" class="metric-line" {}
+                } @else {
+                    polyline points=(path) class="metric-line" fill="none" {}
+                }
+            }
+            figcaption { (caption) }
+        }
+    }
+}
+
+/// RTT, loss and signal over the last 24 h from the monitor's buckets.
+pub fn metrics_svg(lang: Lang, history: &[HealthPoint], now_ms: i64) -> Markup {
+    let at = |p: &HealthPoint| p.bucket as i64 * BUCKET_MS + BUCKET_MS / 2;
+    let rtt: Vec<(i64, f64)> = history
+        .iter()
+        .filter(|p| p.rtt_ms != u16::MAX)
+        .map(|p| (at(p), p.rtt_ms as f64))
+        .collect();
+    let loss: Vec<(i64, f64)> = history.iter().map(|p| (at(p), p.loss_pct as f64)).collect();
+    let rssi: Vec<(i64, f64)> = history
+        .iter()
+        .filter(|p| p.rssi_dbm != i8::MIN)
+        .map(|p| (at(p), p.rssi_dbm as f64))
+        .collect();
+    let rtt_hi = rtt.iter().map(|p| p.1).fold(10.0_f64, f64::max) * 1.2;
+    html! {
+        @if history.is_empty() {
+            p.hint { (t(lang, "chart_no_data")) }
+        } @else {
+            (line_chart(t(lang, "chart_rtt"), 0.0, rtt_hi, &rtt, now_ms))
+            (line_chart(t(lang, "chart_loss"), 0.0, 100.0, &loss, now_ms))
+            @if !rssi.is_empty() {
+                (line_chart(t(lang, "chart_signal"), -100.0, -30.0, &rssi, now_ms))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +173,41 @@ mod tests {
             ]
         );
         assert_eq!(timeline(&[], now, false), vec![(now - DAY_MS, now, false)]);
+    }
+
+    #[test]
+    fn the_measurements_become_three_labelled_lines() {
+        let now = 10 * DAY_MS;
+        let b = (now / BUCKET_MS) as u32;
+        let pts = vec![
+            HealthPoint {
+                bucket: b - 2,
+                rtt_ms: 12,
+                loss_pct: 0,
+                rssi_dbm: -55,
+            },
+            HealthPoint {
+                bucket: b - 1,
+                rtt_ms: 40,
+                loss_pct: 25,
+                rssi_dbm: -82,
+            },
+            HealthPoint {
+                bucket: b,
+                rtt_ms: u16::MAX,
+                loss_pct: 100,
+                rssi_dbm: i8::MIN,
+            },
+        ];
+        let html = metrics_svg(Lang::De, &pts, now).into_string();
+        assert_eq!(html.matches("<polyline").count(), 3, "{html}");
+        assert!(
+            html.contains("Antwortzeit (ms): 40"),
+            "the last answered RTT: {html}"
+        );
+        assert!(html.contains("Verlorene Abfragen (%): 100"), "{html}");
+        assert!(html.contains("WLAN-Signal (dBm): -82"), "{html}");
+        let empty = metrics_svg(Lang::En, &[], now).into_string();
+        assert!(empty.contains("No measurements yet"));
     }
 }

@@ -227,6 +227,42 @@ const LABELS: &[(&str, [&str; 4])] = &[
     ),
     ("actions", ["Actions", "Aktionen", "Actions", "操作"]),
     (
+        "chart_rtt",
+        [
+            "Round-trip time (ms)",
+            "Antwortzeit (ms)",
+            "Temps aller-retour (ms)",
+            "往返时间（毫秒）",
+        ],
+    ),
+    (
+        "chart_loss",
+        [
+            "Lost probes (%)",
+            "Verlorene Abfragen (%)",
+            "Sondes perdues (%)",
+            "探测丢失率（%）",
+        ],
+    ),
+    (
+        "chart_signal",
+        [
+            "Wi-Fi signal (dBm)",
+            "WLAN-Signal (dBm)",
+            "Signal Wi-Fi (dBm)",
+            "Wi-Fi 信号（dBm）",
+        ],
+    ),
+    (
+        "chart_no_data",
+        [
+            "No measurements yet",
+            "Noch keine Messwerte",
+            "Pas encore de mesures",
+            "暂无测量数据",
+        ],
+    ),
+    (
         "chart_24h",
         [
             "Last 24 hours",

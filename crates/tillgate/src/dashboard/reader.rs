@@ -159,6 +159,7 @@ async fn show(State(s): State<DashState>, me: Me, Path(id): Path<String>) -> Res
         section {
             h2 { (t(lang, "chart_24h")) }
             (super::chart::svg(lang, &events, now_millis(), r["status"] != "offline"))
+            (super::chart::metrics_svg(lang, &s.app.gateway.health_history(acct, &id).unwrap_or_default(), now_millis()))
         }
         section #diagnoses {
             h2 { (t(lang, "diagnoses")) }

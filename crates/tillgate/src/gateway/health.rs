@@ -64,6 +64,94 @@ pub struct Monitor {
     /// The same recent probes with their wall-clock time and, when lost, the driver's error (for the
     /// diagnosis; read only through [`Monitor::snapshot`]).
     samples: VecDeque<ProbeSample>,
+    /// The last 24 hours in 15-minute buckets (allocated on the first closed bucket).
+    history: History,
+}
+
+/// Length of one history bucket.
+pub const BUCKET_MS: i64 = 15 * 60 * 1000;
+/// Buckets kept: 24 hours.
+const BUCKETS: usize = 96;
+
+/// One 15-minute stretch of probes, compacted to 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthPoint {
+    /// Bucket number (start = `bucket * BUCKET_MS` ms since the epoch).
+    pub bucket: u32,
+    /// Mean round trip of the answered probes (ms, saturating); `u16::MAX` when none answered.
+    pub rtt_ms: u16,
+    /// Share of probes lost, in percent.
+    pub loss_pct: u8,
+    /// Last RSSI reported in the bucket; `i8::MIN` when none.
+    pub rssi_dbm: i8,
+}
+
+/// Accumulates the current bucket and keeps the closed ones.
+#[derive(Debug, Default)]
+struct History {
+    bucket: u32,
+    rtt_sum: u32,
+    answered: u16,
+    lost: u16,
+    rssi: Option<i8>,
+    closed: VecDeque<HealthPoint>,
+}
+
+impl History {
+    fn point(&self) -> Option<HealthPoint> {
+        let total = self.answered as u32 + self.lost as u32;
+        (total > 0).then(|| HealthPoint {
+            bucket: self.bucket,
+            rtt_ms: if self.answered == 0 {
+                u16::MAX
+            } else {
+                (self.rtt_sum / self.answered as u32).min(u16::MAX as u32 - 1) as u16
+            },
+            loss_pct: (self.lost as u32 * 100 / total) as u8,
+            rssi_dbm: self.rssi.unwrap_or(i8::MIN),
+        })
+    }
+
+    fn add(&mut self, now_ms: i64, rtt_ms: Option<u32>, rssi: Option<i32>) {
+        let bucket = (now_ms.max(0) / BUCKET_MS) as u32;
+        if bucket != self.bucket {
+            if let Some(p) = self.point() {
+                if self.closed.capacity() == 0 {
+                    self.closed.reserve_exact(BUCKETS);
+                }
+                if self.closed.len() == BUCKETS {
+                    self.closed.pop_front();
+                }
+                self.closed.push_back(p);
+            }
+            *self = History {
+                bucket,
+                closed: std::mem::take(&mut self.closed),
+                ..Default::default()
+            };
+        }
+        match rtt_ms {
+            Some(r) => {
+                self.rtt_sum = self.rtt_sum.saturating_add(r);
+                self.answered = self.answered.saturating_add(1);
+            }
+            None => self.lost = self.lost.saturating_add(1),
+        }
+        if let Some(r) = rssi {
+            self.rssi = Some(r.clamp(-127, 0) as i8);
+        }
+    }
+
+    /// The buckets of the last 24 h before `now_ms`, oldest first, the current one included.
+    fn points(&self, now_ms: i64) -> Vec<HealthPoint> {
+        let first = ((now_ms - 24 * 3_600_000).max(0) / BUCKET_MS) as u32;
+        self.closed
+            .iter()
+            .copied()
+            .chain(self.point())
+            .filter(|p| p.bucket >= first)
+            .collect()
+    }
 }
 
 /// One recent probe as observed: when, the round trip if answered, the driver's error if it failed.
@@ -107,6 +195,7 @@ impl Monitor {
             last_disconnect: None,
             reboot_requested: false,
             samples: VecDeque::with_capacity(WINDOW),
+            history: History::default(),
         }
     }
 
@@ -159,6 +248,11 @@ impl Monitor {
         self.last_seen + 2 * self.interval
     }
 
+    /// RTT, loss and signal over the last 24 hours in 15-minute buckets, oldest first.
+    pub fn history(&self, now_ms: i64) -> Vec<HealthPoint> {
+        self.history.points(now_ms)
+    }
+
     pub fn expect_reboot(&mut self) {
         self.reboot_requested = true;
     }
@@ -183,6 +277,7 @@ impl Monitor {
         let rtt_ms = rtt.as_millis().min(u32::MAX as u128) as u32;
         self.record(Some(rtt_ms));
         self.sample(Some(rtt_ms), None);
+        self.history.add(now_ms, Some(rtt_ms), hb.rssi_dbm);
         let uptime = hb.uptime_secs;
         if !self.online {
             let down_since = self
@@ -260,6 +355,7 @@ impl Monitor {
         }
         self.record(None);
         self.sample(None, error);
+        self.history.add(tillgate_domain::now_millis(), None, None);
         self.last_error = error.map(|e| e.to_string());
     }
 
@@ -414,6 +510,38 @@ mod tests {
         let j = m.to_json();
         assert_eq!(j["last_disconnect"]["reason"], "link_lost");
         assert_eq!(j["ip_history"][0]["ip_address"], "10.0.0.9");
+    }
+
+    #[test]
+    fn the_day_is_kept_in_fifteen_minute_buckets() {
+        let mut h = History::default();
+        let t0 = 1_000 * BUCKET_MS;
+        h.add(t0, Some(10), Some(-60));
+        h.add(t0 + 1000, Some(30), None);
+        h.add(t0 + 2000, None, None);
+        h.add(t0 + BUCKET_MS, Some(50), Some(-80));
+        let pts = h.points(t0 + BUCKET_MS + 1);
+        assert_eq!(pts.len(), 2);
+        assert_eq!(
+            pts[0],
+            HealthPoint {
+                bucket: 1000,
+                rtt_ms: 20,
+                loss_pct: 33,
+                rssi_dbm: -60
+            }
+        );
+        assert_eq!(pts[1].rtt_ms, 50);
+        // After a day, only the last 24 h remain, and memory stays bounded.
+        for i in 2..300 {
+            h.add(t0 + i * BUCKET_MS, None, None);
+        }
+        let pts = h.points(t0 + 299 * BUCKET_MS);
+        assert!(pts.len() <= BUCKETS + 1);
+        assert!(pts
+            .iter()
+            .all(|p| p.loss_pct == 100 && p.rtt_ms == u16::MAX));
+        assert!(h.closed.capacity() <= BUCKETS + 1);
     }
 
     #[test]

@@ -330,6 +330,28 @@ impl Gateway {
             .collect()
     }
 
+    /// A reader's RTT, loss and signal over the last 24 hours (15-minute buckets), if it is
+    /// registered in this account.
+    pub fn health_history(
+        &self,
+        account: &AccountId,
+        reader_id: &str,
+    ) -> Option<Vec<health::HealthPoint>> {
+        let live = {
+            let readers = self.readers.read().expect("reader registry lock");
+            match readers.get(reader_id) {
+                Some(h) if &h.account == account => h.live.clone(),
+                _ => return None,
+            }
+        };
+        let points = live
+            .lock()
+            .expect("live cell")
+            .monitor
+            .history(tillgate_domain::now_millis());
+        Some(points)
+    }
+
     /// Every account with at least one reader.
     pub fn accounts(&self) -> Vec<AccountId> {
         let readers = self.readers.read().expect("reader registry lock");
