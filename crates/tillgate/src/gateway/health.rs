@@ -54,15 +54,12 @@ pub struct Monitor {
     online: bool,
     last_seen: Instant,
     last_seen_ms: Option<i64>,
-    /// Recent probes: `Some(rtt_ms)` answered, `None` lost.
-    probes: VecDeque<Option<u32>>,
     last: Option<Heartbeat>,
-    last_error: Option<String>,
     ip_history: VecDeque<(String, i64)>,
     last_disconnect: Option<Disconnect>,
     reboot_requested: bool,
-    /// The same recent probes with their wall-clock time and, when lost, the driver's error (for the
-    /// diagnosis; read only through [`Monitor::snapshot`]).
+    /// The recent probes (RTT and loss are computed over them) with their wall-clock time and, when
+    /// lost, the driver's error.
     samples: VecDeque<ProbeSample>,
     /// The last 24 hours in 15-minute buckets (allocated on the first closed bucket).
     history: History,
@@ -188,9 +185,7 @@ impl Monitor {
             online,
             last_seen: Instant::now(),
             last_seen_ms,
-            probes: VecDeque::with_capacity(WINDOW),
             last: None,
-            last_error: None,
             ip_history: VecDeque::new(),
             last_disconnect: None,
             reboot_requested: false,
@@ -212,15 +207,31 @@ impl Monitor {
         }
     }
 
-    fn sample(&mut self, rtt_ms: Option<u32>, error: Option<&DriverError>) {
+    /// Records one probe in the recent window and in the day's buckets.
+    fn record(
+        &mut self,
+        now_ms: i64,
+        rtt_ms: Option<u32>,
+        error: Option<&DriverError>,
+        rssi_dbm: Option<i32>,
+    ) {
         if self.samples.len() == WINDOW {
             self.samples.pop_front();
         }
         self.samples.push_back(ProbeSample {
-            at_ms: tillgate_domain::now_millis(),
+            at_ms: now_ms,
             rtt_ms,
             error: error.cloned(),
         });
+        self.history.add(now_ms, rtt_ms, rssi_dbm);
+    }
+
+    /// What the driver said about the last probe, if it failed with an error.
+    fn last_error(&self) -> Option<String> {
+        self.samples
+            .back()
+            .and_then(|s| s.error.as_ref())
+            .map(|e| e.to_string())
     }
 
     pub fn last_seen_ms(&self) -> Option<i64> {
@@ -257,13 +268,6 @@ impl Monitor {
         self.reboot_requested = true;
     }
 
-    fn record(&mut self, probe: Option<u32>) {
-        if self.probes.len() == WINDOW {
-            self.probes.pop_front();
-        }
-        self.probes.push_back(probe);
-    }
-
     /// A probe answered after `rtt`.
     pub fn on_answer(
         &mut self,
@@ -275,9 +279,7 @@ impl Monitor {
     ) -> Vec<Observation> {
         let mut seen = Vec::new();
         let rtt_ms = rtt.as_millis().min(u32::MAX as u128) as u32;
-        self.record(Some(rtt_ms));
-        self.sample(Some(rtt_ms), None);
-        self.history.add(now_ms, Some(rtt_ms), hb.rssi_dbm);
+        self.record(now_ms, Some(rtt_ms), None, hb.rssi_dbm);
         let uptime = hb.uptime_secs;
         if !self.online {
             let down_since = self
@@ -342,7 +344,6 @@ impl Monitor {
         }
         self.last_seen = Instant::now();
         self.last_seen_ms = Some(now_ms);
-        self.last_error = None;
         self.last = Some(hb);
         seen
     }
@@ -353,10 +354,7 @@ impl Monitor {
             self.monitored = false;
             return;
         }
-        self.record(None);
-        self.sample(None, error);
-        self.history.add(tillgate_domain::now_millis(), None, None);
-        self.last_error = error.map(|e| e.to_string());
+        self.record(tillgate_domain::now_millis(), None, error, None);
     }
 
     /// The deadline passed with no answer: the reader goes offline (once).
@@ -373,8 +371,8 @@ impl Monitor {
         let silent_ms = self.last_seen.elapsed().as_millis() as i64;
         let details = json!({
             "silent_ms": silent_ms,
-            "missed_probes": self.probes.iter().rev().take_while(|p| p.is_none()).count(),
-            "last_error": self.last_error,
+            "missed_probes": self.samples.iter().rev().take_while(|p| p.rtt_ms.is_none()).count(),
+            "last_error": self.last_error(),
         });
         self.online = false;
         self.last_disconnect = Some(Disconnect {
@@ -394,12 +392,9 @@ impl Monitor {
         if !self.monitored {
             return json!({"monitored": false});
         }
-        let answered: Vec<u32> = self.probes.iter().flatten().copied().collect();
-        let loss = if self.probes.is_empty() {
-            None
-        } else {
-            Some((self.probes.len() - answered.len()) as f64 / self.probes.len() as f64)
-        };
+        let answered: Vec<u32> = self.samples.iter().filter_map(|p| p.rtt_ms).collect();
+        let probes = self.samples.len();
+        let loss = (probes > 0).then(|| (probes - answered.len()) as f64 / probes as f64);
         let avg = (!answered.is_empty())
             .then(|| answered.iter().map(|&r| r as f64).sum::<f64>() / answered.len() as f64);
         let hb = self.last.as_ref();
@@ -407,9 +402,9 @@ impl Monitor {
             "monitored": true,
             "heartbeat_interval_ms": self.interval.as_millis() as u64,
             "last_seen_at": self.last_seen_ms,
-            "probes": self.probes.len(),
+            "probes": probes,
             "rtt_ms": {
-                "last": self.probes.back().copied().flatten(),
+                "last": self.samples.back().and_then(|p| p.rtt_ms),
                 "avg": avg.map(|a| (a * 10.0).round() / 10.0),
                 "max": answered.iter().max(),
             },
@@ -423,7 +418,7 @@ impl Monitor {
             "temperature_c": hb.and_then(|h| h.temperature_c),
             "battery_pct": hb.and_then(|h| h.battery_pct),
             "terminal_status": hb.and_then(|h| h.terminal_status.clone()),
-            "last_error": self.last_error,
+            "last_error": self.last_error(),
             "last_disconnect": self.last_disconnect.as_ref().map(|d| json!({
                 "at": d.at_ms,
                 "reason": d.reason,
