@@ -289,43 +289,63 @@ impl Gateway {
         result
     }
 
+    /// The live cell of a reader registered in this account.
+    fn live_cell(
+        &self,
+        account: &AccountId,
+        reader_id: &str,
+    ) -> Option<Arc<std::sync::Mutex<LiveCell>>> {
+        let readers = self.readers.read().expect("reader registry lock");
+        readers
+            .get(reader_id)
+            .filter(|h| &h.account == account)
+            .map(|h| h.live.clone())
+    }
+
+    /// The readers of an account (of every account with `None`): id, location and live cell,
+    /// copied out so that no cell is locked while the registry is.
+    fn cells(
+        &self,
+        account: Option<&AccountId>,
+    ) -> Vec<(String, Option<String>, Arc<std::sync::Mutex<LiveCell>>)> {
+        let readers = self.readers.read().expect("reader registry lock");
+        readers
+            .iter()
+            .filter(|(_, h)| account.is_none_or(|a| &h.account == a))
+            .map(|(id, h)| (id.clone(), h.location.clone(), h.live.clone()))
+            .collect()
+    }
+
     /// Overlays the measured health on a reader's stored JSON (no-op for unknown readers).
     pub fn overlay(&self, account: &AccountId, reader: &mut Value) {
-        let Some(id) = reader["id"].as_str() else {
+        let Some(live) = reader["id"]
+            .as_str()
+            .and_then(|id| self.live_cell(account, id))
+        else {
             return;
-        };
-        let live = {
-            let readers = self.readers.read().expect("reader registry lock");
-            match readers.get(id) {
-                Some(h) if &h.account == account => h.live.clone(),
-                _ => return,
-            }
         };
         overlay_live(&live.lock().expect("live cell"), reader);
     }
 
     /// Readers by measured status and location across all accounts (for metrics).
     pub fn census(&self) -> Vec<(ReaderStatus, Option<String>)> {
-        let readers = self.readers.read().expect("reader registry lock");
-        readers
-            .values()
-            .map(|h| (h.live.lock().expect("live cell").status, h.location.clone()))
+        self.cells(None)
+            .into_iter()
+            .map(|(_, location, live)| (live.lock().expect("live cell").status, location))
             .collect()
     }
 
     /// Every reader of an account: (id, location, offline since in ms if offline).
     pub fn census_of(&self, account: &AccountId) -> Vec<(String, Option<String>, Option<i64>)> {
-        let readers = self.readers.read().expect("reader registry lock");
-        readers
-            .iter()
-            .filter(|(_, h)| &h.account == account)
-            .map(|(id, h)| {
-                let cell = h.live.lock().expect("live cell");
+        self.cells(Some(account))
+            .into_iter()
+            .map(|(id, location, live)| {
+                let cell = live.lock().expect("live cell");
                 let since = match cell.status {
                     ReaderStatus::Online => None,
                     ReaderStatus::Offline => cell.monitor.offline_since_ms().or(Some(0)),
                 };
-                (id.clone(), h.location.clone(), since)
+                (id, location, since)
             })
             .collect()
     }
@@ -337,13 +357,7 @@ impl Gateway {
         account: &AccountId,
         reader_id: &str,
     ) -> Option<Vec<health::HealthPoint>> {
-        let live = {
-            let readers = self.readers.read().expect("reader registry lock");
-            match readers.get(reader_id) {
-                Some(h) if &h.account == account => h.live.clone(),
-                _ => return None,
-            }
-        };
+        let live = self.live_cell(account, reader_id)?;
         let points = live
             .lock()
             .expect("live cell")
@@ -363,37 +377,17 @@ impl Gateway {
 
     /// Every reader of an account with its location.
     pub fn readers_of(&self, account: &AccountId) -> Vec<(String, Option<String>)> {
-        let readers = self.readers.read().expect("reader registry lock");
-        readers
-            .iter()
-            .filter(|(_, h)| &h.account == account)
-            .map(|(id, h)| (id.clone(), h.location.clone()))
-            .collect()
-    }
-
-    /// Live status of every reader of an account: (reader id, status).
-    pub fn statuses(&self, account: &AccountId) -> Vec<(String, ReaderStatus)> {
-        let readers = self.readers.read().expect("reader registry lock");
-        readers
-            .iter()
-            .filter(|(_, h)| &h.account == account)
-            .map(|(id, h)| (id.clone(), h.live.lock().expect("live cell").status))
+        self.cells(Some(account))
+            .into_iter()
+            .map(|(id, location, _)| (id, location))
             .collect()
     }
 
     /// What the monitor measured of every reader of an account: (reader id, snapshot). Read-only.
     pub fn health_snapshots(&self, account: &AccountId) -> Vec<(String, health::HealthSnapshot)> {
-        let cells: Vec<(String, Arc<std::sync::Mutex<LiveCell>>)> = {
-            let readers = self.readers.read().expect("reader registry lock");
-            readers
-                .iter()
-                .filter(|(_, h)| &h.account == account)
-                .map(|(id, h)| (id.clone(), h.live.clone()))
-                .collect()
-        };
-        cells
+        self.cells(Some(account))
             .into_iter()
-            .map(|(id, live)| (id, live.lock().expect("live cell").monitor.snapshot()))
+            .map(|(id, _, live)| (id, live.lock().expect("live cell").monitor.snapshot()))
             .collect()
     }
 
