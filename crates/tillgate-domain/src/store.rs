@@ -182,6 +182,37 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64>;
 }
 
+/// Pages through a list query (newest first, 100 per page) and keeps at most `max` objects;
+/// also says whether more were left. For work that needs a whole (bounded) set, not one page.
+pub async fn list_up_to(
+    store: &dyn Store,
+    account: &AccountId,
+    mut query: ListQuery,
+    max: usize,
+) -> StoreResult<(Vec<Value>, bool)> {
+    query.limit = 100;
+    query.cursor = Cursor::Newest;
+    let mut out = Vec::new();
+    loop {
+        let page = store.list(account, &query).await?;
+        let last = page
+            .data
+            .last()
+            .and_then(|v| v["id"].as_str())
+            .map(str::to_owned);
+        out.extend(page.data);
+        if out.len() >= max {
+            let more = out.len() > max || page.has_more;
+            out.truncate(max);
+            return Ok((out, more));
+        }
+        match last {
+            Some(id) if page.has_more => query.cursor = Cursor::After(id),
+            _ => return Ok((out, false)),
+        }
+    }
+}
+
 /// Reads a typed object from the store.
 pub async fn get_typed<T: StripeObject>(
     store: &dyn Store,

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use tillgate_domain::objects::{Kind, ReaderStatus};
-use tillgate_domain::store::{Cursor, ListQuery};
+use tillgate_domain::store::{list_up_to, ListQuery};
 use tillgate_domain::{now_secs, AccountId, ApiError};
 
 pub fn routes() -> Router<AppState> {
@@ -28,31 +28,13 @@ async fn scan(
     filters: Vec<(String, String)>,
     pages: usize,
 ) -> Result<Vec<Value>, ApiError> {
-    let mut out = Vec::new();
-    let mut cursor = Cursor::Newest;
-    for _ in 0..pages {
-        let mut q = ListQuery::new(kind);
-        q.limit = 100;
-        q.created_gte = created_gte;
-        q.filters = filters.clone();
-        q.cursor = cursor;
-        let page = s
-            .store
-            .list(acct, &q)
-            .await
-            .map_err(crate::gateway::store_error)?;
-        let last = page
-            .data
-            .last()
-            .and_then(|v| v["id"].as_str())
-            .map(str::to_owned);
-        out.extend(page.data);
-        match (page.has_more, last) {
-            (true, Some(id)) => cursor = Cursor::After(id),
-            _ => break,
-        }
-    }
-    Ok(out)
+    let mut q = ListQuery::new(kind);
+    q.created_gte = created_gte;
+    q.filters = filters;
+    let (found, _) = list_up_to(s.store.as_ref(), acct, q, pages * 100)
+        .await
+        .map_err(crate::gateway::store_error)?;
+    Ok(found)
 }
 
 async fn summary(

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tillgate_diagnosis::doctor::DoctorOptions;
 use tillgate_diagnosis::Lang;
 use tillgate_domain::objects::Kind;
-use tillgate_domain::store::{Cursor, ListQuery};
+use tillgate_domain::store::{list_up_to, ListQuery};
 use tillgate_domain::{now_secs, AccountId, ApiError};
 
 /// How far back the event log and the payments go.
@@ -49,26 +49,9 @@ async fn newest(
     let mut q = ListQuery::new(kind);
     q.filters = filters;
     q.created_gte = Some(since);
-    q.limit = 100;
-    let mut out = Vec::new();
-    loop {
-        let page = s.store.list(acct, &q).await.map_err(store_error)?;
-        let last = page
-            .data
-            .last()
-            .and_then(|v| v["id"].as_str())
-            .map(str::to_owned);
-        out.extend(page.data);
-        if out.len() >= max {
-            let more = out.len() > max || page.has_more;
-            out.truncate(max);
-            return Ok((out, more));
-        }
-        match last {
-            Some(id) if page.has_more => q.cursor = Cursor::After(id),
-            _ => return Ok((out, false)),
-        }
-    }
+    list_up_to(s.store.as_ref(), acct, q, max)
+        .await
+        .map_err(store_error)
 }
 
 async fn bundle(

@@ -29,7 +29,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tillgate_domain::objects::Kind;
-use tillgate_domain::store::{Cursor, ListQuery};
+use tillgate_domain::store::{list_up_to, ListQuery};
 use tillgate_domain::users::{AuditEntry, Role, User, Users};
 use tillgate_domain::{new_id, now_secs, AccountId};
 
@@ -208,27 +208,12 @@ pub async fn scan(
     created_gte: Option<i64>,
     pages: usize,
 ) -> Result<Vec<Value>, tillgate_domain::store::StoreError> {
-    let mut out = Vec::new();
-    let mut cursor = Cursor::Newest;
-    for _ in 0..pages {
-        let mut q = ListQuery::new(kind);
-        q.limit = 100;
-        q.filters = filters.clone();
-        q.created_gte = created_gte;
-        q.cursor = cursor;
-        let page = s.app.store.list(acct, &q).await?;
-        let last = page
-            .data
-            .last()
-            .and_then(|v| v["id"].as_str())
-            .map(str::to_owned);
-        out.extend(page.data);
-        match (page.has_more, last) {
-            (true, Some(id)) => cursor = Cursor::After(id),
-            _ => break,
-        }
-    }
-    Ok(out)
+    let mut q = ListQuery::new(kind);
+    q.filters = filters;
+    q.created_gte = created_gte;
+    Ok(list_up_to(s.app.store.as_ref(), acct, q, pages * 100)
+        .await?
+        .0)
 }
 
 /// The readers this user may see, with their live health, and the account's locations.

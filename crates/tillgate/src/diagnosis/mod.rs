@@ -21,7 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use tillgate_diagnosis::signals::*;
 use tillgate_diagnosis::{Diagnosis, FleetSignals};
 use tillgate_domain::objects::{ActionStatus, Kind, Location, Reader, ReaderEvent};
-use tillgate_domain::store::{Cursor, ListQuery, Record, Store, Write};
+use tillgate_domain::store::{list_up_to, ListQuery, Record, Store, Write};
 use tillgate_domain::{new_id, now_millis, now_secs, AccountId, ApiError};
 
 /// How far back the reader event log is read.
@@ -38,23 +38,11 @@ async fn all(
     kind: Kind,
     created_gte: Option<i64>,
 ) -> Result<Vec<Value>, ApiError> {
-    let mut out = Vec::new();
     let mut q = ListQuery::new(kind);
-    q.limit = 100;
     q.created_gte = created_gte;
-    loop {
-        let page = store.list(account, &q).await.map_err(store_error)?;
-        let last = page
-            .data
-            .last()
-            .and_then(|v| v["id"].as_str())
-            .map(str::to_owned);
-        out.extend(page.data);
-        match last {
-            Some(id) if page.has_more && out.len() < MAX_OBJECTS => q.cursor = Cursor::After(id),
-            _ => break,
-        }
-    }
+    let (mut out, _) = list_up_to(store, account, q, MAX_OBJECTS)
+        .await
+        .map_err(store_error)?;
     out.reverse();
     Ok(out)
 }
@@ -86,18 +74,13 @@ pub async fn collect(
     }
     let health: HashMap<String, HealthSnapshot> =
         gateway.health_snapshots(account).into_iter().collect();
-    // The minimum software versions the configuration that applies at each location demands.
-    let mut minimums: HashMap<Option<String>, std::collections::BTreeMap<String, String>> =
-        HashMap::new();
+    // The minimum software version the configuration that applies to each reader demands.
+    let mut configs = crate::gateway::settings::Effective::default();
+    let mut minimums: HashMap<String, String> = HashMap::new();
     for r in &readers {
-        if !minimums.contains_key(&r.location) {
-            let (_, cfg) =
-                crate::gateway::settings::effective(store, account, r.location.as_deref()).await?;
-            minimums.insert(
-                r.location.clone(),
-                cfg.map(|c| c.tillgate.min_software_version)
-                    .unwrap_or_default(),
-            );
+        let cfg = configs.of(store, account, r.location.as_deref()).await?;
+        if let Some(min) = cfg.and_then(|c| c.tillgate.min_software_version.get(&r.device_type)) {
+            minimums.insert(r.id.clone(), min.clone());
         }
     }
     Ok(FleetSignals {
@@ -119,10 +102,7 @@ pub async fn collect(
                 let mut evs = events.remove(&r.id).unwrap_or_default();
                 evs.sort_by_key(|e| e.at);
                 let mut s = reader_signals(r, health.get(&r.id), &evs);
-                s.min_software_version = minimums
-                    .get(&r.location)
-                    .and_then(|m| m.get(&r.device_type))
-                    .cloned();
+                s.min_software_version = minimums.remove(&r.id);
                 s
             })
             .collect(),

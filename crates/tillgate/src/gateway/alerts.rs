@@ -79,12 +79,11 @@ async fn evaluate(gw: &Gateway, active: &mut Active) -> anyhow::Result<()> {
     }
     let mut holding: HashSet<(String, String)> = HashSet::new();
     let mut census_cache: HashMap<AccountId, Census> = HashMap::new();
-    let mut open_cache: HashMap<(AccountId, Option<String>), bool> = HashMap::new();
+    let mut configs = settings::Effective::default();
     for (account, rule) in &rules {
         let census = census_cache
             .entry(account.clone())
-            .or_insert_with(|| gw.census_of(account))
-            .clone();
+            .or_insert_with(|| gw.census_of(account));
         let in_scope = |loc: &Option<String>| rule.location.is_none() || &rule.location == loc;
         let mut hits = Vec::new();
         match rule.kind.as_str() {
@@ -130,19 +129,11 @@ async fn evaluate(gw: &Gateway, active: &mut Active) -> anyhow::Result<()> {
         }
         for hit in hits {
             if rule.during_opening_hours {
-                let key = (account.clone(), hit.location.clone());
-                let open = match open_cache.get(&key) {
-                    Some(o) => *o,
-                    None => {
-                        let (_, cfg) =
-                            settings::effective(store.as_ref(), account, hit.location.as_deref())
-                                .await
-                                .map_err(|e| anyhow::anyhow!(e.message))?;
-                        let o = cfg.is_none_or(|c| c.tillgate.is_open(now_secs()));
-                        open_cache.insert(key, o);
-                        o
-                    }
-                };
+                let open = configs
+                    .of(store.as_ref(), account, hit.location.as_deref())
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?
+                    .is_none_or(|c| c.tillgate.is_open(now_secs()));
                 if !open {
                     continue;
                 }

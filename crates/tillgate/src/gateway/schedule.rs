@@ -5,13 +5,10 @@ use super::events::Origin;
 use super::{settings, Gateway, ReaderRequest};
 use serde_json::json;
 use std::collections::HashMap;
+use tillgate_domain::now_secs;
 use tillgate_domain::objects::configuration::parse_hhmm;
 use tillgate_domain::objects::{Kind, ReaderEvent};
 use tillgate_domain::store::Write;
-use tillgate_domain::{now_secs, AccountId};
-
-/// Per (account, location): the end-of-day minute of the day and the UTC offset, if configured.
-type Times = HashMap<(AccountId, Option<String>), Option<(i64, i32)>>;
 
 /// How late a missed end of day is still run (e.g. the gateway was down at the time).
 const CATCH_UP_MINUTES: i64 = 60;
@@ -37,25 +34,17 @@ pub(super) async fn once(
 ) -> anyhow::Result<usize> {
     let store = gw.shared().store.clone();
     let mut ran = 0;
-    let mut configs = Times::new();
+    let mut configs = settings::Effective::default();
     for account in gw.accounts() {
         for (reader, location) in gw.readers_of(&account) {
-            let key = (account.clone(), location.clone());
-            let when = match configs.get(&key) {
-                Some(w) => *w,
-                None => {
-                    let (_, cfg) =
-                        settings::effective(store.as_ref(), &account, location.as_deref())
-                            .await
-                            .map_err(|e| anyhow::anyhow!(e.message))?;
-                    let w = cfg.and_then(|c| {
-                        let minute = parse_hhmm(c.tillgate.end_of_day.as_deref()?)? as i64;
-                        Some((minute, c.tillgate.utc_offset_minutes.unwrap_or(0)))
-                    });
-                    configs.insert(key, w);
-                    w
-                }
-            };
+            let when = configs
+                .of(store.as_ref(), &account, location.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?
+                .and_then(|c| {
+                    let minute = parse_hhmm(c.tillgate.end_of_day.as_deref()?)? as i64;
+                    Some((minute, c.tillgate.utc_offset_minutes.unwrap_or(0)))
+                });
             let Some((minute, offset)) = when else {
                 continue;
             };

@@ -2,6 +2,7 @@
 //! default), and pushing the parts the gateway enforces (heartbeat interval) to the reader actors.
 use super::{store_error, Gateway, ReaderRequest};
 use crate::gateway::events::Origin;
+use std::collections::HashMap;
 use std::time::Duration;
 use tillgate_domain::objects::{Configuration, Kind, Location};
 use tillgate_domain::store::{get_typed, ListQuery, Store};
@@ -66,22 +67,41 @@ pub async fn effective(
     }
 }
 
+/// The effective configuration per (account, location), each looked up once — for work that
+/// walks many readers (alerts, schedules, diagnosis, re-applying settings).
+#[derive(Default)]
+pub struct Effective {
+    found: HashMap<(AccountId, Option<String>), Option<Configuration>>,
+}
+
+impl Effective {
+    pub async fn of(
+        &mut self,
+        store: &dyn Store,
+        account: &AccountId,
+        location: Option<&str>,
+    ) -> Result<Option<&Configuration>, ApiError> {
+        let key = (account.clone(), location.map(str::to_owned));
+        if !self.found.contains_key(&key) {
+            let (_, cfg) = effective(store, account, location).await?;
+            self.found.insert(key.clone(), cfg);
+        }
+        Ok(self.found.get(&key).and_then(Option::as_ref))
+    }
+}
+
 impl Gateway {
     /// Re-applies the effective heartbeat interval to every reader of an account (after a
     /// configuration or a location's override changed). Readers without a setting use the
     /// deployment's `--heartbeat-interval`.
     pub async fn reconfigure(&self, account: &AccountId) -> Result<(), ApiError> {
         let store = self.shared().store.clone();
-        let default = account_default(store.as_ref(), account).await?;
+        let mut configs = Effective::default();
         for (reader_id, location) in self.readers_of(account) {
-            let cfg = match &location {
-                Some(_) => {
-                    effective(store.as_ref(), account, location.as_deref())
-                        .await?
-                        .1
-                }
-                None => default.clone(),
-            };
+            let cfg = configs
+                .of(store.as_ref(), account, location.as_deref())
+                .await?
+                .cloned();
             self.push_settings(account, &reader_id, cfg.as_ref()).await;
         }
         Ok(())
