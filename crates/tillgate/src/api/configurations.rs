@@ -3,7 +3,7 @@
 //! apply to a reader.
 use super::error::ApiResult;
 use super::list::{self, PAGING};
-use super::params::Params;
+use super::params::{nested_bool, Params};
 use super::{fetch, show, Account, AppState};
 use crate::gateway::settings;
 use crate::gateway::store_error;
@@ -46,18 +46,6 @@ fn small_int(v: &Value, param: &str, max: i64) -> Result<i64, ApiError> {
                 format!("{param} must be an integer from 0 to {max}."),
             )
         })
-}
-
-fn boolean(v: &Value, param: &str) -> Result<bool, ApiError> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        Value::String(s) if s == "true" => Ok(true),
-        Value::String(s) if s == "false" => Ok(false),
-        _ => Err(ApiError::invalid_param(
-            param,
-            format!("Invalid boolean: {v}"),
-        )),
-    }
 }
 
 fn string_map(v: &Value, param: &str) -> Result<Vec<(String, String)>, ApiError> {
@@ -103,7 +91,7 @@ fn apply(p: &Params, cfg: &mut Configuration) -> Result<(), ApiError> {
             match k.as_str() {
                 "enabled" => {
                     cfg.offline = Some(Offline {
-                        enabled: boolean(v, "offline[enabled]")?,
+                        enabled: nested_bool(v, "offline[enabled]")?,
                     })
                 }
                 _ => return Err(ApiError::unknown_param(&format!("offline[{k}]"))),

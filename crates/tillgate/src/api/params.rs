@@ -172,3 +172,16 @@ impl Params {
         }
     }
 }
+
+/// A boolean inside a nested parameter (`offline[enabled]=true`), named `param` in the error.
+pub fn nested_bool(v: &Value, param: &str) -> Result<bool, ApiError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s == "true" => Ok(true),
+        Value::String(s) if s == "false" => Ok(false),
+        _ => Err(ApiError::invalid_param(
+            param,
+            format!("Invalid boolean: {v}"),
+        )),
+    }
+}

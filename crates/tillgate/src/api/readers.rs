@@ -2,7 +2,7 @@
 //! each handed to the reader's actor.
 use super::error::ApiResult;
 use super::list::{self, PAGING};
-use super::params::Params;
+use super::params::{nested_bool, Params};
 use super::{fetch, show, unsupported, Account, AppState, Caller};
 use crate::gateway::ReaderRequest;
 use axum::extract::{Path, State};
@@ -223,9 +223,7 @@ fn config(p: &Params, key: &str) -> Result<Value, ApiError> {
         let param = format!("{key}[{name}]");
         let typed = match name.as_str() {
             "skip_tipping" | "enable_customer_cancellation" | "update_payment_intent" => {
-                Value::Bool(as_bool(&value).ok_or_else(|| {
-                    ApiError::invalid_param(&param, format!("Invalid boolean: {value}"))
-                })?)
+                Value::Bool(nested_bool(&value, &param)?)
             }
             "tipping" => {
                 let Value::Object(t) = value else {
@@ -251,15 +249,6 @@ fn config(p: &Params, key: &str) -> Result<Value, ApiError> {
         out.insert(name, typed);
     }
     Ok(Value::Object(out))
-}
-
-fn as_bool(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s == "true" => Some(true),
-        Value::String(s) if s == "false" => Some(false),
-        _ => None,
-    }
 }
 
 async fn process(
