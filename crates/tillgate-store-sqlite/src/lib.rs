@@ -31,28 +31,41 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// How every connection to the database is opened: created if missing, WAL, `synchronous=FULL`.
+pub(crate) fn options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        .disable_statement_logging())
+}
+
+/// A pool of `max` connections to the database at `url`, with the migrations applied.
+pub(crate) async fn pool(url: &str, max: u32) -> Result<SqlitePool, String> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max)
+        .connect_with(options(url).map_err(|e| e.to_string())?)
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(pool)
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`),
     /// runs the migrations and starts the writer.
     pub async fn open(url: &str) -> StoreResult<SqliteStore> {
-        let options = SqliteConnectOptions::from_str(url)
+        let pool = pool(url, 4).await.map_err(unavailable)?;
+        let conn = options(url)
             .map_err(unavailable)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .disable_statement_logging();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.clone())
+            .connect()
             .await
             .map_err(unavailable)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(unavailable)?;
-        let conn = options.connect().await.map_err(unavailable)?;
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(writer::run(conn, rx));
         Ok(SqliteStore { pool, jobs: tx })

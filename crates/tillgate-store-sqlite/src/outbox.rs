@@ -7,12 +7,9 @@
 //! newest one seen is already committed and a cursor never skips an event.
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::sqlite::{SqliteJournalMode, SqliteRow};
-use sqlx::{ConnectOptions, Row, Sqlite, SqlitePool};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Row, Sqlite, SqlitePool};
 use std::collections::HashMap;
-use std::str::FromStr;
-use std::time::Duration;
 use tillgate_domain::objects::WebhookEndpoint;
 use tillgate_domain::outbox::{
     Attempt, Backlog, Delivery, DeliveryStatus, DueDelivery, EventQuery, Outbox, OutboxError,
@@ -99,23 +96,7 @@ impl SqliteOutbox {
     /// Opens the outbox on the database at `url` (the same file as the object store), running the
     /// migrations if the store has not.
     pub async fn open(url: &str) -> OutboxResult<SqliteOutbox> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(down)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .disable_statement_logging();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(options)
-            .await
-            .map_err(down)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(down)?;
+        let pool = crate::pool(url, 2).await.map_err(down)?;
         Ok(SqliteOutbox { pool })
     }
 

@@ -1,11 +1,8 @@
 //! Dashboard users, sessions, audit log and the API-key listing on SQLite
 //! (`migrations/0003_dashboard.sql`), on a small pool of its own like the outbox.
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteSynchronous;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{ConnectOptions, Row, SqlitePool};
-use std::str::FromStr;
-use std::time::Duration;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
 use tillgate_domain::users::{
     ApiKeyInfo, AuditEntry, Role, Session, User, Users, UsersError, UsersResult,
 };
@@ -38,23 +35,7 @@ fn user_row(r: &SqliteRow) -> UsersResult<User> {
 impl SqliteUsers {
     /// Opens the user store on the database at `url` (the object store's file), running migrations.
     pub async fn open(url: &str) -> UsersResult<SqliteUsers> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(down)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .disable_statement_logging();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(options)
-            .await
-            .map_err(down)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(down)?;
+        let pool = crate::pool(url, 2).await.map_err(down)?;
         Ok(SqliteUsers { pool })
     }
 }
