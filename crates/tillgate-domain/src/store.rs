@@ -64,6 +64,8 @@ pub enum Write {
     },
     /// Forget an idempotent request that produced nothing worth replaying.
     IdempotencyAbandon { account: AccountId, key: String },
+    /// Hand a resumed claim back as interrupted (the resuming request could not finish its checks).
+    IdempotencyInterrupted { account: AccountId, key: String },
 }
 
 impl Write {
@@ -124,6 +126,10 @@ pub enum IdempotencyBegin {
     Replay(StoredResponse),
     /// Seen with the same parameters, still running.
     InFlight,
+    /// Seen with the same parameters, begun by a process that crashed before answering; the claim
+    /// now belongs to this request, which must look for what the first attempt already did
+    /// ([`Store::events_with_idempotency_key`]) before doing anything again.
+    Resumed,
     /// Seen with different parameters.
     Mismatch,
 }
@@ -171,12 +177,21 @@ pub trait Store: Send + Sync + 'static {
         fingerprint: &str,
     ) -> StoreResult<IdempotencyBegin>;
 
-    /// Drops idempotency claims left unanswered by a crash, and answers older than `max_age_secs`.
-    async fn idempotency_sweep(
+    /// Marks every claim still unanswered as interrupted (its process is gone); the next request
+    /// with that key gets [`IdempotencyBegin::Resumed`]. Called once at start, before serving.
+    /// Returns how many claims were interrupted.
+    async fn idempotency_interrupt(&self) -> StoreResult<u64>;
+
+    /// Forgets idempotency keys older than `max_age_secs` (Stripe keeps them for 24 hours).
+    async fn idempotency_expire(&self, max_age_secs: i64) -> StoreResult<u64>;
+
+    /// The events an account's requests with this idempotency key produced, oldest first: the
+    /// evidence of what an interrupted request already did.
+    async fn events_with_idempotency_key(
         &self,
-        max_age_secs: i64,
-        include_in_flight: bool,
-    ) -> StoreResult<()>;
+        account: &AccountId,
+        key: &str,
+    ) -> StoreResult<Vec<Value>>;
 
     /// Deletes every object of `kind` created before `created_before` (retention); returns how many.
     async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64>;

@@ -282,23 +282,45 @@ impl Store for SqliteStore {
             .map_err(|_| unavailable("the writer dropped a claim"))?
     }
 
-    async fn idempotency_sweep(
-        &self,
-        max_age_secs: i64,
-        include_in_flight: bool,
-    ) -> StoreResult<()> {
-        let cutoff = now_secs() - max_age_secs;
-        let sql = if include_in_flight {
-            "DELETE FROM idempotency WHERE created < ? OR status IS NULL"
-        } else {
-            "DELETE FROM idempotency WHERE created < ?"
-        };
-        sqlx::query(sql)
-            .bind(cutoff)
+    async fn idempotency_interrupt(&self) -> StoreResult<u64> {
+        let done = sqlx::query("UPDATE idempotency SET status = ? WHERE status IS NULL")
+            .bind(writer::INTERRUPTED)
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        Ok(done.rows_affected())
+    }
+
+    async fn idempotency_expire(&self, max_age_secs: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM idempotency WHERE created < ?")
+            .bind(now_secs() - max_age_secs)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn events_with_idempotency_key(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> StoreResult<Vec<Value>> {
+        let rows = sqlx::query(
+            "SELECT data FROM objects WHERE account = ? AND kind = ? AND deleted = 0 \
+             AND json_extract(data, '$.request.idempotency_key') = ? ORDER BY seq",
+        )
+        .bind(account.as_str())
+        .bind(Kind::Event.as_str())
+        .bind(key)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                serde_json::from_str(r.get::<&str, _>(0))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
     }
 
     async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64> {

@@ -140,6 +140,68 @@ async fn idempotency_claims_replay_and_mismatch() {
 }
 
 #[tokio::test]
+async fn a_claim_left_by_a_dead_process_is_resumed_once_and_its_events_are_found() {
+    let (_d, s) = fresh().await;
+    let a = s.ensure_account("a").await.unwrap();
+    assert_eq!(
+        s.idempotency_begin(&a, "k", "f1").await.unwrap(),
+        IdempotencyBegin::Fresh
+    );
+    // The attempt committed an event, then its process died before recording the answer.
+    s.commit(vec![Write::Put(Record {
+        account: a.clone(),
+        kind: Kind::Event,
+        id: "evt_1".into(),
+        created: 1,
+        data: json!({"id": "evt_1", "type": "refund.created",
+                     "request": {"id": "req_1", "idempotency_key": "k"},
+                     "data": {"object": {"id": "re_1", "object": "refund"}}}),
+    })])
+    .await
+    .unwrap();
+    assert_eq!(s.idempotency_interrupt().await.unwrap(), 1);
+    assert_eq!(
+        s.idempotency_begin(&a, "k", "f2").await.unwrap(),
+        IdempotencyBegin::Mismatch,
+        "other parameters are still refused"
+    );
+    assert_eq!(
+        s.idempotency_begin(&a, "k", "f1").await.unwrap(),
+        IdempotencyBegin::Resumed
+    );
+    assert_eq!(
+        s.idempotency_begin(&a, "k", "f1").await.unwrap(),
+        IdempotencyBegin::InFlight,
+        "only one retry resumes it"
+    );
+    let found = s.events_with_idempotency_key(&a, "k").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["data"]["object"]["id"], "re_1");
+    let b = s.ensure_account("b").await.unwrap();
+    assert!(s
+        .events_with_idempotency_key(&b, "k")
+        .await
+        .unwrap()
+        .is_empty());
+    // Handed back, it resumes again; answered, it replays; expired, it is fresh.
+    s.commit(vec![Write::IdempotencyInterrupted {
+        account: a.clone(),
+        key: "k".into(),
+    }])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.idempotency_begin(&a, "k", "f1").await.unwrap(),
+        IdempotencyBegin::Resumed
+    );
+    assert_eq!(s.idempotency_expire(-10).await.unwrap(), 1);
+    assert_eq!(
+        s.idempotency_begin(&a, "k", "f2").await.unwrap(),
+        IdempotencyBegin::Fresh
+    );
+}
+
+#[tokio::test]
 async fn concurrent_commits_are_all_durable_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());

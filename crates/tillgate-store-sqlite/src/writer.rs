@@ -138,6 +138,14 @@ async fn apply_write(conn: &mut SqliteConnection, w: &Write) -> sqlx::Result<()>
             .execute(&mut *conn)
             .await?;
         }
+        Write::IdempotencyInterrupted { account, key } => {
+            sqlx::query("UPDATE idempotency SET status = ? WHERE account = ? AND key = ?")
+                .bind(INTERRUPTED)
+                .bind(account.as_str())
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
         Write::IdempotencyAbandon { account, key } => {
             sqlx::query("DELETE FROM idempotency WHERE account = ? AND key = ?")
                 .bind(account.as_str())
@@ -148,6 +156,9 @@ async fn apply_write(conn: &mut SqliteConnection, w: &Write) -> sqlx::Result<()>
     }
     Ok(())
 }
+
+/// The status an unanswered claim gets when its process is gone (no HTTP status is 0).
+pub(crate) const INTERRUPTED: i64 = 0;
 
 async fn claim(
     conn: &mut SqliteConnection,
@@ -179,15 +190,27 @@ async fn claim(
     let stored: String = row.get(0);
     let status: Option<i64> = row.get(1);
     let body: Option<String> = row.get(2);
-    Ok(if stored != fingerprint {
-        IdempotencyBegin::Mismatch
-    } else {
-        match (status, body) {
-            (Some(status), Some(body)) => IdempotencyBegin::Replay(StoredResponse {
-                status: status as u16,
-                body,
-            }),
-            _ => IdempotencyBegin::InFlight,
+    if stored != fingerprint {
+        return Ok(IdempotencyBegin::Mismatch);
+    }
+    Ok(match (status, body) {
+        (Some(INTERRUPTED), _) => {
+            // Take the claim over; the writer runs claims one at a time, so only one request
+            // resumes a key.
+            sqlx::query(
+                "UPDATE idempotency SET status = NULL WHERE account = ? AND key = ? AND status = ?",
+            )
+            .bind(account.as_str())
+            .bind(key)
+            .bind(INTERRUPTED)
+            .execute(&mut *conn)
+            .await?;
+            IdempotencyBegin::Resumed
         }
+        (Some(status), Some(body)) => IdempotencyBegin::Replay(StoredResponse {
+            status: status as u16,
+            body,
+        }),
+        _ => IdempotencyBegin::InFlight,
     })
 }

@@ -84,6 +84,15 @@ impl App {
             open_store(&cfg.database_url).await?,
         ));
         let store: Arc<dyn Store> = tap.clone();
+        // Requests unanswered when the last process died are marked interrupted, so a retry
+        // resumes them (after looking for what they already did) instead of waiting forever.
+        let interrupted = store.idempotency_interrupt().await?;
+        if interrupted > 0 {
+            tracing::info!(
+                interrupted,
+                "idempotent requests left unanswered by the last run can be retried"
+            );
+        }
         let (account, startup_key) =
             keys::at_startup(store.as_ref(), cfg.api_key.as_deref()).await?;
         let gateway = Gateway::start(store.clone(), drivers(cfg), cfg.gateway.clone()).await?;

@@ -125,14 +125,20 @@ impl Store for Tapped {
             .await
     }
 
-    async fn idempotency_sweep(
+    async fn idempotency_interrupt(&self) -> StoreResult<u64> {
+        self.inner.idempotency_interrupt().await
+    }
+
+    async fn idempotency_expire(&self, max_age_secs: i64) -> StoreResult<u64> {
+        self.inner.idempotency_expire(max_age_secs).await
+    }
+
+    async fn events_with_idempotency_key(
         &self,
-        max_age_secs: i64,
-        include_in_flight: bool,
-    ) -> StoreResult<()> {
-        self.inner
-            .idempotency_sweep(max_age_secs, include_in_flight)
-            .await
+        account: &AccountId,
+        key: &str,
+    ) -> StoreResult<Vec<Value>> {
+        self.inner.events_with_idempotency_key(account, key).await
     }
 
     async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64> {

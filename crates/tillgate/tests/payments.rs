@@ -151,3 +151,87 @@ async fn another_accounts_key_sees_nothing() {
     assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_retry_after_the_answer_was_lost_in_a_crash_returns_the_first_result_not_a_second_payment_or_refund(
+) {
+    use tillgate_domain::store::{Store, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tillgate.db");
+    let app = spawn_on(db.clone(), |_| {}).await;
+    let reader = app.reader("Kasse 1").await;
+    let create = [
+        ("amount", "2500"),
+        ("currency", "eur"),
+        ("payment_method_types[]", "card_present"),
+    ];
+    let (status, pi) = app
+        .post_with("/v1/payment_intents", &create, Some("pi-once"))
+        .await;
+    assert_eq!(status, 200, "{pi}");
+    let pi = pi["id"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+        &[("payment_intent", &pi)],
+    )
+    .await;
+    app.post(
+        &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+        &[],
+    )
+    .await;
+    app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+        v["status"] == "succeeded"
+    })
+    .await;
+    let refund = [("payment_intent", pi.as_str()), ("amount", "700")];
+    let (status, re) = app.post_with("/v1/refunds", &refund, Some("re-once")).await;
+    assert_eq!(status, 200, "{re}");
+    let re = re["id"].as_str().unwrap().to_owned();
+    app.stop().await;
+
+    // What a crash between committing the effects and recording the answers leaves behind: both
+    // keys claimed, neither answered.
+    let store = tillgate_store_sqlite::SqliteStore::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let account = store.ensure_account("default").await.unwrap();
+    for key in ["pi-once", "re-once"] {
+        store
+            .commit(vec![Write::IdempotencyInterrupted {
+                account: account.clone(),
+                key: key.into(),
+            }])
+            .await
+            .unwrap();
+    }
+    drop(store);
+
+    let app = spawn_on(db, |_| {}).await;
+    let (status, again) = app
+        .post_with("/v1/payment_intents", &create, Some("pi-once"))
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        again["id"],
+        pi.as_str(),
+        "the retry answers with the first PaymentIntent"
+    );
+    let (status, again) = app.post_with("/v1/refunds", &refund, Some("re-once")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        again["id"],
+        re.as_str(),
+        "the retry answers with the first refund"
+    );
+    let (_, intents) = app.get("/v1/payment_intents?limit=100").await;
+    assert_eq!(intents["data"].as_array().unwrap().len(), 1, "{intents}");
+    let (_, refunds) = app.get(&format!("/v1/refunds?payment_intent={pi}")).await;
+    assert_eq!(refunds["data"].as_array().unwrap().len(), 1, "{refunds}");
+    let (_, charge) = app.get(&format!("/v1/charges?payment_intent={pi}")).await;
+    assert_eq!(charge["data"][0]["amount_refunded"], 700);
+    // The answer is recorded now: a third try replays it.
+    let (status, third) = app.post_with("/v1/refunds", &refund, Some("re-once")).await;
+    assert_eq!((status, &third["id"]), (200, &serde_json::json!(re)));
+    app.stop().await;
+}

@@ -148,7 +148,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     let Some(account) = req.extensions().get::<AccountId>().cloned() else {
         return next.run(req).await;
     };
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, super::params::MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -179,51 +179,155 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through). Please try again later.",
         ))
         .into_response(),
-        Ok(IdempotencyBegin::Replay(stored)) => {
-            let mut res = Response::new(Body::from(stored.body));
-            *res.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-            res.headers_mut()
-                .insert("content-type", HeaderValue::from_static("application/json"));
-            res.headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            if let Ok(v) = HeaderValue::from_str(&key) {
-                res.headers_mut().insert("idempotency-key", v);
-            }
-            res
-        }
-        Ok(IdempotencyBegin::Fresh) => {
-            parts.extensions.insert(IdempotencyKey(key.clone()));
-            let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-            let status = res.status();
-            let (parts, body) = res.into_parts();
-            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-            let write = if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                Write::IdempotencyAbandon { account, key: key.clone() }
-            } else {
-                Write::IdempotencyDone {
-                    account,
-                    key: key.clone(),
-                    response: StoredResponse {
-                        status: status.as_u16(),
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    },
+        Ok(IdempotencyBegin::Replay(stored)) => replay(stored, &key),
+        Ok(IdempotencyBegin::Fresh) => run_and_record(&state, account, key, parts, bytes, next).await,
+        Ok(IdempotencyBegin::Resumed) => {
+            match what_it_already_did(&state, &account, &key, parts.uri.path()).await {
+                Ok(Some(object)) => {
+                    tracing::info!("an interrupted idempotent request had taken effect; answering with its result");
+                    let response = StoredResponse {
+                        status: 200,
+                        body: object.to_string(),
+                    };
+                    record(&state, account, &key, Some(response.clone())).await;
+                    replay(response, &key)
                 }
-            };
-            if let Err(e) = state.store.commit(vec![write]).await {
-                tracing::error!(error = %e, "could not record an idempotent answer");
+                Ok(None) => run_and_record(&state, account, key, parts, bytes, next).await,
+                Err(e) => {
+                    // Hand the claim back as interrupted, so the next retry looks again.
+                    let write = Write::IdempotencyInterrupted { account, key };
+                    if let Err(e) = state.store.commit(vec![write]).await {
+                        tracing::error!(error = %e, "could not hand back an idempotency claim");
+                    }
+                    ApiErr(crate::gateway::store_error(e)).into_response()
+                }
             }
-            let mut res = Response::from_parts(parts, Body::from(body));
-            if let Ok(v) = HeaderValue::from_str(&key) {
-                res.headers_mut().insert("idempotency-key", v);
-            }
-            res
         }
     }
+}
+
+fn replay(stored: StoredResponse, key: &str) -> Response {
+    let mut res = Response::new(Body::from(stored.body));
+    *res.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    res.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    res.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    if let Ok(v) = HeaderValue::from_str(key) {
+        res.headers_mut().insert("idempotency-key", v);
+    }
+    res
+}
+
+/// Runs a request that owns its key and records its answer (or forgets the key after a 5xx or 429,
+/// so that a retry runs again).
+async fn run_and_record(
+    state: &AppState,
+    account: AccountId,
+    key: String,
+    mut parts: axum::http::request::Parts,
+    bytes: axum::body::Bytes,
+    next: Next,
+) -> Response {
+    parts.extensions.insert(IdempotencyKey(key.clone()));
+    let res = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let status = res.status();
+    let (parts, body) = res.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let answer =
+        (!status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS).then(|| {
+            StoredResponse {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }
+        });
+    record(state, account, &key, answer).await;
+    let mut res = Response::from_parts(parts, Body::from(body));
+    if let Ok(v) = HeaderValue::from_str(&key) {
+        res.headers_mut().insert("idempotency-key", v);
+    }
+    res
+}
+
+/// Stores the answer of a key, or forgets the key when there is none worth replaying.
+async fn record(state: &AppState, account: AccountId, key: &str, answer: Option<StoredResponse>) {
+    let key = key.to_owned();
+    let write = match answer {
+        Some(response) => Write::IdempotencyDone {
+            account,
+            key,
+            response,
+        },
+        None => Write::IdempotencyAbandon { account, key },
+    };
+    if let Err(e) = state.store.commit(vec![write]).await {
+        tracing::error!(error = %e, "could not record an idempotent answer");
+    }
+}
+
+/// For a request whose first attempt died with its process: the object it produced, as the events
+/// committed with its idempotency key show it right after that attempt — or `None` when those
+/// events show no effect on the object the route answers with, so the request can simply run
+/// (every state change is guarded by its object's state, so running it again cannot repeat an
+/// effect that was committed without an event).
+async fn what_it_already_did(
+    state: &AppState,
+    account: &AccountId,
+    key: &str,
+    path: &str,
+) -> Result<Option<serde_json::Value>, tillgate_domain::store::StoreError> {
+    let Some(object) = answered_object(path) else {
+        return Ok(None);
+    };
+    let events = state
+        .store
+        .events_with_idempotency_key(account, key)
+        .await?;
+    Ok(events.into_iter().find_map(|e| {
+        let obj = e.get("data")?.get("object")?;
+        (obj.get("object")?.as_str()? == object).then(|| obj.clone())
+    }))
+}
+
+/// The object type a POST route answers with.
+fn answered_object(path: &str) -> Option<&'static str> {
+    // Under `nest("/v1", …)` the path arrives without its prefix.
+    let rest = path.strip_prefix("/v1").unwrap_or(path).strip_prefix('/')?;
+    [
+        ("payment_intents", "payment_intent"),
+        ("refunds", "refund"),
+        ("terminal/readers", "terminal.reader"),
+        ("terminal/locations", "terminal.location"),
+        ("webhook_endpoints", "webhook_endpoint"),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| rest == *prefix || rest.starts_with(&format!("{prefix}/")))
+    .map(|(_, object)| object)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_the_object_a_route_answers_with() {
+        assert_eq!(answered_object("/payment_intents"), Some("payment_intent"));
+        assert_eq!(
+            answered_object("/v1/payment_intents/pi_1/capture"),
+            Some("payment_intent")
+        );
+        assert_eq!(answered_object("/refunds"), Some("refund"));
+        assert_eq!(
+            answered_object("/terminal/readers/tmr_1/process_payment_intent"),
+            Some("terminal.reader")
+        );
+        assert_eq!(answered_object("/refundsx"), None);
+        assert_eq!(answered_object("/fleet/diagnose"), None);
+    }
 
     #[test]
     fn masks_keys() {

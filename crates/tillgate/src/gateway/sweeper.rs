@@ -1,9 +1,13 @@
-//! Background expiry: an uncaptured manual PaymentIntent is canceled once its authorisation lapses.
+//! Background expiry: an uncaptured manual PaymentIntent is canceled once its authorisation lapses;
+//! reader events past retention and idempotency keys past 24 hours are dropped.
 use super::events::Origin;
 use super::{intents, Shared};
 use std::sync::Arc;
 use tillgate_domain::now_secs;
 use tillgate_domain::objects::{Kind, PaymentIntent};
+
+/// How long an idempotency key replays its answer (Stripe: 24 hours).
+const IDEMPOTENCY_KEY_LIFETIME: i64 = 24 * 3600;
 
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.config.sweep_every);
@@ -20,6 +24,13 @@ pub(super) async fn run(shared: Arc<Shared>) {
                 "reader event log: dropped entries past retention"
             ),
             Err(e) => tracing::warn!(error = %e, "reader event retention sweep failed"),
+        }
+        if let Err(e) = shared
+            .store
+            .idempotency_expire(IDEMPOTENCY_KEY_LIFETIME)
+            .await
+        {
+            tracing::warn!(error = %e, "idempotency key expiry failed");
         }
     }
 }
