@@ -305,8 +305,13 @@ pub async fn run(opts: Opts) -> anyhow::Result<Vec<Figure>> {
     let (mut pay_s, mut req_s, mut p50, mut p99) = (vec![], vec![], vec![], vec![]);
     let (mut t_req_s, mut t_p50, mut t_p99, mut ratio) = (vec![], vec![], vec![], vec![]);
     let mut errors = 0;
+    let mut per_step: [Vec<f64>; 4] = Default::default();
     for _ in 0..opts.runs {
         let mut a = drive(opts, api.clone()).await;
+        for (i, step) in per_step.iter_mut().enumerate() {
+            let mut mine: Vec<Duration> = a.latencies.iter().skip(i).step_by(4).copied().collect();
+            step.push(quantile_ms(&mut mine, 0.50));
+        }
         let mut t = drive(opts, trivial.clone()).await;
         errors += a.errors + t.errors;
         let a_pay = a.payments as f64 / a.elapsed.as_secs_f64();
@@ -333,6 +338,15 @@ pub async fn run(opts: Opts) -> anyhow::Result<Vec<Figure>> {
         "({} clients, ≤{} payments or {:?} per run)",
         opts.concurrency, opts.payments, opts.time_limit
     );
+    let steps = [
+        "create PaymentIntent",
+        "process_payment_intent",
+        "present_payment_method (to the outcome)",
+        "retrieve PaymentIntent",
+    ];
+    let step_figures = steps.iter().zip(&per_step).map(|(name, p50s)| {
+        Figure::new("payments", format!("p50 of {name}"), median(p50s), "ms").runs(n)
+    });
     Ok(vec![
         Figure::new(
             "payments",
@@ -359,5 +373,8 @@ pub async fn run(opts: Opts) -> anyhow::Result<Vec<Figure>> {
         Figure::new("payments", "request latency p99", median(&p99), "ms")
             .runs(n)
             .baseline("trivial p99", median(&t_p99)),
-    ])
+    ]
+    .into_iter()
+    .chain(step_figures)
+    .collect())
 }

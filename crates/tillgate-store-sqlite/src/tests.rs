@@ -202,6 +202,56 @@ async fn a_claim_left_by_a_dead_process_is_resumed_once_and_its_events_are_found
 }
 
 #[tokio::test]
+async fn writes_of_one_group_apply_in_order_even_for_the_same_id() {
+    let (_d, s) = fresh().await;
+    let a = s.ensure_account("a").await.unwrap();
+    s.commit(vec![
+        pi(&a, "pi_x", "requires_payment_method"),
+        pi(&a, "pi_y", "processing"),
+        pi(&a, "pi_x", "processing"),
+        Write::Delete {
+            kind: Kind::PaymentIntent,
+            id: "pi_y".into(),
+        },
+        pi(&a, "pi_x", "succeeded"),
+    ])
+    .await
+    .unwrap();
+    let x = s
+        .get(&a, Kind::PaymentIntent, "pi_x")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x["status"], "succeeded", "the last put of an id wins");
+    assert!(s
+        .get(&a, Kind::PaymentIntent, "pi_y")
+        .await
+        .unwrap()
+        .is_none());
+    // Many commits at once, folded into groups: every one lands with its own last state.
+    let commits = (0..300).map(|i| {
+        let s = &s;
+        let a = a.clone();
+        async move {
+            let id = format!("pi_many_{i}");
+            s.commit(vec![pi(&a, &id, "processing"), pi(&a, &id, "succeeded")])
+                .await
+        }
+    });
+    for r in futures::future::join_all(commits).await {
+        r.unwrap();
+    }
+    for i in (0..300).step_by(37) {
+        let v = s
+            .get(&a, Kind::PaymentIntent, &format!("pi_many_{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v["status"], "succeeded");
+    }
+}
+
+#[tokio::test]
 async fn concurrent_commits_are_all_durable_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());

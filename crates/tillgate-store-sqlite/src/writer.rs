@@ -2,7 +2,9 @@
 //! waiting at that moment in one transaction (group commit), answering each caller after COMMIT.
 use sqlx::{Connection, Row, SqliteConnection};
 use tillgate_domain::now_secs;
-use tillgate_domain::store::{IdempotencyBegin, StoreError, StoreResult, StoredResponse, Write};
+use tillgate_domain::store::{
+    IdempotencyBegin, Record, StoreError, StoreResult, StoredResponse, Write,
+};
 use tillgate_domain::AccountId;
 use tokio::sync::{mpsc, oneshot};
 
@@ -79,11 +81,20 @@ fn reply(job: Job, result: StoreResult<Answer>) {
 async fn apply_group(conn: &mut SqliteConnection, jobs: &[Job]) -> sqlx::Result<Vec<Answer>> {
     let mut tx = conn.begin().await?;
     let mut answers = Vec::with_capacity(jobs.len());
+    // Consecutive puts go to the database as one multi-row upsert: the rows are applied in order,
+    // so a later put of the same id still wins, and any other write flushes them first.
+    let mut puts: Vec<&Record> = Vec::new();
     for job in jobs {
         match job {
             Job::Commit { writes, .. } => {
                 for w in writes {
-                    apply_write(&mut tx, w).await?;
+                    match w {
+                        Write::Put(r) => puts.push(r),
+                        other => {
+                            put_all(&mut tx, &mut puts).await?;
+                            apply_write(&mut tx, other).await?;
+                        }
+                    }
                 }
                 answers.push(Answer::Committed);
             }
@@ -92,30 +103,45 @@ async fn apply_group(conn: &mut SqliteConnection, jobs: &[Job]) -> sqlx::Result<
                 key,
                 fingerprint,
                 ..
-            } => answers.push(Answer::Claimed(
-                claim(&mut tx, account, key, fingerprint).await?,
-            )),
+            } => {
+                put_all(&mut tx, &mut puts).await?;
+                answers.push(Answer::Claimed(
+                    claim(&mut tx, account, key, fingerprint).await?,
+                ))
+            }
         }
     }
+    put_all(&mut tx, &mut puts).await?;
     tx.commit().await?;
     Ok(answers)
 }
 
+/// Rows per multi-row upsert (5 parameters each, well under SQLite's parameter limit).
+const PUT_CHUNK: usize = 128;
+
+/// Upserts `puts` in order, as few statements as possible, and empties it.
+async fn put_all(conn: &mut SqliteConnection, puts: &mut Vec<&Record>) -> sqlx::Result<()> {
+    for chunk in puts.chunks(PUT_CHUNK) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO objects (account, kind, id, created, data) ",
+        );
+        q.push_values(chunk, |mut row, r| {
+            row.push_bind(r.account.as_str())
+                .push_bind(r.kind.as_str())
+                .push_bind(r.id.as_str())
+                .push_bind(r.created)
+                .push_bind(r.data.to_string());
+        });
+        q.push(" ON CONFLICT(id) DO UPDATE SET data = excluded.data, deleted = 0");
+        q.build().execute(&mut *conn).await?;
+    }
+    puts.clear();
+    Ok(())
+}
+
 async fn apply_write(conn: &mut SqliteConnection, w: &Write) -> sqlx::Result<()> {
     match w {
-        Write::Put(r) => {
-            sqlx::query(
-                "INSERT INTO objects (account, kind, id, created, data) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT(id) DO UPDATE SET data = excluded.data, deleted = 0",
-            )
-            .bind(r.account.as_str())
-            .bind(r.kind.as_str())
-            .bind(&r.id)
-            .bind(r.created)
-            .bind(r.data.to_string())
-            .execute(&mut *conn)
-            .await?;
-        }
+        Write::Put(r) => put_all(conn, &mut vec![r]).await?,
         Write::Delete { kind, id } => {
             sqlx::query("UPDATE objects SET deleted = 1 WHERE id = ? AND kind = ?")
                 .bind(id)

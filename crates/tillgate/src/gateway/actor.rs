@@ -679,23 +679,28 @@ impl ReaderActor {
             })?;
             sim.present_card(card)
                 .map_err(|e| ApiError::invalid_param("card_present[number]", e.to_string()))?;
+            let mut reader = self.reader.clone();
+            let mut writes = Vec::new();
             if action.kind == ActionType::ProcessPaymentIntent {
                 pi.transition(PiStatus::Processing);
-                let mut reader = self.reader.clone();
                 reader.tillgate.card_presented = true;
-                let writes = vec![
-                    Write::put(&self.account, &pi).map_err(store_error)?,
+                writes.push(Write::put(&self.account, &pi).map_err(store_error)?);
+                writes.push(
                     event(&self.account, "payment_intent.processing", &pi, origin)
                         .map_err(store_error)?,
-                ];
-                self.save(reader, writes).await?;
+                );
             }
-        }
-        // With no authorisation delay the outcome is already decided: record it before answering.
-        if let Some(fut) = inflight.as_mut() {
-            if let Some(outcome) = fut.now_or_never() {
-                *inflight = None;
-                self.finish(outcome, origin).await?;
+            // With no authorisation delay the outcome is already decided: record it with the move
+            // to processing, in one commit, before answering.
+            let ready = inflight.as_mut().and_then(|fut| fut.now_or_never());
+            match ready {
+                Some(outcome) => {
+                    *inflight = None;
+                    self.finish_with(outcome, origin, pi, reader, writes)
+                        .await?;
+                }
+                None if !writes.is_empty() => self.save(reader, writes).await?,
+                None => {}
             }
         }
         Ok(self.public())
@@ -806,17 +811,34 @@ impl ReaderActor {
 
     /// Records how a payment ended: PaymentIntent, charge, PaymentMethod, reader and events in one commit.
     async fn finish(&mut self, outcome: PaymentOutcome, origin: &Origin) -> Result<(), ApiError> {
-        let Some(action) = self.reader.busy_action().cloned() else {
-            return Ok(());
-        };
-        let Some(pi_id) = action.payment_intent().map(str::to_owned) else {
+        let Some(pi_id) = self
+            .reader
+            .busy_action()
+            .and_then(|a| a.payment_intent())
+            .map(str::to_owned)
+        else {
             return Ok(());
         };
         let shared = self.shared.clone();
         let _guard = shared.locks.lock(&pi_id).await;
-        let mut pi = self.load_pi(&pi_id).await?;
-        let mut reader = self.reader.clone();
-        let mut writes = Vec::new();
+        let pi = self.load_pi(&pi_id).await?;
+        self.finish_with(outcome, origin, pi, self.reader.clone(), Vec::new())
+            .await
+    }
+
+    /// [`Self::finish`] for a caller that holds the PaymentIntent's lock and has it (and the reader)
+    /// in hand, committing `writes` it gathered before (the move to processing) in the same commit.
+    async fn finish_with(
+        &mut self,
+        outcome: PaymentOutcome,
+        origin: &Origin,
+        mut pi: PaymentIntent,
+        mut reader: Reader,
+        mut writes: Vec<Write>,
+    ) -> Result<(), ApiError> {
+        let Some(action) = reader.busy_action().cloned() else {
+            return Ok(());
+        };
         let acct = &self.account;
         let driver = reader.tillgate.driver.clone();
         let mut action = action;
