@@ -493,3 +493,82 @@ async fn terminal_diagnosis_on_demand_reports_the_terminals_own_check() {
     .await
     .expect("bounded");
 }
+
+fn refund_for(charge: &str, approval: &tillgate_drivers::Approval, amount: i64) -> RefundRequest {
+    RefundRequest {
+        charge: charge.into(),
+        ..refund_of(approval, amount)
+    }
+}
+
+/// A refund (or reversal) the terminal booked although its answer was lost: asked again — by the
+/// same gateway or by a new process on the same state directory — the driver reports that booking
+/// and never gives the money back twice; other refunds are not mistaken for it.
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_booked_once_and_its_retry_gets_that_booking() {
+    let state_dir =
+        std::env::temp_dir().join(format!("tillgate-zvt-refund-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let durable = ZvtDriverConfig {
+        state_dir: Some(state_dir.clone()),
+        ..config()
+    };
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let driver = ZvtDriver::with_config(durable.clone());
+        let (mut t, _events) = terminal(&driver, &sim);
+        let first = approval(pay(&mut t, "pi_a", 4000).await);
+        let second = approval(pay(&mut t, "pi_b", 3000).await);
+
+        // 1. A partial refund booked, its answer lost with the link.
+        sim.set_behaviour(Behaviour::DropAfterChargeOnce);
+        let lost = t.refund(refund_for("ch_a", &first, 1500)).await;
+        assert!(lost.is_err(), "the answer never came: {lost:?}");
+        let refunds = |sim: &SimHandle| {
+            sim.journal()
+                .into_iter()
+                .filter(|e| e.kind == EntryKind::Refund)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(refunds(&sim).len(), 1, "the terminal did book it");
+
+        // Another refund first: it runs normally and is not mistaken for the lost one.
+        match t.refund(refund_for("ch_b", &second, 500)).await.unwrap() {
+            RefundOutcome::Succeeded { terminal } => assert_eq!(terminal["amount"], 500),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(refunds(&sim).len(), 2);
+
+        // The lost refund asked again, from a new gateway process on the same state directory.
+        let driver = ZvtDriver::with_config(durable.clone());
+        let (mut t, _events) = terminal(&driver, &sim);
+        match t.refund(refund_for("ch_a", &first, 1500)).await.unwrap() {
+            RefundOutcome::Succeeded { terminal } => {
+                assert_eq!(terminal["amount"], 1500);
+                assert_eq!(terminal["receipt_no"], json!(refunds(&sim)[0].receipt_no));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(refunds(&sim).len(), 2, "no second refund of 15.00");
+
+        // 2. A full refund as a reversal, answer lost: the retry reports the reversal.
+        sim.set_behaviour(Behaviour::DropAfterChargeOnce);
+        assert!(t.refund(refund_for("ch_b2", &second, 3000)).await.is_err());
+        match t.refund(refund_for("ch_b2", &second, 3000)).await.unwrap() {
+            RefundOutcome::Succeeded { terminal } => assert_eq!(terminal["kind"], "reversal"),
+            other => panic!("{other:?}"),
+        }
+        let journal = sim.journal();
+        assert!(journal[1].reversed, "{journal:?}");
+        assert_eq!(refunds(&sim).len(), 2, "a reversal, not a refund on top");
+
+        // 3. The payments after it start from the right baseline.
+        approval(pay(&mut t, "pi_c", 700).await);
+        let charged: Vec<u64> = sim.charged().iter().map(|e| e.amount_minor).collect();
+        assert_eq!(charged, [4000, 700], "pi_b was reversed");
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+    let _ = std::fs::remove_dir_all(&state_dir);
+}

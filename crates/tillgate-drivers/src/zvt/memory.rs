@@ -1,6 +1,6 @@
-//! What the driver remembers per terminal so a lost payment answer is never guessed: the last booked
-//! transaction it saw (the baseline) and the payment in flight, written *before* the Authorization is
-//! sent. Kept in memory and, when a state directory is configured, in one small JSON file per terminal
+//! What the driver remembers per terminal so a lost payment or refund answer is never guessed: the
+//! last booked transaction it saw (the baseline) and the payment or refund in flight, written
+//! *before* its command is sent. Kept in memory and, when a state directory is configured, in one small JSON file per terminal
 //! so the record survives a gateway crash.
 
 use std::collections::HashMap;
@@ -27,21 +27,38 @@ impl TxKey {
     }
 }
 
-/// A payment whose Authorization may have reached the terminal.
+/// A payment (or refund) whose command may have reached the terminal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct InFlight {
+    /// The PaymentIntent paid, or the charge refunded.
     pub reference: String,
     pub amount: i64,
-    /// The terminal's last booked transaction before this payment (`None`: it had none).
+    /// The terminal's last booked transaction before this command (`None`: it had none).
     pub baseline: Option<TxKey>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A refund the terminal booked although its answer never reached the gateway: kept until the
+/// refund is asked for again, which then gets this booking instead of a second refund.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BookedRefund {
+    pub charge: String,
+    pub amount: i64,
+    /// The terminal facts of the booking, as a refund answer carries them.
+    pub terminal: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Record {
     /// Whether `last` is known (after a repeat receipt or a booking seen by this driver).
     pub baseline_known: bool,
     pub last: Option<TxKey>,
     pub in_flight: Option<InFlight>,
+    /// A reversal or refund sent and not yet answered (`kind` is "reversal" or "refund").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_in_flight: Option<(String, InFlight)>,
+    /// A refund found booked after its answer was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_booked: Option<BookedRefund>,
 }
 
 /// Records of every terminal this driver talks to, keyed by `zvt://host:port`.
@@ -130,6 +147,12 @@ mod tests {
                 reference: "pi_1".into(),
                 amount: 1000,
                 baseline: None,
+            }),
+            refund_in_flight: None,
+            refund_booked: Some(BookedRefund {
+                charge: "ch_1".into(),
+                amount: 500,
+                terminal: serde_json::json!({"receipt_no": 4}),
             }),
         };
         Memory::new(Some(dir.clone()))

@@ -13,6 +13,7 @@ mod liveness;
 mod mapping;
 mod memory;
 mod payment;
+mod refund;
 mod terminal;
 
 use std::path::PathBuf;

@@ -141,29 +141,28 @@ pub(crate) async fn recover_once(
 /// Records a finished command: an approval becomes the new baseline; anything else makes the next
 /// payment re-learn it (a terminal may count failures as receipts).
 pub(crate) fn settle(link: &Link, auth: &AuthOutcome) {
-    let record = match auth {
-        AuthOutcome::Approved(tx) => Record {
-            baseline_known: true,
-            last: Some(TxKey::of(tx)),
-            in_flight: None,
-        },
-        _ => Record {
-            baseline_known: false,
-            last: None,
-            in_flight: None,
-        },
-    };
+    let mut record = link.record();
+    match auth {
+        AuthOutcome::Approved(tx) => {
+            record.baseline_known = true;
+            record.last = Some(TxKey::of(tx));
+        }
+        _ => {
+            record.baseline_known = false;
+            record.last = None;
+        }
+    }
+    record.in_flight = None;
     if let Err(e) = link.save(record) {
         tracing::error!(terminal = %link.key, error = %e, "payment outcome not recorded");
     }
 }
 
 fn clear_in_flight(link: &Link, last: Option<TxKey>) {
-    let record = Record {
-        baseline_known: true,
-        last,
-        in_flight: None,
-    };
+    let mut record = link.record();
+    record.baseline_known = true;
+    record.last = last;
+    record.in_flight = None;
     if let Err(e) = link.save(record) {
         tracing::error!(terminal = %link.key, error = %e, "payment outcome not recorded");
     }

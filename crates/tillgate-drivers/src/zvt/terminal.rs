@@ -1,19 +1,17 @@
 //! One registered ZVT terminal as the reader actor sees it: payments run in their own task (so an
-//! abort can reach the terminal while one runs), refunds as reversal or refund, and recovery.
+//! abort can reach the terminal while one runs), refunds (see `refund`), and recovery.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::FutureExt;
 use serde_json::{json, Value};
-use tillgate_zvt::client::{AbortHandle, AuthOutcome, Transaction, ZvtError};
-use tillgate_zvt::codec::ResultCode;
+use tillgate_zvt::client::{AbortHandle, ZvtError};
 use tokio::sync::watch;
 
 use super::endpoint::currency_numeric;
 use super::link::{map_failure, Link};
-use super::mapping::terminal_facts;
-use super::memory::{InFlight, TxKey};
+use super::memory::InFlight;
 use super::payment;
 use crate::{
     DriverError, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest, Recovery,
@@ -80,6 +78,7 @@ impl Terminal for ZvtTerminal {
         let currency = currency_numeric(&req.currency).unwrap_or(link.endpoint.currency);
         let mut slot = link.take().await?;
         let record = payment::learn_baseline(&link, &mut slot).await?;
+        let record = super::refund::settle_stale(&link, &mut slot, record).await?;
         if let Some(stale) = &record.in_flight {
             return Err(DriverError::Busy(format!(
                 "the outcome of an interrupted payment ({}) is not known yet",
@@ -142,67 +141,23 @@ impl Terminal for ZvtTerminal {
                 ));
             }
         };
-        match outcome {
-            Some(PaymentOutcome::Canceled) => Ok(()),
-            _ => {
-                self.running = Some(running);
-                Err(DriverError::Busy(
-                    "the payment reached the card issuer before the abort; its outcome stands"
-                        .into(),
-                ))
+        let message = match outcome {
+            Some(PaymentOutcome::Canceled) => return Ok(()),
+            Some(PaymentOutcome::Approved(_)) => {
+                "the payment reached the card issuer before the abort; its outcome stands"
             }
-        }
+            // Declined, or failed without a charge (e.g. recovered after a lost link): it ended on
+            // its own, and saying it reached the issuer would suggest a charge that did not happen.
+            _ => "the payment ended before the abort took effect; the reader's action shows its outcome",
+        };
+        self.running = Some(running);
+        Err(DriverError::Busy(message.into()))
     }
 
     async fn refund(&mut self, req: RefundRequest) -> Result<RefundOutcome, DriverError> {
         let link = self.link()?.clone();
-        let amount = u64::try_from(req.amount)
-            .ok()
-            .filter(|a| *a > 0)
-            .ok_or_else(|| DriverError::Refused("the refund amount must be positive".into()))?;
         let mut slot = link.take().await?;
-        let client = link.ready(&mut slot).await?;
-        let receipt_no = req
-            .terminal
-            .get("receipt_no")
-            .and_then(Value::as_u64)
-            .and_then(|n| u16::try_from(n).ok());
-        let mut kind = "refund";
-        let mut result = None;
-        if let (true, Some(receipt_no)) = (req.full, receipt_no) {
-            match client.reversal(receipt_no).await {
-                // The batch was closed since: only a refund can give the money back.
-                Ok(AuthOutcome::Aborted {
-                    result: ResultCode::ReversalNotPossible,
-                    ..
-                }) => {}
-                Ok(outcome) => {
-                    kind = "reversal";
-                    result = Some(outcome);
-                }
-                Err(e) => return Err(map_failure(&mut slot, e)),
-            }
-        }
-        let outcome = match result {
-            Some(outcome) => outcome,
-            None => client
-                .refund(amount)
-                .await
-                .map_err(|e| map_failure(&mut slot, e))?,
-        };
-        Ok(match outcome {
-            AuthOutcome::Approved(tx) => {
-                remember_booking(&link, &tx);
-                RefundOutcome::Succeeded {
-                    terminal: terminal_facts(&tx, kind),
-                }
-            }
-            AuthOutcome::Declined { text, .. } | AuthOutcome::Aborted { text, .. } => {
-                RefundOutcome::Failed {
-                    reason: format!("the terminal refused the {kind}: {text}"),
-                }
-            }
-        })
+        super::refund::run(&link, &mut slot, &req).await
     }
 
     async fn display(&mut self, _cart: &Value) -> Result<(), DriverError> {
@@ -294,15 +249,5 @@ impl Terminal for ZvtTerminal {
             }
             _ => Ok(Recovery::NotCharged),
         }
-    }
-}
-
-/// A reversal or refund is a booking too: it becomes the baseline for the next recovery.
-fn remember_booking(link: &Link, tx: &Transaction) {
-    let mut record = link.record();
-    record.baseline_known = true;
-    record.last = Some(TxKey::of(tx));
-    if let Err(e) = link.save(record) {
-        tracing::error!(terminal = %link.key, error = %e, "booking not recorded");
     }
 }

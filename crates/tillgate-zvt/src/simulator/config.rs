@@ -14,7 +14,8 @@ pub enum Behaviour {
     CloseImmediately,
     /// Sends a non-ZVT text banner (a wrong port / terminal not in ECR mode) and ignores input.
     Banner,
-    /// Charges the card, then drops the link before reporting the result (once, then normal).
+    /// Charges the card (or books a reversal or refund), then drops the link before reporting the
+    /// result (once, then normal).
     DropAfterChargeOnce,
     /// As above, on every payment.
     DropAfterChargeAlways,

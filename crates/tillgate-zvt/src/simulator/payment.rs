@@ -91,18 +91,8 @@ pub(crate) async fn authorization(
         return fail(link, result, None).await;
     }
     let (info, lines) = book_payment(shared, cfg, amount);
-    match cfg.behaviour {
-        Behaviour::DropAfterChargeOnce => {
-            shared.set_behaviour(Behaviour::Normal);
-            return Ok(Flow::Drop);
-        }
-        Behaviour::DropAfterChargeAlways => return Ok(Flow::Drop),
-        Behaviour::CrashAfterCharge => {
-            shared.set_behaviour(Behaviour::Normal);
-            shared.restart(Some(Duration::from_millis(cfg.restart_ms)));
-            return Ok(Flow::Drop);
-        }
-        _ => {}
+    if drops_after_booking(shared, cfg) {
+        return Ok(Flow::Drop);
     }
     link.send_acked(&PtMessage::StatusInformation(info)).await?;
     send_receipt(link, shared, cfg, &lines).await?;
@@ -345,6 +335,24 @@ async fn prompt(
     Ok(aborted)
 }
 
+/// The "drop after charge" faults: the booking is made, the answer never leaves.
+fn drops_after_booking(shared: &Shared, cfg: &SimConfig) -> bool {
+    match cfg.behaviour {
+        Behaviour::DropAfterChargeOnce => {
+            shared.set_behaviour(Behaviour::Normal);
+            true
+        }
+        Behaviour::DropAfterChargeAlways => true,
+        Behaviour::CrashAfterCharge => {
+            shared.set_behaviour(Behaviour::Normal);
+            shared.restart(Some(Duration::from_millis(cfg.restart_ms)));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Reports a booked reversal or refund (unless a fault drops the answer).
 async fn finish_booking(
     link: &mut Link,
     shared: &Shared,
@@ -352,6 +360,9 @@ async fn finish_booking(
     info: BmpList,
     lines: &[String],
 ) -> Step {
+    if drops_after_booking(shared, cfg) {
+        return Ok(Flow::Drop);
+    }
     link.send_acked(&PtMessage::StatusInformation(info)).await?;
     send_receipt(link, shared, cfg, lines).await?;
     complete(link, BmpList::new(vec![Bmp::TerminalId(cfg.terminal_id)])).await
