@@ -1,7 +1,9 @@
-"""Crash under load: a stream of payments (with refunds and cancellations) while tillgate is killed
-with SIGKILL at random moments and restarted on the same database.
+"""Crash under load: a stream of payments (with refunds and cancellations) on simulated readers and on
+ZVT terminals (`tillgate sim zvt` subprocesses) while tillgate is killed with SIGKILL at random moments
+and restarted on the same database.
 
-At the end: every PaymentIntent is final, none is charged twice, and the webhook receiver holds every
+At the end: every PaymentIntent is final, none is charged twice, each ZVT terminal's journal matches
+the succeeded charges and refunds on its reader one to one, and the webhook receiver holds every
 event at least once. CI size: 200 payments and 10 kills (TILLGATE_CRASH_PAYMENTS /
 TILLGATE_CRASH_KILLS for the long run, e.g. 10000 and 200).
 """
@@ -19,11 +21,14 @@ import pytest
 import stripe
 
 from conftest import METRICS, using
+from test_zvt import zvt_sims
 from tg import Reader, field
 
 PAYMENTS = int(os.environ.get("TILLGATE_CRASH_PAYMENTS", "200"))
 KILLS = int(os.environ.get("TILLGATE_CRASH_KILLS", "10"))
 READERS = 8
+ZVT_TERMINALS = 2
+ZVT_EVERY = 4  # every 4th payment goes to a ZVT terminal
 DEADLINE = float(os.environ.get("TILLGATE_CRASH_DEADLINE", "600"))
 
 
@@ -64,17 +69,35 @@ def retrying(fn, deadline):
             time.sleep(0.1)
 
 
+def refund(pi_id, key, deadline):
+    """Refunds 1.00 of a payment. A terminal that could not answer (tillgate restarting, the link
+    not back yet) gives a 400 that its key replays, so the retry takes a new key: the driver's
+    in-flight record makes sure a refund the terminal did book is reported, not made again."""
+    attempt = 0
+    while True:
+        try:
+            return retrying(lambda: stripe.Refund.create(payment_intent=pi_id, amount=100,
+                                                         idempotency_key=f"{key}-{attempt}"), deadline)
+        except stripe.InvalidRequestError as e:
+            if not (e.code or "").startswith("terminal_reader_") or time.monotonic() > deadline:
+                raise
+            attempt += 1
+            time.sleep(0.2)
+
+
 @pytest.mark.slow
-def test_payments_survive_random_sigkills(server_factory):
+def test_payments_survive_random_sigkills(server_factory, tmp_path):
     srv = server_factory("crashstream", extra_args=["--sim-auth-delay-ms", "40"],
                          extra_env={"TILLGATE_WEBHOOK_RETRY_BASE_MS": "200"})
     receiver = Receiver()
     deadline = time.monotonic() + DEADLINE
     rng = random.Random(7)
-    with using(srv):
+    with using(srv), zvt_sims(tmp_path, ZVT_TERMINALS, "--authorization-delay-ms", "40") as sims:
         stripe.WebhookEndpoint.create(url=receiver.url, enabled_events=["*"])
         readers = [Reader.create(registration_code="simulated-wpe", label=f"till {i}").id
                    for i in range(READERS)]
+        zvt_readers = [Reader.create(registration_code=sim.code, label=f"zvt {k}").id
+                       for k, sim in enumerate(sims)]
 
         stop = threading.Event()
         kills = []
@@ -93,8 +116,10 @@ def test_payments_survive_random_sigkills(server_factory):
         t.start()
 
         intents: list[tuple[str, str]] = []  # (pi id, intended end)
+        on_zvt: dict[str, list[str]] = {r: [] for r in zvt_readers}  # ZVT reader -> its paid intents
         for i in range(PAYMENTS):
-            reader = readers[i % READERS]
+            zvt = i % ZVT_EVERY == ZVT_EVERY - 1
+            reader = zvt_readers[(i // ZVT_EVERY) % ZVT_TERMINALS] if zvt else readers[i % READERS]
             cancel = i % 10 == 9
             pi = retrying(lambda: stripe.PaymentIntent.create(
                 amount=1000 + i * 100, currency="eur", payment_method_types=["card_present"],
@@ -104,6 +129,8 @@ def test_payments_survive_random_sigkills(server_factory):
                 retrying(lambda: stripe.PaymentIntent.cancel(pi.id, idempotency_key=f"crash-cancel-{i}"),
                          deadline)
                 continue
+            if zvt:
+                on_zvt[reader].append(pi.id)
             while True:
                 assert time.monotonic() < deadline, f"payment {i} not final before the deadline"
                 cur = retrying(lambda: stripe.PaymentIntent.retrieve(pi.id), deadline)
@@ -118,12 +145,14 @@ def test_payments_survive_random_sigkills(server_factory):
                         field(r, "action", "process_payment_intent", "payment_intent") == pi.id
                     if not busy:
                         Reader.process_payment_intent(reader, payment_intent=pi.id)
-                    Reader.TestHelpers.present_payment_method(reader)
+                    if zvt:
+                        time.sleep(0.03)  # the terminal's customer presents the card by herself
+                    else:
+                        Reader.TestHelpers.present_payment_method(reader)
                 except (stripe.APIConnectionError, stripe.APIError, stripe.InvalidRequestError):
                     time.sleep(0.05)
             if i % 7 == 0:
-                retrying(lambda: stripe.Refund.create(payment_intent=pi.id, amount=100,
-                                                      idempotency_key=f"crash-refund-{i}"), deadline)
+                refund(pi.id, f"crash-refund-{i}", deadline)
         stop.set()
         t.join(timeout=30)
         # Make sure the kills really happened during the stream (in CI: at least 10).
@@ -142,6 +171,27 @@ def test_payments_survive_random_sigkills(server_factory):
             if want == "succeeded":
                 assert pi.amount_received == pi.amount
 
+        # Each ZVT terminal booked exactly what tillgate recorded on its reader: every payment once,
+        # every refund once.
+        zvt_payments = 0
+        for sim, reader in zip(sims, zvt_readers):
+            journal = sim.journal()
+            booked = sorted((e["receipt_no"], e["amount"]) for e in journal
+                            if e["kind"] == "payment" and not e["reversed"])
+            charged, refunds = [], []
+            for pi_id in on_zvt[reader]:
+                for c in stripe.Charge.list(payment_intent=pi_id, limit=100).data:
+                    if c.status == "succeeded":
+                        charged.append((field(c, "tillgate", "terminal", "receipt_no"), c.amount))
+                refunds += [r.amount for r in stripe.Refund.list(payment_intent=pi_id, limit=100).data
+                            if r.status == "succeeded"]
+            assert booked == sorted(charged), f"{sim.name}: journal {journal} vs charges {charged}"
+            booked_refunds = [e["amount"] for e in journal if e["kind"] == "refund"]
+            assert sorted(booked_refunds) == sorted(refunds), \
+                f"{sim.name}: terminal refunds {booked_refunds} vs tillgate refunds {refunds}"
+            zvt_payments += len(booked)
+        assert zvt_payments >= PAYMENTS // ZVT_EVERY // 2, "the ZVT terminals took part in the stream"
+
         # Every committed event reaches the receiver at least once.
         stored = {e.id for e in stripe.Event.list(limit=100).auto_paging_iter()}
         wait_until = time.monotonic() + 90
@@ -152,6 +202,7 @@ def test_payments_survive_random_sigkills(server_factory):
                 break
             time.sleep(0.25)
         assert not missing, f"{len(missing)} of {len(stored)} events never delivered, e.g. {sorted(missing)[:3]}"
-        METRICS["crash stream"] = (f"{PAYMENTS} payments, {len(kills)} SIGKILLs, {len(stored)} events "
+        METRICS["crash stream"] = (f"{PAYMENTS} payments ({zvt_payments} on {ZVT_TERMINALS} ZVT terminals, "
+                                   f"journals matching), {len(kills)} SIGKILLs, {len(stored)} events "
                                    f"all delivered, no double charge")
         receiver.httpd.shutdown()
