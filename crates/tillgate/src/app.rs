@@ -60,7 +60,7 @@ pub fn drivers(cfg: &ServeConfig) -> Registry {
         .with(Arc::new(SimulatedDriver::new(cfg.sim_auth_delay)))
         .with(ZvtDriver::new(ZvtDriverConfig {
             state_dir: cfg.zvt_state_dir.clone(),
-            ..ZvtDriverConfig::default()
+            ..cfg.zvt_driver.clone()
         }))
 }
 

@@ -112,6 +112,9 @@ pub struct ServeConfig {
     /// The ZVT driver's in-flight payment records; `None` keeps them in memory only (used for an
     /// in-memory database, which forgets its readers at exit anyway).
     pub zvt_state_dir: Option<PathBuf>,
+    /// The ZVT driver's timeouts (T3, command, connect, recovery retry); its `state_dir` is
+    /// `zvt_state_dir`. Defaults everywhere but in tests, which shorten them.
+    pub zvt_driver: tillgate_drivers::zvt::ZvtDriverConfig,
     /// Refuse loopback/private webhook receivers (also `TILLGATE_WEBHOOK_DENY_PRIVATE`).
     pub webhook_deny_private: bool,
     /// Per-key rate limit and in-flight cap.
@@ -129,6 +132,7 @@ impl ServeConfig {
             api_key: None,
             gateway: GatewayConfig::default(),
             zvt_state_dir: default_zvt_state_dir(database_url),
+            zvt_driver: Default::default(),
             webhook_deny_private: false,
             limits: Default::default(),
         }
@@ -188,6 +192,7 @@ impl ServeConfig {
             api_key: api_key.filter(|k| !k.is_empty()),
             gateway,
             zvt_state_dir,
+            zvt_driver: Default::default(),
             webhook_deny_private: args.webhook_deny_private
                 || file.webhook_deny_private.unwrap_or(false),
             limits: {

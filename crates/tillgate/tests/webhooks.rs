@@ -541,3 +541,72 @@ async fn with_deny_private_nothing_is_sent_to_a_loopback_receiver() {
     assert!(rx.received().is_empty(), "nothing reached the receiver");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn with_deny_private_a_name_that_resolves_to_loopback_is_not_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&db_in(&dir), fast()).await;
+    let rx = Receiver::start(&[]).await;
+    // `localhost` passes no IP check by its spelling alone at send time: the resolver must refuse it.
+    let url = format!("http://localhost:{}/hook", rx.addr.port());
+    let (ep, _) = gw.endpoint(&url, &["*"]).await;
+    gw.webhooks.reconfigure(WebhookConfig {
+        deny_private: true,
+        ..fast()
+    });
+    gw.intent(100).await;
+    let log = gw
+        .wait_for(&format!("/v1/webhook_endpoints/{ep}/deliveries"), |v| {
+            v["data"][0]["attempt_count"].as_u64() >= Some(1)
+        })
+        .await;
+    let attempt = &log["data"][0]["attempts"][0];
+    assert!(attempt["status_code"].is_null(), "{log}");
+    assert!(
+        attempt["error"].as_str().unwrap().contains("private"),
+        "{log}"
+    );
+    assert!(rx.received().is_empty(), "nothing reached the receiver");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_redirect_is_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&db_in(&dir), fast()).await;
+    let target = Receiver::start(&[]).await;
+    // A receiver that answers every delivery with a redirect to another address.
+    let location = target.url();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let location = location.clone();
+            async move {
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, location)],
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirector = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let (ep, _) = gw.endpoint(&redirector, &["*"]).await;
+    gw.intent(100).await;
+    let log = gw
+        .wait_for(&format!("/v1/webhook_endpoints/{ep}/deliveries"), |v| {
+            v["data"][0]["attempt_count"].as_u64() >= Some(2)
+        })
+        .await;
+    let attempt = &log["data"][0]["attempts"][0];
+    assert_eq!(attempt["status_code"], 307, "{log}");
+    assert_ne!(log["data"][0]["status"], "delivered", "{log}");
+    assert!(
+        target.received().is_empty(),
+        "the redirect's target got nothing"
+    );
+    gw.stop().await;
+}

@@ -161,7 +161,14 @@ pub fn validate_url(url: &str) -> Result<HostClass, ApiError> {
     if host.is_empty() {
         return Err(bad("the host is missing"));
     }
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+    // Classify the address the HTTP client will really connect to: URL parsing turns `127.1`,
+    // `0x7f.1` or `2130706433` into 127.0.0.1.
+    let literal = match url::Url::parse(url).ok().as_ref().and_then(|u| u.host()) {
+        Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
+        _ => host.parse::<std::net::IpAddr>().ok(),
+    };
+    if let Some(ip) = literal {
         return Ok(if is_private(ip) {
             HostClass::Private
         } else {
@@ -199,7 +206,10 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
     }
 }
 
-/// Loopback, private, link-local, shared (CGNAT), unspecified and unique-local addresses.
+/// Every address a public webhook receiver cannot have: loopback, private, link-local (cloud
+/// metadata), shared (CGNAT), "this network", benchmarking, multicast, reserved and broadcast; for
+/// IPv6 also unique-local, link-local, multicast, and IPv4 addresses embedded in IPv6 (mapped,
+/// compatible, NAT64) judged as IPv4.
 pub fn is_private(ip: std::net::IpAddr) -> bool {
     match ip {
         std::net::IpAddr::V4(v4) => {
@@ -209,17 +219,33 @@ pub fn is_private(ip: std::net::IpAddr) -> bool {
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
+                || v4.is_multicast()
+                || o[0] == 0
+                || o[0] >= 240
                 || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
         }
         std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_private(std::net::IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let embedded = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
+            // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) carry an IPv4 address.
+            if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                return is_private(std::net::IpAddr::V4(embedded(s[6], s[7])));
+            }
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_private(std::net::IpAddr::V4(embedded(s[6], s[7])));
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
         }
     }
 }
@@ -245,6 +271,35 @@ mod tests {
         );
         assert_eq!(validate_url("http://localhost/x"), Ok(HostClass::Private));
         assert_eq!(validate_url("http://8.8.8.8/x"), Ok(HostClass::Public));
+        assert_eq!(
+            validate_url("https://[2606:4700::1111]/x"),
+            Ok(HostClass::Public)
+        );
+        // Every spelling of a private address is one.
+        for private in [
+            "http://127.1/x",
+            "http://0x7f.1/x",
+            "http://2130706433/x",
+            "http://0177.0.0.1/x",
+            "http://0.0.0.0/x",
+            "http://0/x",
+            "http://10.1.2.3/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1/x",
+            "http://224.0.0.1/x",
+            "http://255.255.255.255/x",
+            "http://[::ffff:127.0.0.1]/x",
+            "http://[::ffff:7f00:1]/x",
+            "http://[::127.0.0.1]/x",
+            "http://[64:ff9b::10.0.0.1]/x",
+            "http://[fd00::1]/x",
+            "http://[fe80::1]/x",
+            "http://[::]/x",
+            "http://LOCALHOST/x",
+            "http://shop.localhost/x",
+        ] {
+            assert_eq!(validate_url(private), Ok(HostClass::Private), "{private}");
+        }
         for bad in [
             "ftp://example.com/",
             "example.com/hook",
