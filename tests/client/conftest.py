@@ -26,6 +26,10 @@ START_TIMEOUT = float(os.environ.get("TILLGATE_START_TIMEOUT", "30"))
 
 # Figures the suite measures, printed in the terminal summary (so they show with -q too).
 METRICS: dict[str, str] = {}
+# Every server the session started and every secret key it used, for the final leak check
+# (test_zz_no_secrets.py).
+SERVERS: list["Server"] = []
+KEYS: set[str] = set()
 
 
 def free_port() -> int:
@@ -139,6 +143,7 @@ class Server:
         assert len(lines) == 1, f"`keys create` should print exactly one line on stdout, got {p.stdout!r}"
         key = lines[0].strip()
         assert key.startswith("sk_test_"), f"`keys create` printed {key!r}, expected sk_test_..."
+        KEYS.add(key)
         return key
 
 
@@ -153,6 +158,8 @@ def server_factory(tmp_path_factory):
 
     def make(name: str, extra_args=(), extra_env=None, api_key=None) -> Server:
         srv = Server(tmp_path_factory.mktemp(name), api_key or new_key(), extra_args, extra_env, name)
+        KEYS.add(srv.api_key)
+        SERVERS.append(srv)
         srv.start()
         started.append(srv)
         return srv
