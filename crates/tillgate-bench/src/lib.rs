@@ -4,6 +4,7 @@ pub mod diagnosis;
 pub mod durability;
 pub mod fleet;
 pub mod payments;
+pub mod soak;
 pub mod zvt;
 
 use std::fmt::Write as _;

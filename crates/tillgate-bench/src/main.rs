@@ -1,13 +1,14 @@
-//! `tillgate-bench [all|payments|durability|fleet|zvt|diagnosis]... [--quick] [--write BENCHMARKS.md]`:
-//! runs the benchmarks, prints every figure beside its same-run baseline, optionally writes the file.
+//! `tillgate-bench [all|payments|durability|fleet|zvt|diagnosis|soak]... [--quick] [--minutes M]
+//! [--write BENCHMARKS.md]`: runs the benchmarks, prints every figure beside its same-run baseline,
+//! optionally writes the file. `soak` (30 minutes, 2 with `--quick`, or `--minutes`) is not in `all`.
 use std::path::PathBuf;
-use tillgate_bench::{durability, fleet, markdown, payments, zvt, Figure, Size};
+use tillgate_bench::{durability, fleet, markdown, payments, soak, zvt, Figure, Size};
 
 const ALL: [&str; 5] = ["payments", "durability", "fleet", "zvt", "diagnosis"];
 
 fn usage() -> ! {
     eprintln!(
-        "usage: tillgate-bench [all|payments|durability|fleet|zvt|diagnosis]... [--quick] [--write FILE]"
+        "usage: tillgate-bench [all|payments|durability|fleet|zvt|diagnosis|soak]... [--quick] [--minutes M] [--write FILE]"
     );
     std::process::exit(2);
 }
@@ -20,12 +21,21 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut quick = false;
     let mut write: Option<PathBuf> = None;
+    let mut minutes: Option<f64> = None;
     let mut which: Vec<&str> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--write" => write = Some(it.next().unwrap_or_else(|| usage()).into()),
+            "--minutes" => {
+                minutes = Some(
+                    it.next()
+                        .and_then(|m| m.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
+            "soak" => which.push("soak"),
             "-h" | "--help" => usage(),
             "all" => which.extend(ALL),
             other => match ALL.iter().find(|b| **b == other) {
@@ -50,6 +60,10 @@ async fn main() -> anyhow::Result<()> {
                 f
             }),
             "zvt" => zvt::run(size).await,
+            "soak" => {
+                let m = minutes.unwrap_or(if quick { 2.0 } else { 30.0 });
+                soak::run(soak::Opts::minutes(m)).await
+            }
             "diagnosis" => {
                 tokio::task::spawn_blocking(move || tillgate_bench::diagnosis::run(size))
                     .await

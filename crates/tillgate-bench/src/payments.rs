@@ -46,14 +46,14 @@ impl Opts {
 }
 
 /// One run of the load generator.
-struct Run {
-    payments: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-    errors: usize,
+pub(crate) struct Run {
+    pub(crate) payments: usize,
+    pub(crate) elapsed: Duration,
+    pub(crate) latencies: Vec<Duration>,
+    pub(crate) errors: usize,
 }
 
-type Step = Arc<
+pub(crate) type Step = Arc<
     dyn Fn(usize) -> Pin<Box<dyn Future<Output = anyhow::Result<[Duration; 4]>> + Send>>
         + Send
         + Sync,
@@ -61,7 +61,7 @@ type Step = Arc<
 
 /// The load generator: `concurrency` tasks, each claiming payments until `payments` are claimed or
 /// `time_limit` passes; `step(task)` does one payment's 4 requests and returns their latencies.
-async fn drive(opts: Opts, step: Step) -> Run {
+pub(crate) async fn drive(opts: Opts, step: Step) -> Run {
     let claimed = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(opts.payments * 4)));
     let errors = Arc::new(AtomicUsize::new(0));
@@ -192,7 +192,11 @@ pub async fn register_reader(
     Ok(r["id"].as_str().context("reader id")?.to_owned())
 }
 
-fn payment_step(client: reqwest::Client, base: String, readers: Arc<Vec<String>>) -> Step {
+pub(crate) fn payment_step(
+    client: reqwest::Client,
+    base: String,
+    readers: Arc<Vec<String>>,
+) -> Step {
     Arc::new(move |t| {
         let (client, base, reader) = (client.clone(), base.clone(), readers[t].clone());
         Box::pin(async move {

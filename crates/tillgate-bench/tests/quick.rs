@@ -40,3 +40,27 @@ async fn quick_benchmarks_produce_sane_figures() {
     }
     println!("quick benchmarks took {:?}", started.elapsed());
 }
+
+/// The soak's CI form: two minutes at half the sustainable rate. It must finish without a failed
+/// payment and without gross growth or drift (the 5 % / 1.5× goals are judged on the 30-minute run
+/// in BENCHMARKS.md; two noisy minutes cannot judge them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_minute_soak_runs_clean() {
+    let figures = tillgate_bench::soak::run(tillgate_bench::soak::Opts::minutes(2.0))
+        .await
+        .expect("soak without failed payments");
+    for f in &figures {
+        println!("{}", f.line());
+        assert!(f.value.is_finite(), "{f:?}");
+    }
+    let value = |name: &str| {
+        figures
+            .iter()
+            .find(|f| f.name.starts_with(name))
+            .unwrap_or_else(|| panic!("no figure {name}"))
+            .value
+    };
+    assert!(value("achieved payments/s") > 0.0);
+    assert!(value("memory growth") < 50.0, "memory keeps growing");
+    assert!(value("p99 drift") < 5.0, "latency drifts");
+}
