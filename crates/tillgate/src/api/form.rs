@@ -80,8 +80,16 @@ fn insert(node: &mut Value, path: &[String], value: String, full: &str) -> Resul
     }
     let map = node.as_object_mut().ok_or_else(conflict)?;
     if rest.is_empty() {
-        if map.get(seg).is_some_and(|v| !v.is_string()) {
-            return Err(conflict());
+        match map.get(seg) {
+            None => {}
+            // `amount=100&amount=10000`: which one was meant is not ours to guess.
+            Some(Value::String(_)) => {
+                return Err(ApiError::invalid_param(
+                    full,
+                    format!("Parameter {full} was given more than once."),
+                ))
+            }
+            Some(_) => return Err(conflict()),
         }
         map.insert(seg.clone(), Value::String(value));
         return Ok(());
@@ -133,8 +141,10 @@ pub fn parse(input: &str) -> Result<Map<String, Value>, ApiError> {
         let path = key_path(&key)?;
         insert(&mut root, &path, value, &key)?;
     }
-    match arrays(root) {
-        Value::Object(m) => Ok(m),
+    // Only what is below a name becomes a list: top-level names that look like indices (`0=a`)
+    // stay names, so that they are refused as unknown parameters instead of vanishing.
+    match root {
+        Value::Object(m) => Ok(m.into_iter().map(|(k, v)| (k, arrays(v))).collect()),
         _ => Ok(Map::new()),
     }
 }
@@ -166,6 +176,9 @@ mod tests {
         );
         assert!(parse("a[b]=1&a[]=2").is_err());
         assert!(parse("%FF=1").is_err());
+        assert!(parse("amount=1&amount=2").is_err(), "a scalar given twice");
+        assert!(parse("metadata[k]=1&metadata[k]=2").is_err());
+        assert_eq!(parse("0=a").unwrap()["0"], "a", "index-like names are kept");
     }
 
     #[test]

@@ -101,6 +101,9 @@ pub fn router(state: AppState) -> Router {
         .merge(configurations::routes())
         .merge(webhook_endpoints::routes())
         .fallback(unknown_route)
+        // A method a path does not serve (`PUT /v1/payment_intents`) gets Stripe's JSON 404 too,
+        // not axum's empty 405 that a client library cannot read.
+        .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(
             crate::dashboard::audit_api::record,
         ))

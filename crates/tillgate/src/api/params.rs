@@ -24,6 +24,10 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let mut map = form::parse(req.uri().query().unwrap_or(""))?;
         if req.method() == Method::POST {
+            let content_type = req
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .map(|v| v.to_str().unwrap_or("?").to_owned());
             let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
                 .await
                 .map_err(|_| {
@@ -31,6 +35,16 @@ impl<S: Send + Sync> FromRequest<S> for Params {
                         "The request body is too large (at most {MAX_BODY} bytes)."
                     ))
                 })?;
+            if let Some(ct) = content_type.filter(|_| !bytes.is_empty()) {
+                let media = ct.split(';').next().unwrap_or("").trim();
+                if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+                    // A JSON (or multipart, or text) body would otherwise be read as one odd name.
+                    return Err(ApiError::invalid_request(format!(
+                        "Invalid request (check that your POST content type is application/x-www-form-urlencoded): got {media}. tillgate takes form-encoded parameters, as Stripe does."
+                    ))
+                    .into());
+                }
+            }
             let text = std::str::from_utf8(&bytes)
                 .map_err(|_| ApiError::invalid_request("The request body is not valid UTF-8."))?;
             map.extend(form::parse(text)?);
