@@ -31,8 +31,9 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-/// How much of the database file each connection maps (more than a store's working set).
-const MMAP_SIZE: u64 = 1 << 30;
+/// How much of the database file is mapped (shared by all connections; counted in the resident
+/// memory, so bounded: 64 MiB is 0.7 KiB per reader of a 100,000-reader fleet).
+const MMAP_SIZE: u64 = 64 << 20;
 
 /// How every connection to the database is opened: created if missing, WAL, `synchronous=FULL`.
 pub(crate) fn options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
