@@ -31,10 +31,6 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-/// How much of the database file is mapped (shared by all connections; counted in the resident
-/// memory, so bounded: 64 MiB is 0.7 KiB per reader of a 100,000-reader fleet).
-const MMAP_SIZE: u64 = 64 << 20;
-
 /// How every connection to the database is opened: created if missing, WAL, `synchronous=FULL`.
 pub(crate) fn options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
     Ok(SqliteConnectOptions::from_str(url)?
@@ -43,10 +39,6 @@ pub(crate) fn options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
-        // Reads map the database file instead of a pread per page: in WAL mode a connection's
-        // page cache is dropped whenever another connection commits, so reads would otherwise
-        // go back to the kernel for every B-tree page.
-        .pragma("mmap_size", MMAP_SIZE.to_string())
         .disable_statement_logging())
 }
 
