@@ -92,6 +92,11 @@ struct Rig {
 
 impl Rig {
     async fn start(name: &'static str) -> Rig {
+        Self::start_with(name, HEARTBEAT).await
+    }
+
+    /// A rig whose gateway probes every `heartbeat`.
+    async fn start_with(name: &'static str, heartbeat: Duration) -> Rig {
         let sim = Simulator::start(SimConfig {
             password: Password::new(271_828).unwrap(),
             authorization_delay_ms: 150,
@@ -102,7 +107,7 @@ impl Rig {
         let proxy = FaultProxy::start(sim.addr()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let app = spawn_on(dir.path().join("tillgate.db"), |c| {
-            c.gateway.heartbeat_interval = HEARTBEAT;
+            c.gateway.heartbeat_interval = heartbeat;
             c.zvt_driver = driver_config();
         })
         .await;
@@ -646,11 +651,13 @@ async fn a_stalled_link_holds_the_payment_and_completes_it_when_it_flows_again()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_link_slows_payments_down_but_they_succeed_and_the_rtt_shows_it() {
-    let mut rig = Rig::start("delay").await;
+    // A delayed probe takes several packets' delay: with the tests' 300 ms heartbeat a loaded
+    // machine would see it as missed, so this rig probes every second (production: 5 s).
+    let mut rig = Rig::start_with("delay", Duration::from_secs(1)).await;
     let fast = rig.intent(1000).await;
     let baseline = rig.pay(&fast).await;
 
-    let delay = Duration::from_millis(60);
+    let delay = Duration::from_millis(40);
     rig.proxy.set(Fault::Delay(delay));
     // The probes' round trip shows the delay (at least one way there and one back).
     let (slow, _) = rig
