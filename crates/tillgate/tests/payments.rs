@@ -101,22 +101,8 @@ async fn a_restart_mid_authorisation_ends_the_action_and_never_charges_twice() {
         .count();
     assert_eq!(paid, 0, "{charges}");
 
-    // The reader takes the next payment normally.
-    app.post(
-        &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
-        &[("payment_intent", &pi)],
-    )
-    .await;
-    app.post(
-        &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
-        &[],
-    )
-    .await;
-    // This instance authorises without delay.
-    app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
-        v["status"] == "succeeded"
-    })
-    .await;
+    // The reader takes the next payment normally (this instance authorises without delay).
+    app.pay(&reader, &pi).await;
     app.stop().await;
 }
 
@@ -170,20 +156,7 @@ async fn a_retry_after_the_answer_was_lost_in_a_crash_returns_the_first_result_n
         .await;
     assert_eq!(status, 200, "{pi}");
     let pi = pi["id"].as_str().unwrap().to_owned();
-    app.post(
-        &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
-        &[("payment_intent", &pi)],
-    )
-    .await;
-    app.post(
-        &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
-        &[],
-    )
-    .await;
-    app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
-        v["status"] == "succeeded"
-    })
-    .await;
+    app.pay(&reader, &pi).await;
     let refund = [("payment_intent", pi.as_str()), ("amount", "700")];
     let (status, re) = app.post_with("/v1/refunds", &refund, Some("re-once")).await;
     assert_eq!(status, 200, "{re}");

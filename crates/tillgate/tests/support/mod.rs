@@ -146,6 +146,24 @@ impl TestApp {
         pi["id"].as_str().expect("pi id").to_owned()
     }
 
+    /// Pays `pi` on the simulated `reader`: process, present the default card, wait for success.
+    pub async fn pay(&self, reader: &str, pi: &str) {
+        self.post(
+            &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+            &[("payment_intent", pi)],
+        )
+        .await;
+        self.post(
+            &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+            &[],
+        )
+        .await;
+        self.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+            v["status"] == "succeeded"
+        })
+        .await;
+    }
+
     /// Polls a GET until `done` holds (at most 10 s).
     pub async fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
