@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use support::{TestApp, KEY};
+use support::{steady, TestApp, KEY};
 use tillgate_domain::users::Role;
 
 /// Every API route and method, as served (`/v1` prefix included).
@@ -741,38 +741,15 @@ async fn snapshot(app: &TestApp, a: &A) -> Value {
         }
         let (status, mut v) = app.get(&path).await;
         if status == 200 {
-            steady(&mut v);
+            steady(&mut v, MEASURED_NOW);
         }
         out.insert(path, json!({"status": status, "body": v}));
     }
     Value::Object(out)
 }
 
-fn steady(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            if m.get("object").and_then(Value::as_str) == Some("terminal.reader") {
-                for k in ["status", "last_seen_at", "ip_address"] {
-                    m.remove(k);
-                }
-                if let Some(t) = m.get_mut("tillgate").and_then(Value::as_object_mut) {
-                    for k in ["health", "connection", "prompt"] {
-                        t.remove(k);
-                    }
-                }
-            }
-            // Figures measured at the time of the request.
-            for k in ["day_started_at", "generated_at", "online", "offline"] {
-                if m.get(k).is_some_and(Value::is_number) {
-                    m.remove(k);
-                }
-            }
-            m.values_mut().for_each(steady);
-        }
-        Value::Array(items) => items.iter_mut().for_each(steady),
-        _ => {}
-    }
-}
+/// Figures the API measures at the time of the request.
+const MEASURED_NOW: &[&str] = &["day_started_at", "generated_at", "online", "offline"];
 
 // ---------------------------------------------------------------------------------------------
 // The API matrix.
@@ -1349,7 +1326,7 @@ async fn snapshot_fleet(app: &TestApp) -> Value {
     ] {
         let (status, mut v) = app.get(path).await;
         assert_eq!(status, 200, "{path}: {v}");
-        steady(&mut v);
+        steady(&mut v, MEASURED_NOW);
         out.insert(path.to_owned(), v);
     }
     Value::Object(out)

@@ -180,3 +180,31 @@ impl TestApp {
         }
     }
 }
+
+/// Drops what changes without any request, so two snapshots of the API can be compared: a reader's
+/// status, last heartbeat, IP and health figures, and the numbers under `measured_now` keys (figures
+/// measured at the time of the request).
+pub fn steady(v: &mut Value, measured_now: &[&str]) {
+    match v {
+        Value::Object(m) => {
+            if m.get("object").and_then(Value::as_str) == Some("terminal.reader") {
+                for k in ["status", "last_seen_at", "ip_address"] {
+                    m.remove(k);
+                }
+                if let Some(t) = m.get_mut("tillgate").and_then(Value::as_object_mut) {
+                    for k in ["health", "connection", "prompt"] {
+                        t.remove(k);
+                    }
+                }
+            }
+            for k in measured_now {
+                if m.get(*k).is_some_and(Value::is_number) {
+                    m.remove(*k);
+                }
+            }
+            m.values_mut().for_each(|v| steady(v, measured_now));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| steady(v, measured_now)),
+        _ => {}
+    }
+}
