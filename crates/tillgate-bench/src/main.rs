@@ -8,7 +8,7 @@ const ALL: [&str; 5] = ["payments", "durability", "fleet", "zvt", "diagnosis"];
 
 fn usage() -> ! {
     eprintln!(
-        "usage: tillgate-bench [all|payments|durability|fleet|zvt|diagnosis|soak]... [--quick] [--minutes M] [--write FILE]"
+        "usage: tillgate-bench [all|payments|durability|fleet|zvt|diagnosis|soak]... [--quick] [--minutes M] [--clients N] [--write FILE]"
     );
     std::process::exit(2);
 }
@@ -22,6 +22,7 @@ async fn main() -> anyhow::Result<()> {
     let mut quick = false;
     let mut write: Option<PathBuf> = None;
     let mut minutes: Option<f64> = None;
+    let mut clients: Option<usize> = None;
     let mut which: Vec<&str> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -32,6 +33,14 @@ async fn main() -> anyhow::Result<()> {
                 minutes = Some(
                     it.next()
                         .and_then(|m| m.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
+            "--clients" => {
+                clients = Some(
+                    it.next()
+                        .and_then(|m| m.parse().ok())
+                        .filter(|n| *n > 0)
                         .unwrap_or_else(|| usage()),
                 )
             }
@@ -53,7 +62,13 @@ async fn main() -> anyhow::Result<()> {
     for b in which {
         println!("== {b}{}", if quick { " (quick)" } else { "" });
         let got = match b {
-            "payments" => payments::run(payments::Opts::for_size(size)).await,
+            "payments" => {
+                let mut opts = payments::Opts::for_size(size);
+                if let Some(n) = clients {
+                    opts.concurrency = n;
+                }
+                payments::run(opts).await
+            }
             "durability" => durability::run(durability::Opts::for_size(size)).await,
             "fleet" => fleet::run(fleet::Opts::for_size(size)).await.map(|(f, n)| {
                 notes.extend(n);

@@ -61,13 +61,10 @@ impl SqliteStore {
     /// runs the migrations and starts the writer.
     pub async fn open(url: &str) -> StoreResult<SqliteStore> {
         let pool = pool(url, 4).await.map_err(unavailable)?;
-        let conn = options(url)
-            .map_err(unavailable)?
-            .connect()
-            .await
-            .map_err(unavailable)?;
+        let path = options(url).map_err(unavailable)?.get_filename().to_owned();
+        let conn = writer::open(&path).map_err(unavailable)?;
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer::run(conn, rx));
+        writer::spawn(conn, rx).map_err(unavailable)?;
         Ok(SqliteStore { pool, jobs: tx })
     }
 

@@ -1,6 +1,13 @@
-//! The single writer: takes commits and idempotency claims from a channel and applies every batch
-//! waiting at that moment in one transaction (group commit), answering each caller after COMMIT.
-use sqlx::{Connection, Row, SqliteConnection};
+//! The single writer: a thread of its own that owns the one write connection, takes commits and
+//! idempotency claims from a channel and applies every batch waiting at that moment in one
+//! transaction (group commit), answering each caller only after COMMIT has returned with the
+//! WAL on disk (`synchronous=FULL`).
+//!
+//! It talks to SQLite directly (rusqlite, statements prepared once and cached) rather than through
+//! sqlx's async worker: a group is a tight loop on one thread with no hop per statement.
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
 use tillgate_domain::now_secs;
 use tillgate_domain::store::{
     IdempotencyBegin, Record, StoreError, StoreResult, StoredResponse, Write,
@@ -29,8 +36,33 @@ enum Answer {
     Claimed(IdempotencyBegin),
 }
 
-pub(crate) async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
+/// Opens the write connection to the (already migrated) database file at `path`: WAL,
+/// `synchronous=FULL`, the same busy timeout as the read pool.
+pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the database refused WAL mode (got {mode})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Starts the writer thread; it ends when every sender of `rx` is gone.
+pub(crate) fn spawn(conn: Connection, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || run(conn, rx))
+        .map(|_| ())
+}
+
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -38,7 +70,7 @@ pub(crate) async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>)
                 Err(_) => break,
             }
         }
-        match apply_group(&mut conn, &jobs).await {
+        match apply_group(&mut conn, &jobs) {
             Ok(answers) => {
                 for (job, answer) in jobs.into_iter().zip(answers) {
                     reply(job, Ok(answer));
@@ -54,7 +86,6 @@ pub(crate) async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>)
                 // One bad job must not fail its neighbours: retry each alone.
                 for job in jobs {
                     let result = apply_group(&mut conn, std::slice::from_ref(&job))
-                        .await
                         .map(|mut a| a.remove(0))
                         .map_err(|e| StoreError::Unavailable(e.to_string()));
                     reply(job, result);
@@ -78,23 +109,16 @@ fn reply(job: Job, result: StoreResult<Answer>) {
     }
 }
 
-async fn apply_group(conn: &mut SqliteConnection, jobs: &[Job]) -> sqlx::Result<Vec<Answer>> {
-    let mut tx = conn.begin().await?;
+/// Applies `jobs` in order in one IMMEDIATE transaction; nothing of it stays if any write fails.
+fn apply_group(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Answer>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut answers = Vec::with_capacity(jobs.len());
-    // Consecutive puts go to the database as one multi-row upsert: the rows are applied in order,
-    // so a later put of the same id still wins, and any other write flushes them first.
-    let mut puts: Vec<&Record> = Vec::new();
+    let mut text = String::new();
     for job in jobs {
         match job {
             Job::Commit { writes, .. } => {
                 for w in writes {
-                    match w {
-                        Write::Put(r) => puts.push(r),
-                        other => {
-                            put_all(&mut tx, &mut puts).await?;
-                            apply_write(&mut tx, other).await?;
-                        }
-                    }
+                    apply_write(&tx, w, &mut text)?;
                 }
                 answers.push(Answer::Committed);
             }
@@ -103,81 +127,63 @@ async fn apply_group(conn: &mut SqliteConnection, jobs: &[Job]) -> sqlx::Result<
                 key,
                 fingerprint,
                 ..
-            } => {
-                put_all(&mut tx, &mut puts).await?;
-                answers.push(Answer::Claimed(
-                    claim(&mut tx, account, key, fingerprint).await?,
-                ))
-            }
+            } => answers.push(Answer::Claimed(claim(&tx, account, key, fingerprint)?)),
         }
     }
-    put_all(&mut tx, &mut puts).await?;
-    tx.commit().await?;
+    tx.commit()?;
     Ok(answers)
 }
 
-/// Rows per multi-row upsert (5 parameters each, well under SQLite's parameter limit).
-const PUT_CHUNK: usize = 128;
-
-/// Upserts `puts` in order, as few statements as possible, and empties it.
-async fn put_all(conn: &mut SqliteConnection, puts: &mut Vec<&Record>) -> sqlx::Result<()> {
-    for chunk in puts.chunks(PUT_CHUNK) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO objects (account, kind, id, created, data) ",
-        );
-        q.push_values(chunk, |mut row, r| {
-            row.push_bind(r.account.as_str())
-                .push_bind(r.kind.as_str())
-                .push_bind(r.id.as_str())
-                .push_bind(r.created)
-                .push_bind(r.data.to_string());
-        });
-        q.push(" ON CONFLICT(id) DO UPDATE SET data = excluded.data, deleted = 0");
-        q.build().execute(&mut *conn).await?;
-    }
-    puts.clear();
+/// Upserts one object; `text` is a reused buffer for its JSON.
+fn put(conn: &Connection, r: &Record, text: &mut String) -> rusqlite::Result<()> {
+    text.clear();
+    // Writing a `Value` into a String cannot fail.
+    let _ = std::fmt::Write::write_fmt(text, format_args!("{}", r.data));
+    conn.prepare_cached(
+        "INSERT INTO objects (account, kind, id, created, data) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT(id) DO UPDATE SET data = excluded.data, deleted = 0",
+    )?
+    .execute(params![
+        r.account.as_str(),
+        r.kind.as_str(),
+        r.id.as_str(),
+        r.created,
+        text.as_str()
+    ])?;
     Ok(())
 }
 
-async fn apply_write(conn: &mut SqliteConnection, w: &Write) -> sqlx::Result<()> {
+fn apply_write(conn: &Connection, w: &Write, text: &mut String) -> rusqlite::Result<()> {
     match w {
-        Write::Put(r) => put_all(conn, &mut vec![r]).await?,
+        Write::Put(r) => put(conn, r, text)?,
         Write::Delete { kind, id } => {
-            sqlx::query("UPDATE objects SET deleted = 1 WHERE id = ? AND kind = ?")
-                .bind(id)
-                .bind(kind.as_str())
-                .execute(&mut *conn)
-                .await?;
+            conn.prepare_cached("UPDATE objects SET deleted = 1 WHERE id = ?1 AND kind = ?2")?
+                .execute(params![id, kind.as_str()])?;
         }
         Write::IdempotencyDone {
             account,
             key,
             response,
         } => {
-            sqlx::query(
-                "UPDATE idempotency SET status = ?, body = ? WHERE account = ? AND key = ?",
-            )
-            .bind(response.status as i64)
-            .bind(&response.body)
-            .bind(account.as_str())
-            .bind(key)
-            .execute(&mut *conn)
-            .await?;
+            conn.prepare_cached(
+                "UPDATE idempotency SET status = ?1, body = ?2 WHERE account = ?3 AND key = ?4",
+            )?
+            .execute(params![
+                response.status as i64,
+                response.body,
+                account.as_str(),
+                key
+            ])?;
         }
         Write::IdempotencyInterrupted { account, key } => {
-            sqlx::query("UPDATE idempotency SET status = ? WHERE account = ? AND key = ?")
-                .bind(INTERRUPTED)
-                .bind(account.as_str())
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
+            conn.prepare_cached(
+                "UPDATE idempotency SET status = ?1 WHERE account = ?2 AND key = ?3",
+            )?
+            .execute(params![INTERRUPTED, account.as_str(), key])?;
         }
         Write::IdempotencyAbandon { account, key } => {
-            sqlx::query("DELETE FROM idempotency WHERE account = ? AND key = ?")
-                .bind(account.as_str())
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
+            conn.prepare_cached("DELETE FROM idempotency WHERE account = ?1 AND key = ?2")?
+                .execute(params![account.as_str(), key])?;
         }
     }
     Ok(())
@@ -186,36 +192,37 @@ async fn apply_write(conn: &mut SqliteConnection, w: &Write) -> sqlx::Result<()>
 /// The status an unanswered claim gets when its process is gone (no HTTP status is 0).
 pub(crate) const INTERRUPTED: i64 = 0;
 
-async fn claim(
-    conn: &mut SqliteConnection,
+fn claim(
+    conn: &Connection,
     account: &AccountId,
     key: &str,
     fingerprint: &str,
-) -> sqlx::Result<IdempotencyBegin> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency (account, key, fingerprint, created) VALUES (?, ?, ?, ?) \
-         ON CONFLICT(account, key) DO NOTHING",
-    )
-    .bind(account.as_str())
-    .bind(key)
-    .bind(fingerprint)
-    .bind(now_secs())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+) -> rusqlite::Result<IdempotencyBegin> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO idempotency (account, key, fingerprint, created) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(account, key) DO NOTHING",
+        )?
+        .execute(params![account.as_str(), key, fingerprint, now_secs()])?;
     if inserted == 1 {
         return Ok(IdempotencyBegin::Fresh);
     }
-    let row = sqlx::query(
-        "SELECT fingerprint, status, body FROM idempotency WHERE account = ? AND key = ?",
-    )
-    .bind(account.as_str())
-    .bind(key)
-    .fetch_one(&mut *conn)
-    .await?;
-    let stored: String = row.get(0);
-    let status: Option<i64> = row.get(1);
-    let body: Option<String> = row.get(2);
+    let found = conn
+        .prepare_cached(
+            "SELECT fingerprint, status, body FROM idempotency WHERE account = ?1 AND key = ?2",
+        )?
+        .query_row(params![account.as_str(), key], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<i64>>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .optional()?;
+    let Some((stored, status, body)) = found else {
+        // Inserted nothing yet found nothing: the row cannot vanish inside this transaction.
+        return Err(rusqlite::Error::QueryReturnedNoRows);
+    };
     if stored != fingerprint {
         return Ok(IdempotencyBegin::Mismatch);
     }
@@ -223,14 +230,10 @@ async fn claim(
         (Some(INTERRUPTED), _) => {
             // Take the claim over; the writer runs claims one at a time, so only one request
             // resumes a key.
-            sqlx::query(
-                "UPDATE idempotency SET status = NULL WHERE account = ? AND key = ? AND status = ?",
-            )
-            .bind(account.as_str())
-            .bind(key)
-            .bind(INTERRUPTED)
-            .execute(&mut *conn)
-            .await?;
+            conn.prepare_cached(
+                "UPDATE idempotency SET status = NULL WHERE account = ?1 AND key = ?2 AND status = ?3",
+            )?
+            .execute(params![account.as_str(), key, INTERRUPTED])?;
             IdempotencyBegin::Resumed
         }
         (Some(status), Some(body)) => IdempotencyBegin::Replay(StoredResponse {
