@@ -13,18 +13,19 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row, SqlitePool};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use tillgate_domain::objects::Kind;
 use tillgate_domain::store::{
     Cursor, IdempotencyBegin, ListQuery, Page, Store, StoreError, StoreResult, Write,
 };
 use tillgate_domain::{new_id, now_secs, AccountId};
-use tokio::sync::{mpsc, oneshot};
-use writer::Job;
+use tokio::sync::oneshot;
+use writer::{Job, Writer};
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    jobs: mpsc::Sender<Job>,
+    writer: Arc<Writer>,
 }
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -46,6 +47,8 @@ pub(crate) fn options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
 pub(crate) async fn pool(url: &str, max: u32) -> Result<SqlitePool, String> {
     let pool = SqlitePoolOptions::new()
         .max_connections(max)
+        // A local file needs no liveness ping on every checkout.
+        .test_before_acquire(false)
         .connect_with(options(url).map_err(|e| e.to_string())?)
         .await
         .map_err(|e| e.to_string())?;
@@ -61,18 +64,12 @@ impl SqliteStore {
     /// runs the migrations and starts the writer.
     pub async fn open(url: &str) -> StoreResult<SqliteStore> {
         let pool = pool(url, 4).await.map_err(unavailable)?;
-        let path = options(url).map_err(unavailable)?.get_filename().to_owned();
-        let conn = writer::open(&path).map_err(unavailable)?;
-        let (tx, rx) = mpsc::channel(4096);
-        writer::spawn(conn, rx).map_err(unavailable)?;
-        Ok(SqliteStore { pool, jobs: tx })
+        let writer = writer::shared(options(url).map_err(unavailable)?.get_filename())?;
+        Ok(SqliteStore { pool, writer })
     }
 
     async fn send(&self, job: Job) -> StoreResult<()> {
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| unavailable("the writer has stopped"))
+        self.writer.send(job).await
     }
 }
 

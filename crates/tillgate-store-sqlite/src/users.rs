@@ -10,6 +10,8 @@ use tillgate_domain::AccountId;
 
 pub struct SqliteUsers {
     pool: SqlitePool,
+    /// The database file's one writer: audit entries are group-committed with everything else.
+    writer: std::sync::Arc<crate::writer::Writer>,
 }
 
 fn down(e: impl std::fmt::Display) -> UsersError {
@@ -36,7 +38,9 @@ impl SqliteUsers {
     /// Opens the user store on the database at `url` (the object store's file), running migrations.
     pub async fn open(url: &str) -> UsersResult<SqliteUsers> {
         let pool = crate::pool(url, 2).await.map_err(down)?;
-        Ok(SqliteUsers { pool })
+        let path = crate::options(url).map_err(down)?.get_filename().to_owned();
+        let writer = crate::writer::shared(&path).map_err(down)?;
+        Ok(SqliteUsers { pool, writer })
     }
 }
 
@@ -183,24 +187,17 @@ impl Users for SqliteUsers {
     }
 
     async fn audit_many(&self, entries: &[AuditEntry]) -> UsersResult<()> {
-        let mut tx = self.pool.begin().await.map_err(down)?;
-        for e in entries {
-            sqlx::query(
-                "INSERT INTO audit_log (account, at, actor, action, target, detail, ip) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(e.account.as_str())
-            .bind(e.at)
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(&e.target)
-            .bind(&e.detail)
-            .bind(&e.ip)
-            .execute(&mut *tx)
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(crate::writer::Job::Audit {
+                entries: entries.to_vec(),
+                done,
+            })
             .await
             .map_err(down)?;
-        }
-        tx.commit().await.map_err(down)?;
-        Ok(())
+        wait.await
+            .map_err(|_| down("the writer dropped an audit batch"))?
+            .map_err(down)
     }
 
     async fn audit_log(&self, account: &AccountId, limit: usize) -> UsersResult<Vec<AuditEntry>> {

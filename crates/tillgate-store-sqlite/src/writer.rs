@@ -3,15 +3,21 @@
 //! transaction (group commit), answering each caller only after COMMIT has returned with the
 //! WAL on disk (`synchronous=FULL`).
 //!
+//! There is one writer per database file in a process ([`shared`]): the object store, the audit
+//! log and anything else that writes share it, so they never wait on each other's write lock.
+//!
 //! It talks to SQLite directly (rusqlite, statements prepared once and cached) rather than through
 //! sqlx's async worker: a group is a tight loop on one thread with no hop per statement.
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tillgate_domain::now_secs;
 use tillgate_domain::store::{
     IdempotencyBegin, Record, StoreError, StoreResult, StoredResponse, Write,
 };
+use tillgate_domain::users::AuditEntry;
 use tillgate_domain::AccountId;
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,6 +35,45 @@ pub(crate) enum Job {
         fingerprint: String,
         done: oneshot::Sender<StoreResult<IdempotencyBegin>>,
     },
+    Audit {
+        entries: Vec<AuditEntry>,
+        done: oneshot::Sender<StoreResult<()>>,
+    },
+}
+
+/// A handle on a database file's writer thread; the thread ends when the last handle is dropped.
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Hands `job` to the writer.
+    pub(crate) async fn send(&self, job: Job) -> StoreResult<()> {
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))
+    }
+}
+
+/// The live writers of this process, by database file.
+static WRITERS: Mutex<Option<HashMap<PathBuf, Weak<Writer>>>> = Mutex::new(None);
+
+/// The writer of the (already migrated) database file at `path`, started if none is running.
+pub(crate) fn shared(path: &Path) -> StoreResult<Arc<Writer>> {
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let mut writers = WRITERS.lock().expect("writers registry");
+    let writers = writers.get_or_insert_with(HashMap::new);
+    if let Some(live) = writers.get(&key).and_then(Weak::upgrade) {
+        return Ok(live);
+    }
+    writers.retain(|_, w| w.strong_count() > 0);
+    let conn = open(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let (tx, rx) = mpsc::channel(4096);
+    spawn(conn, rx).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let writer = Arc::new(Writer { jobs: tx });
+    writers.insert(key, Arc::downgrade(&writer));
+    Ok(writer)
 }
 
 enum Answer {
@@ -38,7 +83,7 @@ enum Answer {
 
 /// Opens the write connection to the (already migrated) database file at `path`: WAL,
 /// `synchronous=FULL`, the same busy timeout as the read pool.
-pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
+fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
@@ -54,7 +99,7 @@ pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Starts the writer thread; it ends when every sender of `rx` is gone.
-pub(crate) fn spawn(conn: Connection, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
+fn spawn(conn: Connection, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || run(conn, rx))
@@ -97,7 +142,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
 
 fn reply(job: Job, result: StoreResult<Answer>) {
     match job {
-        Job::Commit { done, .. } => {
+        Job::Commit { done, .. } | Job::Audit { done, .. } => {
             let _ = done.send(result.map(|_| ()));
         }
         Job::Claim { done, .. } => {
@@ -128,6 +173,12 @@ fn apply_group(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Answ
                 fingerprint,
                 ..
             } => answers.push(Answer::Claimed(claim(&tx, account, key, fingerprint)?)),
+            Job::Audit { entries, .. } => {
+                for e in entries {
+                    audit(&tx, e)?;
+                }
+                answers.push(Answer::Committed);
+            }
         }
     }
     tx.commit()?;
@@ -186,6 +237,23 @@ fn apply_write(conn: &Connection, w: &Write, text: &mut String) -> rusqlite::Res
                 .execute(params![account.as_str(), key])?;
         }
     }
+    Ok(())
+}
+
+fn audit(conn: &Connection, e: &AuditEntry) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit_log (account, at, actor, action, target, detail, ip) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        e.account.as_str(),
+        e.at,
+        e.actor,
+        e.action,
+        e.target,
+        e.detail,
+        e.ip
+    ])?;
     Ok(())
 }
 
