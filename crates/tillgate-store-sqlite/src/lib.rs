@@ -1,6 +1,7 @@
 //! tillgate's embedded store: SQLite in WAL mode with `synchronous=FULL`, migrations from
 //! `migrations/`, reads from a small pool and every write through one writer task that commits
 //! waiting batches together (group commit): no caller is answered before its batch is durable.
+mod cache;
 mod outbox;
 mod users;
 mod writer;
@@ -99,6 +100,9 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, account: &AccountId, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
+        if let Some(hot) = self.writer.cache.get(account, kind, id) {
+            return Ok(Some(hot));
+        }
         let row = sqlx::query(
             "SELECT data FROM objects WHERE id = ? AND account = ? AND kind = ? AND deleted = 0",
         )
@@ -324,6 +328,7 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
+        self.writer.cache.forget_kind(kind);
         Ok(done.rows_affected())
     }
 }

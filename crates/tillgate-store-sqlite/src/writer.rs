@@ -8,6 +8,7 @@
 //!
 //! It talks to SQLite directly (rusqlite, statements prepared once and cached) rather than through
 //! sqlx's async worker: a group is a tight loop on one thread with no hop per statement.
+use crate::cache::Cache;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,8 @@ pub(crate) enum Job {
 /// A handle on a database file's writer thread; the thread ends when the last handle is dropped.
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// Hot objects as last committed (see `cache`).
+    pub(crate) cache: Arc<Cache>,
 }
 
 impl Writer {
@@ -70,8 +73,9 @@ pub(crate) fn shared(path: &Path) -> StoreResult<Arc<Writer>> {
     writers.retain(|_, w| w.strong_count() > 0);
     let conn = open(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let (tx, rx) = mpsc::channel(4096);
-    spawn(conn, rx).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    let writer = Arc::new(Writer { jobs: tx });
+    let cache = Arc::new(Cache::new(crate::cache::CAPACITY));
+    spawn(conn, rx, cache.clone()).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let writer = Arc::new(Writer { jobs: tx, cache });
     writers.insert(key, Arc::downgrade(&writer));
     Ok(writer)
 }
@@ -99,14 +103,14 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Starts the writer thread; it ends when every sender of `rx` is gone.
-fn spawn(conn: Connection, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
+fn spawn(conn: Connection, rx: mpsc::Receiver<Job>, cache: Arc<Cache>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, rx, &cache))
         .map(|_| ())
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, cache: &Cache) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -115,7 +119,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match apply_group(&mut conn, &jobs) {
+        match apply_group(&mut conn, &jobs, cache) {
             Ok(answers) => {
                 for (job, answer) in jobs.into_iter().zip(answers) {
                     reply(job, Ok(answer));
@@ -130,7 +134,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             Err(_) => {
                 // One bad job must not fail its neighbours: retry each alone.
                 for job in jobs {
-                    let result = apply_group(&mut conn, std::slice::from_ref(&job))
+                    let result = apply_group(&mut conn, std::slice::from_ref(&job), cache)
                         .map(|mut a| a.remove(0))
                         .map_err(|e| StoreError::Unavailable(e.to_string()));
                     reply(job, result);
@@ -155,7 +159,12 @@ fn reply(job: Job, result: StoreResult<Answer>) {
 }
 
 /// Applies `jobs` in order in one IMMEDIATE transaction; nothing of it stays if any write fails.
-fn apply_group(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Answer>> {
+/// Once committed, the cache learns the new objects, before any caller is answered.
+fn apply_group(
+    conn: &mut Connection,
+    jobs: &[Job],
+    cache: &Cache,
+) -> rusqlite::Result<Vec<Answer>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut answers = Vec::with_capacity(jobs.len());
     let mut text = String::new();
@@ -182,6 +191,17 @@ fn apply_group(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Answ
         }
     }
     tx.commit()?;
+    for job in jobs {
+        if let Job::Commit { writes, .. } = job {
+            for w in writes {
+                match w {
+                    Write::Put(r) => cache.put(r),
+                    Write::Delete { id, .. } => cache.remove(id),
+                    _ => {}
+                }
+            }
+        }
+    }
     Ok(answers)
 }
 

@@ -47,6 +47,12 @@ impl AuditSink {
     }
 }
 
+/// The one field read from an answer: its object's id (the rest is skipped, not built).
+#[derive(serde::Deserialize)]
+struct Identified {
+    id: Option<String>,
+}
+
 /// Records a successful POST/DELETE under `/v1`. The audit sink is found in the request's
 /// extensions (set by `App::build`); without it nothing is recorded.
 pub async fn record(req: Request, next: Next) -> Response {
@@ -91,9 +97,9 @@ pub async fn record(req: Request, next: Next) -> Response {
         let bytes = axum::body::to_bytes(body, MAX_READ as usize)
             .await
             .unwrap_or_default();
-        let target = serde_json::from_slice::<serde_json::Value>(&bytes)
+        let target = serde_json::from_slice::<Identified>(&bytes)
             .ok()
-            .and_then(|v| v["id"].as_str().map(str::to_owned));
+            .and_then(|v| v.id);
         (Response::from_parts(parts, Body::from(bytes)), target)
     } else {
         (res, None)
