@@ -50,22 +50,31 @@ impl Tapped {
 #[async_trait]
 impl Store for Tapped {
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {
-        let events: Vec<Published> = writes
-            .iter()
-            .filter_map(|w| match w {
-                Write::Put(r) if r.kind == Kind::Event => Some(Published {
-                    account: r.account.clone(),
-                    event: r.data.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
+        // Copies of the events only while someone listens; their types always, for the metrics.
+        let listening = self.tx.receiver_count() > 0;
+        let mut types: Vec<String> = Vec::new();
+        let mut events: Vec<Published> = Vec::new();
+        for w in &writes {
+            if let Write::Put(r) = w {
+                if r.kind == Kind::Event {
+                    types.push(r.data["type"].as_str().unwrap_or("").to_owned());
+                    if listening {
+                        events.push(Published {
+                            account: r.account.clone(),
+                            event: r.data.clone(),
+                        });
+                    }
+                }
+            }
+        }
         let started = std::time::Instant::now();
         let result = self.inner.commit(writes).await;
         crate::metrics::commit_observed(started.elapsed(), result.is_ok());
         result?;
+        for t in &types {
+            crate::metrics::event_published(t);
+        }
         for e in events {
-            crate::metrics::event_published(e.event["type"].as_str().unwrap_or(""));
             // No subscriber is fine: the event is in the store.
             let _ = self.tx.send(Arc::new(e));
         }
