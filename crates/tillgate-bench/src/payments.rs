@@ -36,7 +36,7 @@ impl Opts {
             }
         } else {
             Opts {
-                concurrency: 32,
+                concurrency: 64,
                 payments: 3_000,
                 runs: 5,
                 time_limit: Duration::from_secs(20),
