@@ -1,13 +1,11 @@
 //! Durability ceiling: committed state transitions per second through `SqliteStore::commit` (group
-//! commit, one writer task) from many concurrent tasks, against the same SQLite file settings (WAL,
-//! `synchronous=FULL`) doing the same inserts with sqlx directly — one transaction per commit, and
-//! batched — with no application around it. Runs interleaved, each on a fresh file.
+//! commit, one writer thread) from many concurrent tasks, against the same SQLite file settings (WAL,
+//! `synchronous=FULL`) and driver (rusqlite) doing the same inserts directly on one thread — one
+//! transaction per commit, and 256 per transaction — with no application around it. Runs
+//! interleaved, each on a fresh file.
 use crate::{median, Figure, Size};
 use anyhow::bail;
 use serde_json::{json, Value};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, SqliteConnection};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,37 +77,14 @@ fn transition(account: &AccountId, tag: &str) -> [Record; 2] {
 }
 
 const INSERT: &str =
-    "INSERT INTO objects (account, kind, id, created, data) VALUES (?, ?, ?, ?, ?) \
+    "INSERT INTO objects (account, kind, id, created, data) VALUES (?1, ?2, ?3, ?4, ?5) \
                       ON CONFLICT(id) DO UPDATE SET data = excluded.data, deleted = 0";
-
-async fn insert(conn: &mut SqliteConnection, r: &Record) -> sqlx::Result<()> {
-    sqlx::query(INSERT)
-        .bind(r.account.as_str())
-        .bind(r.kind.as_str())
-        .bind(&r.id)
-        .bind(r.created)
-        .bind(r.data.to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
 
 /// A fresh database file with tillgate's schema (created by the store's own migrations).
 async fn fresh_db(dir: &std::path::Path, name: &str) -> anyhow::Result<String> {
     let url = format!("sqlite://{}", dir.join(name).display());
     drop(SqliteStore::open(&url).await?);
     Ok(url)
-}
-
-async fn raw_conn(url: &str) -> anyhow::Result<SqliteConnection> {
-    Ok(SqliteConnectOptions::from_str(url)?
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true)
-        .disable_statement_logging()
-        .connect()
-        .await?)
 }
 
 /// Commits per second through `SqliteStore::commit` from `opts.tasks` concurrent tasks.
@@ -143,62 +118,41 @@ async fn via_store(opts: Opts, url: &str, run: usize) -> anyhow::Result<f64> {
     Ok(done as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Commits per second with sqlx directly: one connection, one transaction per commit, the same
-/// concurrent tasks queueing for it.
-async fn raw_per_commit(opts: Opts, url: &str, run: usize) -> anyhow::Result<f64> {
-    let conn = Arc::new(tokio::sync::Mutex::new(raw_conn(url).await?));
-    let account = AccountId("acct_bench".into());
-    let claimed = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let deadline = started + opts.time_limit;
-    let mut tasks = Vec::new();
-    for t in 0..opts.tasks {
-        let (conn, account, claimed) = (conn.clone(), account.clone(), claimed.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut n = 0usize;
-            loop {
-                let i = claimed.fetch_add(1, Ordering::Relaxed);
-                if i >= opts.commits || Instant::now() >= deadline {
-                    break;
-                }
-                let recs = transition(&account, &format!("r{run}_{t}_{i}"));
-                let mut c = conn.lock().await;
-                let mut tx = c.begin().await?;
-                for r in &recs {
-                    insert(&mut tx, r).await?;
-                }
-                tx.commit().await?;
-                n += 1;
-            }
-            anyhow::Ok(n)
-        }));
-    }
-    let mut done = 0;
-    for t in tasks {
-        done += t.await??;
-    }
-    Ok(done as f64 / started.elapsed().as_secs_f64())
-}
-
-/// Commits per second with sqlx directly, 256 commits per transaction, no concurrency at all.
-async fn raw_batched(opts: Opts, url: &str, run: usize) -> anyhow::Result<f64> {
-    let mut conn = raw_conn(url).await?;
+/// Commits per second with no application around the database: one thread, one connection with
+/// the store's settings and driver (rusqlite, WAL, `synchronous=FULL`, the statement prepared
+/// once), `per_tx` commits' inserts in each transaction.
+fn raw(opts: Opts, url: &str, run: usize, per_tx: usize) -> anyhow::Result<f64> {
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
     let account = AccountId("acct_bench".into());
     let started = Instant::now();
     let deadline = started + opts.time_limit;
     let mut done = 0;
     while done < opts.commits && Instant::now() < deadline {
-        let mut tx = conn.begin().await?;
-        let batch = 256.min(opts.commits - done);
+        let tx = conn.transaction()?;
+        let batch = per_tx.min(opts.commits - done);
         for i in done..done + batch {
-            for r in &transition(&account, &format!("b{run}_{i}")) {
-                insert(&mut tx, r).await?;
+            for r in &transition(&account, &format!("r{run}_{per_tx}_{i}")) {
+                tx.prepare_cached(INSERT)?.execute(rusqlite::params![
+                    r.account.as_str(),
+                    r.kind.as_str(),
+                    r.id,
+                    r.created,
+                    r.data.to_string()
+                ])?;
             }
         }
-        tx.commit().await?;
+        tx.commit()?;
         done += batch;
     }
     Ok(done as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn raw_on_thread(opts: Opts, url: String, run: usize, per_tx: usize) -> anyhow::Result<f64> {
+    tokio::task::spawn_blocking(move || raw(opts, &url, run, per_tx)).await?
 }
 
 /// Runs the durability benchmark and both baselines, interleaved, `opts.runs` times each.
@@ -209,9 +163,9 @@ pub async fn run(opts: Opts) -> anyhow::Result<Vec<Figure>> {
         let url = fresh_db(dir.path(), &format!("store{run}.db")).await?;
         store.push(via_store(opts, &url, run).await?);
         let url = fresh_db(dir.path(), &format!("raw{run}.db")).await?;
-        raw.push(raw_per_commit(opts, &url, run).await?);
+        raw.push(raw_on_thread(opts, url, run, 1).await?);
         let url = fresh_db(dir.path(), &format!("batched{run}.db")).await?;
-        batched.push(raw_batched(opts, &url, run).await?);
+        batched.push(raw_on_thread(opts, url, run, 256).await?);
     }
     let (s, r, b) = (median(&store), median(&raw), median(&batched));
     if s <= 0.0 || r <= 0.0 || b <= 0.0 {
@@ -229,10 +183,10 @@ pub async fn run(opts: Opts) -> anyhow::Result<Vec<Figure>> {
             "commits/s",
         )
         .runs(n)
-        .baseline("raw sqlx, 1 transaction per commit", r),
+        .baseline("raw SQLite, 1 transaction per commit", r),
         Figure::new(
             "durability",
-            "raw sqlx, 256 commits per transaction",
+            "raw SQLite, 256 commits per transaction",
             b,
             "commits/s",
         )

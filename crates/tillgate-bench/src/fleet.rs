@@ -4,6 +4,7 @@
 use crate::payments::{client, register_reader, Server};
 use crate::{cpu_time, fmt_num, median, met, rss_kib, Figure, Size};
 use anyhow::{bail, Context};
+use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -222,11 +223,10 @@ async fn one_size(opts: &Opts, n: usize) -> anyhow::Result<Measured> {
 
     // Detection: power off a sample at random moments within one interval; poll the API.
     let sample: Vec<String> = {
+        // Distinct readers, so the sample is always `opts.sample` strong.
         let mut rng = rand::thread_rng();
-        (0..opts.sample.min(n))
-            .map(|_| ids[rng.gen_range(0..ids.len())].clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
+        ids.choose_multiple(&mut rng, opts.sample.min(n))
+            .cloned()
             .collect()
     };
     let mut probes = Vec::new();
