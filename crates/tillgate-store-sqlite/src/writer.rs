@@ -9,7 +9,7 @@
 //! It talks to SQLite directly (rusqlite, statements prepared once and cached) rather than through
 //! sqlx's async worker: a group is a tight loop on one thread with no hop per statement.
 use crate::cache::Cache;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -336,7 +336,8 @@ fn claim(
     if inserted == 1 {
         return Ok(IdempotencyBegin::Fresh);
     }
-    let found = conn
+    // The insert found the row, so it is there (inside this transaction).
+    let (stored, status, body) = conn
         .prepare_cached(
             "SELECT fingerprint, status, body FROM idempotency WHERE account = ?1 AND key = ?2",
         )?
@@ -346,12 +347,7 @@ fn claim(
                 row.get::<_, Option<i64>>(1)?,
                 row.get::<_, Option<String>>(2)?,
             ))
-        })
-        .optional()?;
-    let Some((stored, status, body)) = found else {
-        // Inserted nothing yet found nothing: the row cannot vanish inside this transaction.
-        return Err(rusqlite::Error::QueryReturnedNoRows);
-    };
+        })?;
     if stored != fingerprint {
         return Ok(IdempotencyBegin::Mismatch);
     }

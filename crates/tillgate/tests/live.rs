@@ -139,20 +139,7 @@ async fn the_stream_shows_a_reader_dropping_and_resumes_where_it_left_off() {
 
     // The fleet summary counts the location's readers and today's payments.
     let pi = app.intent(1234, &[]).await;
-    app.post(
-        &format!("/v1/terminal/readers/{r2}/process_payment_intent"),
-        &[("payment_intent", &pi)],
-    )
-    .await;
-    app.post(
-        &format!("/v1/test_helpers/terminal/readers/{r2}/present_payment_method"),
-        &[],
-    )
-    .await;
-    app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
-        v["status"] == "succeeded"
-    })
-    .await;
+    app.pay(&r2, &pi).await;
     app.post(
         &format!("/v1/test_helpers/terminal/readers/{r1}/link_down"),
         &[],
