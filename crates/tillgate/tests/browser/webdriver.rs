@@ -142,35 +142,48 @@ impl Browser {
         }
     }
 
+    /// Calls `/element/{id}{suffix}` on the element matching `css`. A page that re-renders between
+    /// the lookup and the call leaves a stale reference: look the element up again, for up to 10 s.
+    async fn on_element(
+        &self,
+        css: &str,
+        method: reqwest::Method,
+        suffix: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let el = self.find(css).await;
+            let path = format!("/element/{el}{suffix}");
+            let v = self.call(method.clone(), &path, body.clone()).await;
+            let stale = v["error"] == "stale element reference";
+            if !stale || tokio::time::Instant::now() >= deadline {
+                assert!(v.get("error").is_none(), "webdriver {path} ({css}): {v}");
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn type_into(&self, css: &str, text: &str) {
-        let el = self.find(css).await;
-        self.ok(
+        self.on_element(css, reqwest::Method::POST, "/clear", Some(json!({})))
+            .await;
+        self.on_element(
+            css,
             reqwest::Method::POST,
-            &format!("/element/{el}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.ok(
-            reqwest::Method::POST,
-            &format!("/element/{el}/value"),
+            "/value",
             Some(json!({"text": text})),
         )
         .await;
     }
 
     pub async fn click(&self, css: &str) {
-        let el = self.find(css).await;
-        self.ok(
-            reqwest::Method::POST,
-            &format!("/element/{el}/click"),
-            Some(json!({})),
-        )
-        .await;
+        self.on_element(css, reqwest::Method::POST, "/click", Some(json!({})))
+            .await;
     }
 
     pub async fn text(&self, css: &str) -> String {
-        let el = self.find(css).await;
-        self.ok(reqwest::Method::GET, &format!("/element/{el}/text"), None)
+        self.on_element(css, reqwest::Method::GET, "/text", None)
             .await
             .as_str()
             .unwrap_or_default()
@@ -178,10 +191,10 @@ impl Browser {
     }
 
     pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
-        let el = self.find(css).await;
-        self.ok(
+        self.on_element(
+            css,
             reqwest::Method::GET,
-            &format!("/element/{el}/attribute/{name}"),
+            &format!("/attribute/{name}"),
             None,
         )
         .await
