@@ -1,6 +1,7 @@
 //! `tillgate-bench [all|payments|durability|fleet|zvt|diagnosis|soak]... [--quick] [--minutes M]
 //! [--write BENCHMARKS.md]`: runs the benchmarks, prints every figure beside its same-run baseline,
 //! optionally writes the file. `soak` (30 minutes, 2 with `--quick`, or `--minutes`) is not in `all`.
+//! RUST_LOG (e.g. `warn`) turns the gateway's own logs on, to stderr.
 use std::path::PathBuf;
 use tillgate_bench::{durability, fleet, markdown, payments, soak, zvt, Figure, Size};
 
@@ -20,6 +21,10 @@ fn usage() -> ! {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The gateway's own logs (slow commits, WAL resets) only when asked for: RUST_LOG=warn.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tillgate::cli::init_logging();
+    }
     if args.first().map(String::as_str) == Some("__fleet-size") {
         return fleet::child(&args[1..]).await;
     }

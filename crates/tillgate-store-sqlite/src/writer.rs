@@ -31,6 +31,9 @@ pub(crate) static WAL_LIMIT: AtomicU64 = AtomicU64::new(64 << 20);
 /// How often a reset is tried at most, in milliseconds.
 pub(crate) static WAL_RESET_EVERY_MS: AtomicU64 = AtomicU64::new(1000);
 
+/// A group that takes longer than this to commit is logged: every caller in it waited that long.
+const SLOW_GROUP: Duration = Duration::from_millis(100);
+
 /// Most jobs folded into one transaction.
 const MAX_GROUP: usize = 256;
 
@@ -137,6 +140,8 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, cache: &Cache, wal: &P
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
+        let count = jobs.len();
         match apply_group(&mut conn, &jobs, cache) {
             Ok(answers) => {
                 for (job, answer) in jobs.into_iter().zip(answers) {
@@ -159,6 +164,10 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, cache: &Cache, wal: &P
                 }
             }
         }
+        let took = started.elapsed();
+        if took > SLOW_GROUP {
+            tracing::warn!(ms = took.as_millis() as u64, jobs = count, "slow commit group");
+        }
         keep_wal_bounded(&conn, wal, &mut last_reset);
     }
 }
@@ -175,13 +184,16 @@ fn keep_wal_bounded(conn: &Connection, wal: &Path, last_reset: &mut Option<Insta
     {
         return;
     }
-    *last_reset = Some(Instant::now());
-    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+    let started = Instant::now();
+    *last_reset = Some(started);
+    let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
         r.get::<_, i64>(0)
-    }) {
-        Ok(0) => tracing::debug!(bytes = size, "WAL reset"),
-        Ok(_) => tracing::warn!(bytes = size, "WAL reset postponed: readers still busy"),
-        Err(e) => tracing::warn!(error = %e, bytes = size, "WAL reset failed"),
+    });
+    let ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(0) => tracing::debug!(bytes = size, ms, "WAL reset"),
+        Ok(_) => tracing::warn!(bytes = size, ms, "WAL reset postponed: readers still busy"),
+        Err(e) => tracing::warn!(error = %e, bytes = size, ms, "WAL reset failed"),
     }
 }
 

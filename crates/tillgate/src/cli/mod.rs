@@ -46,7 +46,7 @@ enum Command {
 }
 
 /// Logs go to stderr (stdout is for what a command prints on purpose, such as a new key).
-fn init_logging() {
+pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     let _ = tracing_subscriber::fmt()
