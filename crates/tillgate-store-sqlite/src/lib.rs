@@ -3,6 +3,7 @@
 //! waiting batches together (group commit): no caller is answered before its batch is durable.
 mod cache;
 mod outbox;
+mod sql;
 mod users;
 mod writer;
 
@@ -18,11 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tillgate_domain::objects::Kind;
 use tillgate_domain::store::{
-    Cursor, IdempotencyBegin, ListQuery, Page, Store, StoreError, StoreResult, Write,
+    IdempotencyBegin, ListQuery, Page, Store, StoreError, StoreResult, Write,
 };
 use tillgate_domain::{new_id, now_secs, AccountId};
 use tokio::sync::oneshot;
-use writer::{Job, Writer};
+use writer::{Job, Purge, Writer};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -72,19 +73,27 @@ impl SqliteStore {
     async fn send(&self, job: Job) -> StoreResult<()> {
         self.writer.send(job).await
     }
+
+    /// Deletes what `what` names from before `before`, through the writer in batches of
+    /// [`writer::PURGE_BATCH`] rows: commits queued behind a purge wait for one batch, not for all.
+    async fn purge(&self, what: Purge, before: i64) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let (done, wait) = oneshot::channel();
+            self.send(Job::Purge { what, before, done }).await?;
+            let n = wait
+                .await
+                .map_err(|_| unavailable("the writer dropped a purge"))??;
+            total += n;
+            if n < writer::PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
 }
 
 fn parse(data: &str) -> StoreResult<Value> {
     serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// Field names come from code, never from a request; refuse anything else to keep SQL static.
-fn json_path(field: &str) -> StoreResult<String> {
-    if !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        Ok(format!("$.{field}"))
-    } else {
-        Err(StoreError::Conflict(format!("bad filter field {field}")))
-    }
 }
 
 #[async_trait]
@@ -116,50 +125,15 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self, account: &AccountId, q: &ListQuery) -> StoreResult<Page> {
-        let mut sql =
-            String::from("SELECT data FROM objects WHERE account = ? AND kind = ? AND deleted = 0");
-        let mut binds: Vec<String> = vec![account.0.clone(), q.kind.as_str().to_owned()];
-        for (field, value) in &q.filters {
-            sql.push_str(&format!(
-                " AND json_extract(data, '{}') = ?",
-                json_path(field)?
-            ));
-            binds.push(value.clone());
-        }
-        let mut ints: Vec<i64> = Vec::new();
-        if let Some(gte) = q.created_gte {
-            sql.push_str(" AND created >= ?");
-            ints.push(gte);
-        }
-        if let Some(lte) = q.created_lte {
-            sql.push_str(" AND created <= ?");
-            ints.push(lte);
-        }
-        let ascending = matches!(q.cursor, Cursor::Before(_));
-        let cursor_id = match &q.cursor {
-            Cursor::Newest => None,
-            Cursor::After(id) => {
-                sql.push_str(" AND seq < (SELECT seq FROM objects WHERE id = ?)");
-                Some(id.clone())
-            }
-            Cursor::Before(id) => {
-                sql.push_str(" AND seq > (SELECT seq FROM objects WHERE id = ?)");
-                Some(id.clone())
-            }
-        };
-        sql.push_str(if ascending {
-            " ORDER BY seq ASC LIMIT ?"
-        } else {
-            " ORDER BY seq DESC LIMIT ?"
-        });
-        let mut query = sqlx::query(&sql);
-        for b in &binds {
+        let l = sql::list(q)?;
+        let mut query = sqlx::query(&l.sql).bind(account.as_str());
+        for b in &l.texts {
             query = query.bind(b);
         }
-        for i in &ints {
+        for i in &l.ints {
             query = query.bind(i);
         }
-        if let Some(id) = &cursor_id {
+        if let Some(id) = &l.cursor {
             query = query.bind(id);
         }
         query = query.bind((q.limit + 1) as i64);
@@ -170,20 +144,17 @@ impl Store for SqliteStore {
             .collect::<StoreResult<Vec<_>>>()?;
         let has_more = data.len() > q.limit;
         data.truncate(q.limit);
-        if ascending {
+        if l.ascending {
             data.reverse();
         }
         Ok(Page { data, has_more })
     }
 
     async fn all_of_kind(&self, kind: Kind) -> StoreResult<Vec<(AccountId, Value)>> {
-        let rows = sqlx::query(
-            "SELECT account, data FROM objects WHERE kind = ? AND deleted = 0 ORDER BY seq",
-        )
-        .bind(kind.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let rows = sqlx::query(&sql::all_of_kind(kind))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
         rows.iter()
             .map(|r| Ok((AccountId(r.get(0)), parse(r.get::<&str, _>(1))?)))
             .collect()
@@ -195,12 +166,7 @@ impl Store for SqliteStore {
         field: &str,
         value: &str,
     ) -> StoreResult<Vec<(AccountId, Value)>> {
-        let sql = format!(
-            "SELECT account, data FROM objects WHERE kind = ? AND deleted = 0 AND json_extract(data, '{}') = ? ORDER BY seq",
-            json_path(field)?
-        );
-        let rows = sqlx::query(&sql)
-            .bind(kind.as_str())
+        let rows = sqlx::query(&sql::find_by_field(kind, field)?)
             .bind(value)
             .fetch_all(&self.pool)
             .await
@@ -290,12 +256,8 @@ impl Store for SqliteStore {
     }
 
     async fn idempotency_expire(&self, max_age_secs: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM idempotency WHERE created < ?")
-            .bind(now_secs() - max_age_secs)
-            .execute(&self.pool)
+        self.purge(Purge::Idempotency, now_secs() - max_age_secs)
             .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
     }
 
     async fn events_with_idempotency_key(
@@ -322,14 +284,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM objects WHERE kind = ? AND created < ?")
-            .bind(kind.as_str())
-            .bind(created_before)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        self.writer.cache.forget_kind(kind);
-        Ok(done.rows_affected())
+        self.purge(Purge::Objects(kind), created_before).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! The store's story: what the gateway relies on, checked against a real SQLite file.
 use super::*;
 use serde_json::json;
-use tillgate_domain::store::{Record, StoredResponse};
+use tillgate_domain::store::{Cursor, Record, StoredResponse};
 
 async fn fresh() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -346,4 +346,55 @@ async fn the_wal_stays_bounded_while_readers_never_stop() {
     );
     let q = ListQuery::new(Kind::PaymentIntent);
     assert!(s.list(&a, &q).await.unwrap().has_more, "every commit kept");
+}
+
+#[tokio::test]
+async fn a_retention_purge_takes_every_old_row_in_batches_and_nothing_newer() {
+    let (_dir, s) = fresh().await;
+    let a = s.ensure_account("purge").await.unwrap();
+    let event = |i: usize, created: i64| {
+        Write::Put(Record {
+            account: a.clone(),
+            kind: Kind::ReaderEvent,
+            id: format!("rev_{i}"),
+            created,
+            data: json!({"id": format!("rev_{i}"), "reader": "tmr_1", "created": created}),
+        })
+    };
+    // More than two batches past retention, a few inside it, and an intent as old as the oldest.
+    let old = 2 * writer::PURGE_BATCH + 500;
+    for chunk in (0..old).collect::<Vec<_>>().chunks(500) {
+        s.commit(chunk.iter().map(|&i| event(i, 100)).collect())
+            .await
+            .unwrap();
+    }
+    s.commit((old..old + 3).map(|i| event(i, 10_000)).collect())
+        .await
+        .unwrap();
+    s.commit(vec![Write::Put(Record {
+        account: a.clone(),
+        kind: Kind::PaymentIntent,
+        id: "pi_old".into(),
+        created: 100,
+        data: json!({"id": "pi_old", "status": "succeeded"}),
+    })])
+    .await
+    .unwrap();
+
+    assert_eq!(
+        s.purge_before(Kind::ReaderEvent, 5_000).await.unwrap(),
+        old as u64
+    );
+    let mut q = ListQuery::new(Kind::ReaderEvent);
+    q.limit = 100;
+    q.filters.push(("reader".into(), "tmr_1".into()));
+    let left = s.list(&a, &q).await.unwrap();
+    assert_eq!(left.data.len(), 3, "the events inside retention stay");
+    assert!(left.data.iter().all(|e| e["created"] == 10_000));
+    assert!(s
+        .get(&a, Kind::PaymentIntent, "pi_old")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(s.purge_before(Kind::ReaderEvent, 5_000).await.unwrap(), 0);
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tillgate_domain::now_secs;
+use tillgate_domain::objects::Kind;
 use tillgate_domain::store::{
     IdempotencyBegin, Record, StoreError, StoreResult, StoredResponse, Write,
 };
@@ -52,7 +53,26 @@ pub(crate) enum Job {
         entries: Vec<AuditEntry>,
         done: oneshot::Sender<StoreResult<()>>,
     },
+    /// Up to [`PURGE_BATCH`] rows of what `what` names created before `before`; answers how many.
+    Purge {
+        what: Purge,
+        before: i64,
+        done: oneshot::Sender<StoreResult<u64>>,
+    },
 }
+
+/// What a retention purge deletes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Purge {
+    /// Objects of one kind (reader events, by `created`).
+    Objects(Kind),
+    /// Idempotency keys, by `created`.
+    Idempotency,
+}
+
+/// Most rows one purge job deletes: an indexed delete of this many takes a few milliseconds, so
+/// the commits grouped with it barely notice.
+pub(crate) const PURGE_BATCH: usize = 1000;
 
 /// A handle on a database file's writer thread; the thread ends when the last handle is dropped.
 pub(crate) struct Writer {
@@ -98,6 +118,7 @@ pub(crate) fn shared(path: &Path) -> StoreResult<Arc<Writer>> {
 enum Answer {
     Committed,
     Claimed(IdempotencyBegin),
+    Purged(u64),
 }
 
 /// Opens the write connection to the (already migrated) database file at `path`: WAL,
@@ -166,7 +187,11 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, cache: &Cache, wal: &P
         }
         let took = started.elapsed();
         if took > SLOW_GROUP {
-            tracing::warn!(ms = took.as_millis() as u64, jobs = count, "slow commit group");
+            tracing::warn!(
+                ms = took.as_millis() as u64,
+                jobs = count,
+                "slow commit group"
+            );
         }
         keep_wal_bounded(&conn, wal, &mut last_reset);
     }
@@ -205,7 +230,13 @@ fn reply(job: Job, result: StoreResult<Answer>) {
         Job::Claim { done, .. } => {
             let _ = done.send(result.map(|a| match a {
                 Answer::Claimed(c) => c,
-                Answer::Committed => IdempotencyBegin::Fresh,
+                Answer::Committed | Answer::Purged(_) => IdempotencyBegin::Fresh,
+            }));
+        }
+        Job::Purge { done, .. } => {
+            let _ = done.send(result.map(|a| match a {
+                Answer::Purged(n) => n,
+                Answer::Committed | Answer::Claimed(_) => 0,
             }));
         }
     }
@@ -241,18 +272,31 @@ fn apply_group(
                 }
                 answers.push(Answer::Committed);
             }
+            Job::Purge { what, before, .. } => {
+                answers.push(Answer::Purged(purge(&tx, *what, *before)?));
+            }
         }
     }
     tx.commit()?;
-    for job in jobs {
-        if let Job::Commit { writes, .. } = job {
-            for w in writes {
-                match w {
-                    Write::Put(r) => cache.put(r),
-                    Write::Delete { id, .. } => cache.remove(id),
-                    _ => {}
+    for (job, answer) in jobs.iter().zip(&answers) {
+        match (job, answer) {
+            (Job::Commit { writes, .. }, _) => {
+                for w in writes {
+                    match w {
+                        Write::Put(r) => cache.put(r),
+                        Write::Delete { id, .. } => cache.remove(id),
+                        _ => {}
+                    }
                 }
             }
+            (
+                Job::Purge {
+                    what: Purge::Objects(kind),
+                    ..
+                },
+                Answer::Purged(n),
+            ) if *n > 0 => cache.forget_kind(*kind),
+            _ => {}
         }
     }
     Ok(answers)
@@ -311,6 +355,14 @@ fn apply_write(conn: &Connection, w: &Write, text: &mut String) -> rusqlite::Res
         }
     }
     Ok(())
+}
+
+/// One batch of a retention purge, by the indexes of `0004_indexes.sql`.
+fn purge(conn: &Connection, what: Purge, before: i64) -> rusqlite::Result<u64> {
+    let n = conn
+        .prepare_cached(&crate::sql::purge(what))?
+        .execute(params![before, PURGE_BATCH as i64])?;
+    Ok(n as u64)
 }
 
 fn audit(conn: &Connection, e: &AuditEntry) -> rusqlite::Result<()> {
