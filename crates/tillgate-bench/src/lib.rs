@@ -162,6 +162,15 @@ pub fn rss_kib() -> u64 {
     proc_status_field("VmRSS:")
 }
 
+/// Bytes SQLite holds on its heap across every connection of the process (page caches, schema,
+/// prepared statements), in KiB: the part of resident memory that follows the database.
+pub fn sqlite_heap_kib() -> u64 {
+    // SAFETY: sqlite3_memory_used only reads SQLite's global memory counter; it takes no
+    // pointers and is safe to call from any thread (SQLITE_THREADSAFE=1).
+    let bytes = unsafe { rusqlite::ffi::sqlite3_memory_used() };
+    bytes.max(0) as u64 / 1024
+}
+
 /// Peak resident memory of this process in KiB (VmHWM).
 pub fn peak_rss_kib() -> u64 {
     proc_status_field("VmHWM:")

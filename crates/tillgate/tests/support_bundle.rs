@@ -60,9 +60,13 @@ fn assert_clean(text: &str, key: &str) {
         );
     }
     let mut run = 0;
-    for c in text.chars() {
+    for (i, c) in text.char_indices() {
         run = if c.is_ascii_digit() { run + 1 } else { 0 };
-        assert!(run < 16, "a 16-digit number in the bundle");
+        assert!(
+            run < 16,
+            "a 16-digit number in the bundle: …{}…",
+            &text[i.saturating_sub(120)..(i + 40).min(text.len())]
+        );
     }
 }
 

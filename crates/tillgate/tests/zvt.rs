@@ -1,6 +1,6 @@
 //! ZVT terminals end to end: a simulated ZVT terminal on a loopback port, registered and paid through
 //! tillgate's Stripe-compatible API — payments, declines, abort, reversal and refund, end of day,
-//! liveness, and a link drop after the charge.
+//! liveness, a link drop after the charge, and the order of recording and charging.
 mod support;
 
 use serde_json::Value;
@@ -277,6 +277,66 @@ async fn a_link_drop_after_the_charge_ends_succeeded_exactly_once() {
     );
     assert_eq!(sim.journal().len(), 1, "charged once: {:?}", sim.journal());
     assert_eq!(sim.charged()[0].amount_minor, 4200);
+
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_hears_of_a_payment_only_once_the_gateway_has_recorded_it() {
+    let sim = Simulator::start(sim_config(Behaviour::Normal))
+        .await
+        .unwrap();
+    let (app, _dir) = app_with(Duration::from_secs(5)).await;
+    let id = register(&app, &sim).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pi = app.intent(1500, &[]).await;
+
+    // Another process holds the database's write lock for three seconds, so tillgate cannot record
+    // the reader's action until then. A ZVT terminal charges as soon as it gets the Authorization:
+    // had it been sent first, a crash meanwhile would leave a charge the gateway has no trace of.
+    let db = app.db_path.clone();
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let lock = rusqlite::Connection::open(db).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        lock.execute_batch("ROLLBACK").unwrap();
+    });
+    locked.recv().unwrap();
+    let request = {
+        let (app_base, key, reader, pi) =
+            (app.base.clone(), app.key.clone(), id.clone(), pi.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!(
+                    "{app_base}/v1/terminal/readers/{reader}/process_payment_intent"
+                ))
+                .bearer_auth(key)
+                .form(&[("payment_intent", pi.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        sim.journal().is_empty(),
+        "the terminal charged before the gateway recorded the action: {:?}",
+        sim.journal()
+    );
+    holder.join().unwrap();
+
+    // Once recorded, the payment goes through, exactly once.
+    assert_eq!(request.await.unwrap(), 200);
+    let paid = pi_until(&app, &pi, "succeeded").await;
+    assert_eq!(paid["amount_received"], 1500);
+    assert_eq!(sim.journal().len(), 1, "charged once: {:?}", sim.journal());
 
     app.stop().await;
     sim.shutdown().await;

@@ -613,7 +613,17 @@ impl ReaderActor {
             ));
         }
         self.make_room(inflight).await?;
-        let fut = self
+        let before = self.reader.clone();
+        let mut reader = self.reader.clone();
+        reader.action = Some(ReaderAction::start(kind, payload));
+        reader.tillgate.card_presented = false;
+        reader.tillgate.prompt = None;
+        reader.tillgate.action_started_at = Some(now_secs());
+        // Durable before the terminal hears of the payment: a terminal such as ZVT sends the
+        // Authorization at once, so a crash from here on must find the action in progress and ask
+        // the terminal at restart (`reconcile`), never leave a charge the gateway has no trace of.
+        self.save(reader, vec![]).await?;
+        let started = self
             .terminal
             .begin_payment(PaymentRequest {
                 reference: pi.id.clone(),
@@ -621,15 +631,21 @@ impl ReaderActor {
                 currency: pi.currency.clone(),
                 collect_only: kind == ActionType::CollectPaymentMethod,
             })
-            .await
-            .map_err(driver_error)?;
-        let mut reader = self.reader.clone();
-        reader.action = Some(ReaderAction::start(kind, payload));
-        reader.tillgate.card_presented = false;
-        reader.tillgate.prompt = None;
-        reader.tillgate.action_started_at = Some(now_secs());
+            .await;
+        let fut = match started {
+            Ok(fut) => fut,
+            Err(e) => {
+                // The terminal took nothing: the reader is as it was.
+                if let Err(restore) = self.save(before, vec![]).await {
+                    // The action stays recorded in progress; the next tick settles it with the
+                    // terminal, which reports nothing charged.
+                    self.unresolved = true;
+                    tracing::warn!(reader = %self.reader.id, error = ?restore, "could not restore the reader after a refused payment");
+                }
+                return Err(driver_error(e));
+            }
+        };
         self.action_clock = Some(std::time::Instant::now());
-        self.save(reader, vec![]).await?;
         *inflight = Some(fut);
         Ok(self.public())
     }

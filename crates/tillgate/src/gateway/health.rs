@@ -394,7 +394,10 @@ impl Monitor {
         }
         let answered: Vec<u32> = self.samples.iter().filter_map(|p| p.rtt_ms).collect();
         let probes = self.samples.len();
-        let loss = (probes > 0).then(|| (probes - answered.len()) as f64 / probes as f64);
+        // A ratio to four places: 1 lost of 3 reads 0.3333, not a sixteen-digit float.
+        let loss = (probes > 0).then(|| {
+            ((probes - answered.len()) as f64 / probes as f64 * 10_000.0).round() / 10_000.0
+        });
         let avg = (!answered.is_empty())
             .then(|| answered.iter().map(|&r| r as f64).sum::<f64>() / answered.len() as f64);
         let hb = self.last.as_ref();
@@ -537,6 +540,25 @@ mod tests {
             .iter()
             .all(|p| p.loss_pct == 100 && p.rtt_ms == u16::MAX));
         assert!(h.closed.capacity() <= BUCKETS + 1);
+    }
+
+    #[test]
+    fn loss_reads_as_a_ratio_to_four_places() {
+        let mut m = Monitor::new(Duration::from_secs(5), true, None);
+        for i in 0..3 {
+            if i == 1 {
+                m.on_silence(None);
+            } else {
+                m.on_answer(
+                    hb("10.0.0.5", 100 + i),
+                    Duration::from_millis(10),
+                    0,
+                    Some("10.0.0.5"),
+                    Some("1.0"),
+                );
+            }
+        }
+        assert_eq!(m.to_json()["loss"], 0.3333);
     }
 
     #[test]
