@@ -122,10 +122,10 @@ enum Answer {
 }
 
 /// Opens the write connection to the (already migrated) database file at `path`: WAL,
-/// `synchronous=FULL`, the same busy timeout as the read pool.
+/// `synchronous=FULL`, and a lock wait of 10 s like the read pool's, retried more often.
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_handler(Some(wait_for_lock))?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::InvalidParameterName(format!(
@@ -136,6 +136,35 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
+}
+
+/// While another connection (the outbox's or the dashboard's pool) holds the write lock, the writer
+/// retries every 100 µs, then every millisecond, for 10 s in all. SQLite's own busy timeout sleeps
+/// in steps growing to 100 ms, so a lock held for a moment could stall every waiting commit for a
+/// hundred milliseconds (seen in the crash run as slow groups of one job).
+fn wait_for_lock(attempts: i32) -> bool {
+    match lock_backoff(attempts) {
+        Some(sleep) => {
+            std::thread::sleep(sleep);
+            true
+        }
+        None => false,
+    }
+}
+
+/// How long to sleep before retry number `attempts` (from 0), or `None` once 10 s have been spent.
+fn lock_backoff(attempts: i32) -> Option<Duration> {
+    const QUICK: u32 = 50; // 5 ms of 100 µs retries
+    let n = u32::try_from(attempts).unwrap_or(0);
+    let (sleep, spent) = if n < QUICK {
+        (Duration::from_micros(100), Duration::from_micros(100) * n)
+    } else {
+        (
+            Duration::from_millis(1),
+            Duration::from_micros(100) * QUICK + Duration::from_millis(1) * (n - QUICK),
+        )
+    };
+    (spent < Duration::from_secs(10)).then_some(sleep)
 }
 
 /// Starts the writer thread; it ends when every sender of `rx` is gone.
@@ -431,4 +460,27 @@ fn claim(
         }),
         _ => IdempotencyBegin::InFlight,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_retries_a_held_lock_quickly_and_gives_up_after_ten_seconds() {
+        assert_eq!(lock_backoff(0), Some(Duration::from_micros(100)));
+        assert_eq!(lock_backoff(49), Some(Duration::from_micros(100)));
+        assert_eq!(lock_backoff(50), Some(Duration::from_millis(1)));
+        let mut total = Duration::ZERO;
+        let mut attempts = 0;
+        while let Some(sleep) = lock_backoff(attempts) {
+            total += sleep;
+            attempts += 1;
+            assert!(attempts < 100_000, "the wait must end");
+        }
+        assert!(
+            total >= Duration::from_secs(10) && total < Duration::from_millis(10_010),
+            "{total:?}"
+        );
+    }
 }
