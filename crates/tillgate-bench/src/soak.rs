@@ -163,8 +163,10 @@ pub async fn run(opts: Opts) -> anyhow::Result<Vec<Figure>> {
         Figure::new("soak", format!("target payments/s ({label})"), target, "/s")
             .baseline("sustainable (5 s calibration)", sustainable),
         Figure::new("soak", "achieved payments/s after warm-up", achieved, "/s"),
-        Figure::new("soak", "achieved ÷ target", achieved / target, "×")
-            .goal(format!("≥ 0.95 (the rate held): {}", met(achieved / target >= 0.95))),
+        Figure::new("soak", "achieved ÷ target", achieved / target, "×").goal(format!(
+            "≥ 0.95 (the rate held): {}",
+            met(achieved / target >= 0.95)
+        )),
         Figure::new("soak", "resident memory, last window", rss_n, "MiB")
             .baseline("first window after warm-up", rss_0),
         Figure::new(
