@@ -226,9 +226,9 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, cache: &Cache, wal: &P
     }
 }
 
-/// Resets the WAL once it has grown past [`WAL_LIMIT`]: `wal_checkpoint(TRUNCATE)` waits (busy
-/// timeout) for the readers of older snapshots, copies what is left into the database and empties
-/// the file. Tried at most once a second, so a reader that holds on cannot stall every commit.
+/// Resets the WAL once it has grown past [`WAL_LIMIT`]: `wal_checkpoint(TRUNCATE)` waits (with
+/// [`wait_for_lock`]) for the readers of older snapshots, copies what is left into the database
+/// and empties the file. Tried at most once a second, so a reader that holds on cannot stall every commit.
 fn keep_wal_bounded(conn: &Connection, wal: &Path, last_reset: &mut Option<Instant>) {
     let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
     if size <= WAL_LIMIT.load(Ordering::Relaxed)

@@ -41,6 +41,21 @@ async fn register(app: &TestApp, sim: &SimHandle) -> Value {
     reader
 }
 
+/// A simulator with `behaviour`, a tillgate probing every `interval`, and the terminal registered
+/// on it as a reader (its id).
+async fn paired(
+    behaviour: Behaviour,
+    interval: Duration,
+) -> (SimHandle, TestApp, tempfile::TempDir, String) {
+    let sim = Simulator::start(sim_config(behaviour)).await.unwrap();
+    let (app, dir) = app_with(interval).await;
+    let id = register(&app, &sim).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (sim, app, dir, id)
+}
+
 async fn process(app: &TestApp, reader: &str, pi: &str) -> Value {
     let (status, r) = app
         .post(
@@ -173,14 +188,7 @@ async fn a_zvt_terminal_registers_pays_declines_refunds_and_closes_the_day() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_action_aborts_a_payment_waiting_for_a_slow_customer() {
-    let sim = Simulator::start(sim_config(Behaviour::SlowCustomer))
-        .await
-        .unwrap();
-    let (app, _dir) = app_with(Duration::from_secs(5)).await;
-    let id = register(&app, &sim).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (sim, app, _dir, id) = paired(Behaviour::SlowCustomer, Duration::from_secs(5)).await;
     let pi = app.intent(1000, &[]).await;
     process(&app, &id, &pi).await;
     // The terminal's prompt shows on the reader while the customer takes their time.
@@ -216,15 +224,8 @@ async fn cancel_action_aborts_a_payment_waiting_for_a_slow_customer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_that_goes_away_is_offline_within_two_intervals_and_back_online_after() {
     let interval = Duration::from_millis(200);
-    let sim = Simulator::start(sim_config(Behaviour::Normal))
-        .await
-        .unwrap();
+    let (sim, app, _dir, id) = paired(Behaviour::Normal, interval).await;
     let addr = sim.addr();
-    let (app, _dir) = app_with(interval).await;
-    let id = register(&app, &sim).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let path = format!("/v1/terminal/readers/{id}");
     // Probes answer: the terminal status byte shows on the reader's health.
     let healthy = app
@@ -257,14 +258,7 @@ async fn a_terminal_that_goes_away_is_offline_within_two_intervals_and_back_onli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_drop_after_the_charge_ends_succeeded_exactly_once() {
-    let sim = Simulator::start(sim_config(Behaviour::DropAfterChargeOnce))
-        .await
-        .unwrap();
-    let (app, _dir) = app_with(Duration::from_secs(5)).await;
-    let id = register(&app, &sim).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (sim, app, _dir, id) = paired(Behaviour::DropAfterChargeOnce, Duration::from_secs(5)).await;
     let pi = app.intent(4200, &[]).await;
     process(&app, &id, &pi).await;
     let paid = pi_until(&app, &pi, "succeeded").await;
@@ -284,14 +278,7 @@ async fn a_link_drop_after_the_charge_ends_succeeded_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_terminal_hears_of_a_payment_only_once_the_gateway_has_recorded_it() {
-    let sim = Simulator::start(sim_config(Behaviour::Normal))
-        .await
-        .unwrap();
-    let (app, _dir) = app_with(Duration::from_secs(5)).await;
-    let id = register(&app, &sim).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (sim, app, _dir, id) = paired(Behaviour::Normal, Duration::from_secs(5)).await;
     let pi = app.intent(1500, &[]).await;
 
     // Another process holds the database's write lock for three seconds, so tillgate cannot record
