@@ -53,6 +53,7 @@ async fn one_run(payments: usize, run: usize) -> anyhow::Result<Run> {
             amount: 1_000,
             currency: "eur".into(),
             collect_only: false,
+            manual_capture: false,
         };
         let outcome = terminal.begin_payment(request).await?.await;
         let took_driver = started.elapsed();

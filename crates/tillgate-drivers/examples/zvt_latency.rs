@@ -46,6 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             amount: 1_000,
             currency: "eur".into(),
             collect_only: false,
+            manual_capture: false,
         };
         let outcome = terminal.begin_payment(request).await?.await;
         let took_driver = started.elapsed();

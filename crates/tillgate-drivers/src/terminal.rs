@@ -54,6 +54,10 @@ pub struct PaymentRequest {
     pub currency: String,
     /// Read the card only (`collect_payment_method`); authorise later with `confirm`.
     pub collect_only: bool,
+    /// `capture_method=manual`: authorise (reserve) the amount without booking it; the money moves
+    /// only on [`Terminal::capture`], and [`Terminal::release`] gives the hold back. A terminal that
+    /// cannot hold an amount must refuse, never book the whole amount instead.
+    pub manual_capture: bool,
 }
 
 /// An approved authorisation.
@@ -105,6 +109,44 @@ pub struct RefundRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefundOutcome {
     Succeeded { terminal: Value },
+    Failed { reason: String },
+}
+
+/// A capture of an authorised (reserved, uncaptured) payment: book `amount` of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureRequest {
+    /// The PaymentIntent the authorisation belongs to.
+    pub payment_intent: String,
+    pub charge: String,
+    /// The amount to book (at most the authorised amount; the rest is released).
+    pub amount: i64,
+    /// The amount that was authorised.
+    pub authorized: i64,
+    pub currency: String,
+    /// What the terminal reported for the authorisation (receipt number, trace, …).
+    pub terminal: Value,
+}
+
+/// A release of an authorised, uncaptured payment (PaymentIntent canceled or expired).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseRequest {
+    pub payment_intent: String,
+    pub charge: String,
+    pub authorized: i64,
+    pub currency: String,
+    pub terminal: Value,
+}
+
+/// How a capture or a release ended on the terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HoldOutcome {
+    /// Done: the terminal booked the capture's amount, or released the hold. `terminal` holds the
+    /// facts of that booking (receipt number, trace, …).
+    Done { terminal: Value },
+    /// A release found the authorisation already booked at the terminal (a capture whose answer was
+    /// lost): the terminal holds `amount`, and the gateway must record it as captured, not canceled.
+    AlreadyCaptured { amount: i64, terminal: Value },
+    /// The terminal refused; nothing changed on it.
     Failed { reason: String },
 }
 
@@ -190,6 +232,21 @@ pub trait Terminal: Send + Sync {
     /// Cancels a payment that has not reached the card yet.
     async fn cancel(&mut self) -> Result<(), DriverError>;
     async fn refund(&mut self, req: RefundRequest) -> Result<RefundOutcome, DriverError>;
+    /// Books `amount` of an authorisation taken with `manual_capture` (ZVT Book Total). Drivers whose
+    /// authorisations are holds at a provider that the gateway itself settles answer `Done`.
+    async fn capture(&mut self, req: CaptureRequest) -> Result<HoldOutcome, DriverError> {
+        let _ = req;
+        Err(DriverError::Unsupported(
+            "this reader cannot capture an authorisation; use capture_method=automatic".into(),
+        ))
+    }
+    /// Gives back an uncaptured authorisation (ZVT Pre-Authorisation Reversal).
+    async fn release(&mut self, req: ReleaseRequest) -> Result<HoldOutcome, DriverError> {
+        let _ = req;
+        Err(DriverError::Unsupported(
+            "this reader cannot release an authorisation".into(),
+        ))
+    }
     /// Shows a cart on the reader's display.
     async fn display(&mut self, cart: &Value) -> Result<(), DriverError>;
     /// Learns the fate of a payment whose answer was lost (crash, link drop).

@@ -46,6 +46,7 @@ fn payment(reference: &str, amount: i64) -> PaymentRequest {
         amount,
         currency: "eur".into(),
         collect_only: false,
+        manual_capture: false,
     }
 }
 
@@ -460,6 +461,7 @@ async fn terminal_faults_fail_the_payment_without_charging() {
         assert!(t
             .begin_payment(PaymentRequest {
                 collect_only: true,
+                manual_capture: false,
                 ..payment("pi_collect", 1000)
             })
             .await

@@ -85,6 +85,7 @@ async fn registers_and_pays_over_tls_with_the_terminal_ca() {
                 amount: 1250,
                 currency: "eur".into(),
                 collect_only: false,
+                manual_capture: false,
             })
             .await
             .unwrap()

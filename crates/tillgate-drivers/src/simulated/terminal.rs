@@ -2,6 +2,7 @@
 use super::device::SimDevice;
 use super::SIM_SW_VERSION;
 use crate::{
+    CaptureRequest, HoldOutcome, ReleaseRequest,
     Approval, DriverError, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest,
     PresentedCard, Recovery, RefundOutcome, RefundRequest, SimChange, SimulatedControls, Terminal,
 };
@@ -150,6 +151,20 @@ impl Terminal for SimulatedTerminal {
         })
     }
 
+    /// The simulated provider holds an authorisation the way Stripe does: capture books the amount
+    /// asked for and releases the rest; it needs no reader (like refunds).
+    async fn capture(&mut self, req: CaptureRequest) -> Result<HoldOutcome, DriverError> {
+        Ok(HoldOutcome::Done {
+            terminal: json!({"simulated": true, "captured": req.amount}),
+        })
+    }
+
+    async fn release(&mut self, _req: ReleaseRequest) -> Result<HoldOutcome, DriverError> {
+        Ok(HoldOutcome::Done {
+            terminal: json!({"simulated": true, "released": true}),
+        })
+    }
+
     async fn display(&mut self, cart: &Value) -> Result<(), DriverError> {
         self.reach()?;
         self.display = Some(cart.clone());
@@ -219,6 +234,7 @@ mod tests {
             amount,
             currency: "eur".into(),
             collect_only,
+            manual_capture: false,
         }
     }
 

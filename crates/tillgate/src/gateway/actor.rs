@@ -15,7 +15,7 @@ use tillgate_domain::metadata::{self, Metadata, MetadataUpdate};
 use tillgate_domain::now_millis;
 use tillgate_domain::objects::ReaderEvent;
 use tillgate_domain::objects::{
-    ActionType, Kind, PaymentIntent, PiStatus, Reader, ReaderAction, ReaderStatus,
+    ActionType, CaptureMethod, Kind, PaymentIntent, PiStatus, Reader, ReaderAction, ReaderStatus,
 };
 use tillgate_domain::store::{get_typed, Write};
 use tillgate_domain::{now_secs, AccountId, ApiError};
@@ -630,6 +630,7 @@ impl ReaderActor {
                 amount: pi.amount,
                 currency: pi.currency.clone(),
                 collect_only: kind == ActionType::CollectPaymentMethod,
+                manual_capture: pi.capture_method == CaptureMethod::Manual,
             })
             .await;
         let fut = match started {
@@ -778,6 +779,7 @@ impl ReaderActor {
                 amount: pi.amount,
                 currency: pi.currency.clone(),
                 collect_only: false,
+                manual_capture: pi.capture_method == CaptureMethod::Manual,
             })
             .await
             .map_err(driver_error)?;
