@@ -109,6 +109,9 @@ fn ecr_message() -> impl Strategy<Value = EcrMessage> {
             })
         }),
         bmps().prop_map(EcrMessage::Authorization),
+        bmps().prop_map(EcrMessage::Reservation),
+        bmps().prop_map(EcrMessage::BookTotal),
+        bmps().prop_map(EcrMessage::PreAuthReversal),
         Just(EcrMessage::LogOff),
         password_command().prop_map(EcrMessage::RepeatReceipt),
         password_command().prop_map(EcrMessage::Reversal),

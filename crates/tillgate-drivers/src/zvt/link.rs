@@ -31,6 +31,9 @@ pub(crate) struct Link {
     pub traffic: Arc<watch::Sender<Option<Instant>>>,
     /// What the last status enquiry observed.
     pub last_status: Arc<std::sync::Mutex<Option<Heartbeat>>>,
+    /// The commands the terminal listed as permitted at its last registration (TLV `26`), when it
+    /// listed any.
+    pub permitted: Arc<std::sync::Mutex<Option<Vec<[u8; 2]>>>>,
 }
 
 impl Link {
@@ -45,13 +48,27 @@ impl Link {
     /// The connected client in `slot`, connecting and registering first when needed.
     pub async fn ready<'a>(&self, slot: &'a mut Slot) -> Result<&'a mut ZvtClient, DriverError> {
         if slot.is_none() {
-            let client = connect(&self.endpoint, &self.opts)
+            let mut client = open(&self.endpoint, &self.opts)
                 .await
                 .map_err(driver_error)?;
+            let info = client
+                .register(RegisterConfig::default())
+                .await
+                .map_err(driver_error)?;
+            *self.permitted.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(info.permitted_commands).filter(|p| !p.is_empty());
             **slot = Some(client);
         }
         slot.as_mut()
             .ok_or_else(|| DriverError::Offline("the terminal link is closed".into()))
+    }
+
+    /// `false` when the terminal's registration listed its permitted commands without `code`.
+    pub fn permits(&self, code: [u8; 2]) -> bool {
+        match &*self.permitted.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(list) => list.contains(&code),
+            None => true,
+        }
     }
 
     pub fn record(&self) -> Record {

@@ -9,9 +9,9 @@ use tillgate_zvt::codec::ResultCode;
 use crate::{Approval, DriverError, PaymentOutcome};
 
 /// How a payment command ended, in the gateway's terms.
-pub(crate) fn payment_outcome(outcome: AuthOutcome, requested: i64) -> PaymentOutcome {
+pub(crate) fn payment_outcome(outcome: AuthOutcome, requested: i64, kind: &str) -> PaymentOutcome {
     match outcome {
-        AuthOutcome::Approved(tx) => PaymentOutcome::Approved(approval(&tx, requested)),
+        AuthOutcome::Approved(tx) => PaymentOutcome::Approved(approval(&tx, requested, kind)),
         AuthOutcome::Declined { result, text } => PaymentOutcome::Declined {
             card: None,
             decline: decline_for(result),
@@ -28,14 +28,14 @@ pub(crate) fn payment_outcome(outcome: AuthOutcome, requested: i64) -> PaymentOu
     }
 }
 
-pub(crate) fn approval(tx: &Transaction, requested: i64) -> Approval {
+pub(crate) fn approval(tx: &Transaction, requested: i64, kind: &str) -> Approval {
     Approval {
         card: card_facts(tx),
         amount: tx
             .amount_minor
             .and_then(|a| i64::try_from(a).ok())
             .unwrap_or(requested),
-        terminal: terminal_facts(tx, "payment"),
+        terminal: terminal_facts(tx, kind),
         receipt_lines: tx.receipt.clone(),
     }
 }

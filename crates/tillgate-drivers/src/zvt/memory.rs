@@ -35,9 +35,12 @@ pub(crate) struct InFlight {
     pub amount: i64,
     /// The terminal's last booked transaction before this command (`None`: it had none).
     pub baseline: Option<TxKey>,
+    /// A Reservation (`06 22`, manual capture) rather than an Authorization.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reserve: bool,
 }
 
-/// A refund the terminal booked although its answer never reached the gateway: kept until the
+/// A refund, book total or release the terminal booked although its answer never reached the gateway: kept until the
 /// refund is asked for again, which then gets this booking instead of a second refund.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct BookedRefund {
@@ -47,18 +50,30 @@ pub(crate) struct BookedRefund {
     pub terminal: serde_json::Value,
 }
 
+impl BookedRefund {
+    /// Whether the booking is one of these kinds (`terminal.kind`: refund, reversal, book_total, release).
+    pub fn kind_is(&self, kinds: &[&str]) -> bool {
+        let kind = self.terminal.get("kind").and_then(|k| k.as_str());
+        kind.is_some_and(|k| kinds.contains(&k))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Record {
     /// Whether `last` is known (after a repeat receipt or a booking seen by this driver).
     pub baseline_known: bool,
     pub last: Option<TxKey>,
     pub in_flight: Option<InFlight>,
-    /// A reversal or refund sent and not yet answered (`kind` is "reversal" or "refund").
+    /// A reversal, refund, book total or release sent and not yet answered (`kind` is "reversal",
+    /// "refund", "book_total" or "release"; `reference` the charge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_in_flight: Option<(String, InFlight)>,
     /// A refund found booked after its answer was lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_booked: Option<BookedRefund>,
+    /// The terminal refused a Reservation (`06 22`): it has no pre-authorisation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reservations_refused: bool,
 }
 
 /// Records of every terminal this driver talks to, keyed by `zvt://host:port`.
@@ -147,6 +162,7 @@ mod tests {
                 reference: "pi_1".into(),
                 amount: 1000,
                 baseline: None,
+                reserve: true,
             }),
             refund_in_flight: None,
             refund_booked: Some(BookedRefund {
@@ -154,6 +170,7 @@ mod tests {
                 amount: 500,
                 terminal: serde_json::json!({"receipt_no": 4}),
             }),
+            reservations_refused: true,
         };
         Memory::new(Some(dir.clone()))
             .put("zvt://127.0.0.1:1", record.clone())

@@ -4,10 +4,12 @@
 //!
 //! - `endpoint`: the registration code and the stored connection; `link`: connect-and-register;
 //! - `terminal`: the [`Terminal`] link; `payment`: one payment and its recovery after a link drop;
+//! - `hold`: a pre-authorisation's Book Total (capture) and Pre-Authorisation Reversal (release);
 //! - `liveness`: the status enquiry behind the fleet monitor's heartbeat;
 //! - `memory`: the per-terminal record that makes recovery a fact, not a guess; `mapping`: ZVT ↔ Stripe.
 
 mod endpoint;
+mod hold;
 mod link;
 mod liveness;
 mod mapping;
@@ -113,6 +115,7 @@ impl ZvtDriver {
             retry: self.config.recovery_retry,
             traffic: Arc::new(tokio::sync::watch::Sender::new(None)),
             last_status: Arc::default(),
+            permitted: Arc::default(),
         })
     }
 }

@@ -39,6 +39,11 @@ pub(crate) async fn run(
 ) {
     let amount = u64::try_from(in_flight.amount).unwrap_or_default();
     let result = match slot.as_mut() {
+        Some(client) if in_flight.reserve => {
+            client
+                .reserve(amount, currency, link.forward_progress())
+                .await
+        }
         Some(client) => {
             client
                 .authorize(amount, currency, link.forward_progress())
@@ -49,7 +54,24 @@ pub(crate) async fn run(
     let finished = match result {
         Ok(auth) => {
             settle(&link, &auth);
-            payment_outcome(auth, in_flight.amount)
+            payment_outcome(auth, in_flight.amount, kind_of(&in_flight))
+        }
+        Err(ZvtError::Nak(code)) if in_flight.reserve => {
+            // The terminal has no pre-authorisation: remember it, so the next manual PaymentIntent
+            // is refused before anything is sent; nothing was charged.
+            clear_in_flight(&link, in_flight.baseline);
+            let mut record = link.record();
+            record.reservations_refused = true;
+            if let Err(e) = link.save(record) {
+                tracing::error!(terminal = %link.key, error = %e, "refusal not recorded");
+            }
+            PaymentOutcome::Failed {
+                code: "terminal_reader_failed".into(),
+                message: format!(
+                    "The terminal refused the pre-authorisation (NAK {code:02X}: function not possible); nothing was charged. {}",
+                    super::terminal::NO_PREAUTH
+                ),
+            }
         }
         Err(e @ (ZvtError::Nak(_) | ZvtError::NotZvt { .. })) => {
             // The terminal refused the command itself: nothing was charged.
@@ -135,7 +157,17 @@ pub(crate) async fn recover_once(
     Ok(Recovery::Known(PaymentOutcome::Approved(approval(
         &tx,
         in_flight.amount,
+        kind_of(in_flight),
     ))))
+}
+
+/// What the charge records of the booking: a payment, or a reservation to capture later.
+fn kind_of(in_flight: &InFlight) -> &'static str {
+    if in_flight.reserve {
+        "reservation"
+    } else {
+        "payment"
+    }
 }
 
 /// Records a finished command: an approval becomes the new baseline; anything else makes the next

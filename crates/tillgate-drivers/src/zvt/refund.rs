@@ -31,18 +31,18 @@ pub(crate) async fn run(
         ));
     }
     record = settle_stale(link, slot, record).await?;
-    if let Some(booked) = record
-        .refund_booked
-        .take_if(|b| b.charge == req.charge && b.amount == req.amount)
-    {
+    if let Some(booked) = record.refund_booked.take_if(|b| {
+        b.charge == req.charge && b.amount == req.amount && b.kind_is(&["refund", "reversal"])
+    }) {
         // This very refund was booked before its answer was lost: report that booking.
         link.save(record)?;
         return Ok(RefundOutcome::Succeeded {
             terminal: booked.terminal,
         });
     }
-    let receipt_no = req
-        .terminal
+    // A captured reservation is reversed by its Book Total's receipt, a payment by its own.
+    let facts = req.terminal.get("book_total").unwrap_or(&req.terminal);
+    let receipt_no = facts
         .get("receipt_no")
         .and_then(Value::as_u64)
         .and_then(|n| u16::try_from(n).ok());
@@ -50,6 +50,7 @@ pub(crate) async fn run(
         reference: req.charge.clone(),
         amount: req.amount,
         baseline: record.last,
+        reserve: false,
     };
     let mut outcome = None;
     let mut kind = "refund";

@@ -14,9 +14,12 @@ use super::link::{map_failure, Link};
 use super::memory::InFlight;
 use super::payment;
 use crate::{
-    DriverError, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest, Recovery,
+    CaptureRequest, DriverError, HeartbeatFuture, HoldOutcome, ReleaseRequest, PaymentFuture, PaymentOutcome, PaymentRequest, Recovery,
     RefundOutcome, RefundRequest, Terminal,
 };
+
+/// Why a manual PaymentIntent cannot be held on this terminal.
+pub(crate) const NO_PREAUTH: &str = "This ZVT terminal does not offer pre-authorisation (Reservation 06 22 is not among the commands it permits), so a PaymentIntent with capture_method=manual cannot be held on it. Use capture_method=automatic, or have the terminal's provider enable pre-authorisation.";
 
 /// How long `cancel` waits for the terminal to confirm an abort.
 const ABORT_WAIT: Duration = Duration::from_secs(10);
@@ -87,10 +90,18 @@ impl Terminal for ZvtTerminal {
         }
         let client = link.ready(&mut slot).await?;
         let abort = client.abort_handle();
+        if req.manual_capture {
+            // Never a full booking instead of a hold: a terminal without pre-authorisation refuses
+            // the manual PaymentIntent before anything is sent.
+            if record.reservations_refused || !link.permits([0x06, 0x22]) {
+                return Err(DriverError::Unsupported(NO_PREAUTH.into()));
+            }
+        }
         let in_flight = InFlight {
             reference: req.reference.clone(),
             amount: amount as i64,
             baseline: record.last,
+            reserve: req.manual_capture,
         };
         // Written before the Authorization leaves: a crash after this point is recovered, not guessed.
         link.save(super::memory::Record {
@@ -158,6 +169,28 @@ impl Terminal for ZvtTerminal {
         let link = self.link()?.clone();
         let mut slot = link.take().await?;
         super::refund::run(&link, &mut slot, &req).await
+    }
+
+    async fn capture(&mut self, req: CaptureRequest) -> Result<HoldOutcome, DriverError> {
+        if self.payment_running() {
+            return Err(DriverError::Busy(
+                "a payment is running on the terminal".into(),
+            ));
+        }
+        let link = self.link()?.clone();
+        let mut slot = link.take().await?;
+        super::hold::capture(&link, &mut slot, &req).await
+    }
+
+    async fn release(&mut self, req: ReleaseRequest) -> Result<HoldOutcome, DriverError> {
+        if self.payment_running() {
+            return Err(DriverError::Busy(
+                "a payment is running on the terminal".into(),
+            ));
+        }
+        let link = self.link()?.clone();
+        let mut slot = link.take().await?;
+        super::hold::release(&link, &mut slot, &req).await
     }
 
     async fn display(&mut self, _cart: &Value) -> Result<(), DriverError> {

@@ -193,6 +193,63 @@ impl ZvtClient {
         Ok(self.outcome(exchange))
     }
 
+    /// Reservation (`06 22`, pre-authorisation): authorises `amount_minor` on the card without booking
+    /// it. The approval's receipt number and trace identify the hold for Book Total or its reversal.
+    pub async fn reserve(
+        &mut self,
+        amount_minor: u64,
+        currency: u16,
+        progress: mpsc::Sender<Progress>,
+    ) -> Result<AuthOutcome, ZvtError> {
+        let bmps = BmpList::new(vec![Bmp::Amount(amount_minor), Bmp::Currency(currency)]);
+        let exchange = self
+            .run(
+                EcrMessage::Reservation(bmps),
+                Finish::UntilCompletion,
+                Some(&progress),
+            )
+            .await?;
+        Ok(self.outcome(exchange))
+    }
+
+    /// Book Total (`06 24`): books `amount_minor` (at most the reserved amount) of the reservation
+    /// with `receipt_no` (and `trace`, when known); the rest of the hold is released.
+    pub async fn book_total(
+        &mut self,
+        receipt_no: u16,
+        trace: Option<u32>,
+        amount_minor: u64,
+    ) -> Result<AuthOutcome, ZvtError> {
+        let mut fields = vec![Bmp::ReceiptNo(receipt_no), Bmp::Amount(amount_minor)];
+        fields.extend(trace.map(Bmp::Trace));
+        let exchange = self
+            .run(
+                EcrMessage::BookTotal(BmpList::new(fields)),
+                Finish::UntilCompletion,
+                None,
+            )
+            .await?;
+        Ok(self.outcome(exchange))
+    }
+
+    /// Pre-Authorisation Reversal (`06 25`): releases the whole hold of the reservation with
+    /// `receipt_no`; nothing is booked.
+    pub async fn preauth_reversal(
+        &mut self,
+        receipt_no: u16,
+        amount_minor: u64,
+    ) -> Result<AuthOutcome, ZvtError> {
+        let bmps = BmpList::new(vec![Bmp::ReceiptNo(receipt_no), Bmp::Amount(amount_minor)]);
+        let exchange = self
+            .run(
+                EcrMessage::PreAuthReversal(bmps),
+                Finish::UntilCompletion,
+                None,
+            )
+            .await?;
+        Ok(self.outcome(exchange))
+    }
+
     /// Reversal (`06 30`) of the payment with `receipt_no` in the open batch.
     pub async fn reversal(&mut self, receipt_no: u16) -> Result<AuthOutcome, ZvtError> {
         let cmd = self.password_command(vec![Bmp::ReceiptNo(receipt_no)]);
@@ -240,9 +297,14 @@ impl ZvtClient {
             .await?;
         exchange.rejected(self.opts.charset)?;
         let raw = exchange.last_status().cloned().unwrap_or_default();
+        let totals = match raw.get(0x60) {
+            Some(Bmp::Other { data, .. }) => Some(crate::codec::IndividualTotals::decode(data)?),
+            _ => None,
+        };
         Ok(EndOfDayReport {
             result: raw.result_code().unwrap_or(ResultCode::Success),
             total_minor: raw.amount(),
+            totals,
             receipt: exchange.receipt,
             raw,
         })

@@ -167,6 +167,8 @@ pub struct EndOfDayReport {
     pub result: ResultCode,
     /// Batch total in minor units, when the terminal reports it.
     pub total_minor: Option<u64>,
+    /// BMP `60`: receipt range and per-scheme counts and turnover, when the terminal reports them.
+    pub totals: Option<crate::codec::IndividualTotals>,
     pub receipt: Vec<String>,
     pub raw: BmpList,
 }

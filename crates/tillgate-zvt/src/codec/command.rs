@@ -83,6 +83,15 @@ pub enum EcrMessage {
     Authorization(BmpList),
     /// `06 02`
     LogOff,
+    /// `06 22` Pre-Authorisation / Reservation: the BMPs of an Authorization (`04` amount, `49`
+    /// currency, …); the card is authorised for the amount, nothing is booked yet.
+    Reservation(BmpList),
+    /// `06 24` Book Total: `87` receipt number of the reservation · `04` amount to book (at most the
+    /// reserved amount; the rest is released) · [`0B` trace of the reservation] · [`3B` AID].
+    BookTotal(BmpList),
+    /// `06 25` Pre-Authorisation Reversal: `87` receipt number of the reservation · [`04` amount];
+    /// the whole hold is released, nothing is booked.
+    PreAuthReversal(BmpList),
     /// `06 20`
     RepeatReceipt(PasswordCommand),
     /// `06 30`: `87` receipt number of the payment to reverse.
@@ -122,6 +131,9 @@ impl EcrMessage {
             [0x06, 0x00] => Self::Registration(decode_registration(data)?),
             [0x06, 0x01] => Self::Authorization(BmpList::decode(data)?),
             [0x06, 0x02] => empty(data, "log-off", Self::LogOff)?,
+            [0x06, 0x22] => Self::Reservation(BmpList::decode(data)?),
+            [0x06, 0x24] => Self::BookTotal(BmpList::decode(data)?),
+            [0x06, 0x25] => Self::PreAuthReversal(BmpList::decode(data)?),
             [0x06, 0x20] => Self::RepeatReceipt(password(data)?),
             [0x06, 0x30] => Self::Reversal(password(data)?),
             [0x06, 0x31] => Self::Refund(password(data)?),
@@ -170,6 +182,18 @@ impl EcrMessage {
                 [0x06, 0x01]
             }
             Self::LogOff => [0x06, 0x02],
+            Self::Reservation(bmps) => {
+                bmps.encode_into(&mut data)?;
+                [0x06, 0x22]
+            }
+            Self::BookTotal(bmps) => {
+                bmps.encode_into(&mut data)?;
+                [0x06, 0x24]
+            }
+            Self::PreAuthReversal(bmps) => {
+                bmps.encode_into(&mut data)?;
+                [0x06, 0x25]
+            }
             Self::RepeatReceipt(cmd) => encode_password_command(cmd, &mut data, [0x06, 0x20])?,
             Self::Reversal(cmd) => encode_password_command(cmd, &mut data, [0x06, 0x30])?,
             Self::Refund(cmd) => encode_password_command(cmd, &mut data, [0x06, 0x31])?,

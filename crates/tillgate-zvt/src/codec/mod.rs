@@ -10,6 +10,7 @@ pub mod command;
 mod error;
 pub mod message;
 pub mod tlv;
+pub mod totals;
 
 pub use apdu::{frame_len, Apdu};
 pub use bmp::{Bmp, BmpList};
@@ -19,3 +20,4 @@ pub use command::{EcrMessage, Password, PasswordCommand, Registration, StatusEnq
 pub use error::{DecodeError, EncodeError};
 pub use message::{Completion, IntermediateStatusMsg, PtMessage, VersionStatus};
 pub use tlv::{Tag, Tlv, TlvItem, TlvValue};
+pub use totals::{IndividualTotals, SchemeTotal};

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::link::{Link, LinkError};
+use super::journal::EntryKind;
 use super::payment;
 use super::{Behaviour, Shared, SimConfig};
 use crate::codec::{
@@ -72,7 +73,18 @@ async fn dispatch(link: &mut Link, shared: &Shared, msg: EcrMessage) -> Step {
             shared.set_ecr_config(reg.config_byte);
             complete(link, registration_facts(&cfg)).await
         }
-        EcrMessage::Authorization(bmps) => payment::authorization(link, shared, &cfg, &bmps).await,
+        EcrMessage::Authorization(bmps) => {
+            payment::authorization(link, shared, &cfg, &bmps, EntryKind::Payment).await
+        }
+        EcrMessage::Reservation(bmps) => {
+            payment::authorization(link, shared, &cfg, &bmps, EntryKind::Reservation).await
+        }
+        EcrMessage::BookTotal(bmps) => {
+            payment::settle_reservation(link, shared, &cfg, &bmps, EntryKind::BookTotal).await
+        }
+        EcrMessage::PreAuthReversal(bmps) => {
+            payment::settle_reservation(link, shared, &cfg, &bmps, EntryKind::Release).await
+        }
         EcrMessage::Reversal(cmd) if cmd.password == cfg.password => {
             payment::reversal(link, shared, &cfg, &cmd.bmps).await
         }
@@ -154,6 +166,10 @@ async fn wrong_password(link: &mut Link) -> Step {
 
 /// What the terminal says about itself after registration: TID, currency and device TLV.
 fn registration_facts(cfg: &SimConfig) -> BmpList {
+    let preauth: &[[u8; 2]] = match cfg.behaviour {
+        Behaviour::NoReservation => &[],
+        _ => &[[0x06, 0x22], [0x06, 0x24], [0x06, 0x25]],
+    };
     let permitted: Vec<TlvItem> = [
         [0x06, 0x01],
         [0x06, 0x20],
@@ -165,6 +181,7 @@ fn registration_facts(cfg: &SimConfig) -> BmpList {
         [0x06, 0xB0],
     ]
     .iter()
+    .chain(preauth)
     .map(|code| TlvItem::primitive(Tag(0x0A), code.to_vec()))
     .collect();
     BmpList::new(vec![

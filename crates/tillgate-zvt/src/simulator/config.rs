@@ -14,8 +14,8 @@ pub enum Behaviour {
     CloseImmediately,
     /// Sends a non-ZVT text banner (a wrong port / terminal not in ECR mode) and ignores input.
     Banner,
-    /// Charges the card (or books a reversal or refund), then drops the link before reporting the
-    /// result (once, then normal).
+    /// Charges the card (or books a reservation, book total, release, reversal or refund), then
+    /// drops the link before reporting the result (once, then normal).
     DropAfterChargeOnce,
     /// As above, on every payment.
     DropAfterChargeAlways,
@@ -45,6 +45,9 @@ pub enum Behaviour {
     DropBeforeCharge,
     /// Not ready: status byte `DF` (out of order), payments and diagnosis end in `06 1E` result `A0`.
     NotReady,
+    /// No pre-authorisation: Reservation, Book Total and Pre-Authorisation Reversal (`06 22/24/25`)
+    /// are missing from the permitted commands and answered with NAK `84 83`.
+    NoReservation,
 }
 
 /// Everything the simulated terminal needs; `Default` gives a healthy terminal.

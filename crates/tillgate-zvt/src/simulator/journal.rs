@@ -9,6 +9,32 @@ use crate::codec::BmpList;
 pub enum EntryKind {
     Payment,
     Refund,
+    /// A pre-authorisation (`06 22`): the card's money is held, nothing is booked.
+    Reservation,
+    /// Book Total (`06 24`) of a reservation (`of`): the booked amount counts like a payment.
+    BookTotal,
+    /// Pre-Authorisation Reversal (`06 25`) of a reservation (`of`): the hold is given back.
+    Release,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Payment => "payment",
+            EntryKind::Refund => "refund",
+            EntryKind::Reservation => "reservation",
+            EntryKind::BookTotal => "book_total",
+            EntryKind::Release => "release",
+        }
+    }
+
+    /// Whether the entry moves money in the batch (payments and book totals in, refunds out).
+    pub fn books(self) -> bool {
+        matches!(
+            self,
+            EntryKind::Payment | EntryKind::BookTotal | EntryKind::Refund
+        )
+    }
 }
 
 /// One booked transaction.
@@ -21,6 +47,10 @@ pub struct JournalEntry {
     pub currency: u16,
     pub batch: u32,
     pub reversed: bool,
+    /// For a book total or a release: the receipt number of the reservation it settles.
+    pub of: Option<u16>,
+    /// The card scheme (index into `codec::totals::SCHEMES`).
+    pub scheme: usize,
 }
 
 /// Status information and receipt of the last transaction, for repeat receipt.
@@ -55,15 +85,13 @@ impl Default for Ledger {
 }
 
 impl JournalEntry {
-    /// One JSON line: `{"kind":"payment","receipt_no":1,"trace":1,"amount":1250,"currency":978,"batch":1,"reversed":false}`.
+    /// One JSON line: `{"kind":"payment","receipt_no":1,"trace":1,"amount":1250,"currency":978,"batch":1,"reversed":false}`;
+    /// a book total or release adds `"of":N`, the reservation's receipt number.
     pub fn to_json_line(&self) -> String {
-        let kind = match self.kind {
-            EntryKind::Payment => "payment",
-            EntryKind::Refund => "refund",
-        };
+        let of = self.of.map(|n| format!(",\"of\":{n}")).unwrap_or_default();
         format!(
-            "{{\"kind\":\"{kind}\",\"receipt_no\":{},\"trace\":{},\"amount\":{},\"currency\":{},\"batch\":{},\"reversed\":{}}}",
-            self.receipt_no, self.trace, self.amount_minor, self.currency, self.batch, self.reversed
+            "{{\"kind\":\"{}\",\"receipt_no\":{},\"trace\":{},\"amount\":{},\"currency\":{},\"batch\":{},\"reversed\":{}{of}}}",
+            self.kind.as_str(), self.receipt_no, self.trace, self.amount_minor, self.currency, self.batch, self.reversed
         )
     }
 }
@@ -111,20 +139,51 @@ impl Ledger {
         receipt
     }
 
-    /// Sum of the open batch: payments not reversed minus refunds (never below zero).
+    /// Sum of the open batch: payments and book totals not reversed minus refunds (never below
+    /// zero). Reservations and their releases move no money and are not counted.
     pub fn batch_total(&self) -> (usize, u64) {
-        let open = self
-            .entries
-            .iter()
-            .filter(|e| e.batch == self.batch && !e.reversed);
-        let (mut count, mut total) = (0, 0i128);
-        for entry in open {
-            count += 1;
+        let totals = self.batch_totals();
+        let (count, amount) = totals.sum();
+        (count as usize, amount)
+    }
+
+    /// The open batch as BMP `60` reports it: receipt range, per scheme count and net turnover.
+    pub fn batch_totals(&self) -> crate::codec::IndividualTotals {
+        let mut totals = crate::codec::IndividualTotals::default();
+        let mut net = [0i128; 7];
+        let in_batch = self.entries.iter().filter(|e| e.batch == self.batch);
+        for entry in in_batch {
+            if totals.receipt_from == 0 || entry.receipt_no < totals.receipt_from {
+                totals.receipt_from = entry.receipt_no;
+            }
+            totals.receipt_to = totals.receipt_to.max(entry.receipt_no);
+            if entry.reversed || !entry.kind.books() {
+                continue;
+            }
+            let scheme = entry.scheme.min(6);
+            let s = &mut totals.schemes[scheme];
+            s.count = s.count.saturating_add(1);
             match entry.kind {
-                EntryKind::Payment => total += i128::from(entry.amount_minor),
-                EntryKind::Refund => total -= i128::from(entry.amount_minor),
+                EntryKind::Refund => net[scheme] -= i128::from(entry.amount_minor),
+                _ => net[scheme] += i128::from(entry.amount_minor),
             }
         }
-        (count, u64::try_from(total.max(0)).unwrap_or(u64::MAX))
+        for (s, n) in totals.schemes.iter_mut().zip(net) {
+            s.amount = u64::try_from(n.max(0)).unwrap_or(u64::MAX);
+        }
+        totals
+    }
+
+    /// The reservation with `receipt_no` in the open batch, and how it was settled so far.
+    pub fn reservation(&self, receipt_no: u16) -> Option<(&JournalEntry, Option<EntryKind>)> {
+        let entry = self.entries.iter().find(|e| {
+            e.kind == EntryKind::Reservation && e.receipt_no == receipt_no && e.batch == self.batch
+        })?;
+        let settled = self
+            .entries
+            .iter()
+            .find(|e| e.of == Some(receipt_no) && e.batch == self.batch)
+            .map(|e| e.kind);
+        Some((entry, settled))
     }
 }

@@ -174,6 +174,34 @@ impl SimHandle {
             .collect()
     }
 
+    /// The money the terminal holds as booked, over all batches: payments and book totals not
+    /// reversed, minus refunds. Reservations and their releases move none.
+    pub fn net_booked(&self) -> i64 {
+        self.journal()
+            .iter()
+            .filter(|e| e.kind.books() && !e.reversed)
+            .map(|e| match e.kind {
+                EntryKind::Refund => -(e.amount_minor as i64),
+                _ => e.amount_minor as i64,
+            })
+            .sum()
+    }
+
+    /// Reservations still holding the customer's money (neither booked nor released).
+    pub fn open_holds(&self) -> Vec<JournalEntry> {
+        let journal = self.journal();
+        journal
+            .iter()
+            .filter(|r| {
+                r.kind == EntryKind::Reservation
+                    && !journal
+                        .iter()
+                        .any(|e| e.of == Some(r.receipt_no) && e.batch == r.batch)
+            })
+            .cloned()
+            .collect()
+    }
+
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         self.shared.set_behaviour(behaviour);
     }

@@ -13,7 +13,7 @@ use super::journal::{EntryKind, JournalEntry, LastReceipt};
 use super::link::{Link, LinkError};
 use super::{Behaviour, Shared, SimConfig};
 use crate::codec::{
-    Bmp, BmpList, EcrMessage, IntermediateStatus, IntermediateStatusMsg, PtMessage, ResultCode,
+    Bmp, BmpList, EcrMessage, IndividualTotals, IntermediateStatus, IntermediateStatusMsg, PtMessage, ResultCode,
     Tag, Tlv, TlvItem,
 };
 
@@ -26,12 +26,20 @@ enum Customer {
     Dropped,
 }
 
+/// Authorization (`06 01`, `kind` Payment) or Reservation (`06 22`, `kind` Reservation): the same
+/// customer dialogue; a reservation only holds the amount (journal `reservation`, no money booked).
 pub(crate) async fn authorization(
     link: &mut Link,
     shared: &Shared,
     cfg: &SimConfig,
     bmps: &BmpList,
+    kind: EntryKind,
 ) -> Step {
+    if kind == EntryKind::Reservation && cfg.behaviour == Behaviour::NoReservation {
+        // A terminal without pre-authorisation: "function not possible" instead of the ACK.
+        link.send(&PtMessage::Nak(0x83)).await?;
+        return Ok(Flow::Continue);
+    }
     ack(link).await?;
     let Some(amount) = bmps.amount().filter(|a| *a > 0) else {
         return fail(link, ResultCode::FunctionNotPossible, Some("no amount")).await;
@@ -59,7 +67,7 @@ pub(crate) async fn authorization(
             shared.orphan.send_replace(true);
             sleep_until(presented_at).await;
             if decide(amount) == Decision::Approve {
-                book_payment(shared, cfg, amount);
+                book_payment(shared, cfg, amount, kind);
             }
             shared.orphan.send_replace(false);
             return Ok(Flow::Drop);
@@ -90,7 +98,7 @@ pub(crate) async fn authorization(
         link.send_acked(&PtMessage::StatusInformation(info)).await?;
         return fail(link, result, None).await;
     }
-    let (info, lines) = book_payment(shared, cfg, amount);
+    let (info, lines) = book_payment(shared, cfg, amount, kind);
     if drops_after_booking(shared, cfg) {
         return Ok(Flow::Drop);
     }
@@ -103,8 +111,14 @@ pub(crate) async fn authorization(
     Ok(flow)
 }
 
-/// Books an approved payment: journal entry, trace and receipt numbers, the receipt to repeat.
-fn book_payment(shared: &Shared, cfg: &SimConfig, amount: u64) -> (BmpList, Vec<String>) {
+/// Books an approved payment (or records an approved reservation): journal entry, trace and receipt
+/// numbers, the receipt to repeat.
+fn book_payment(
+    shared: &Shared,
+    cfg: &SimConfig,
+    amount: u64,
+    kind: EntryKind,
+) -> (BmpList, Vec<String>) {
     let mut ledger = shared.ledger();
     let (trace, receipt_no) = (ledger.trace(), ledger.receipt());
     let info = card_status(
@@ -114,16 +128,22 @@ fn book_payment(shared: &Shared, cfg: &SimConfig, amount: u64) -> (BmpList, Vec<
         Some(trace),
         Some(receipt_no),
     );
-    let lines = receipt_lines(cfg, "PAYMENT", amount, trace, receipt_no);
+    let title = match kind {
+        EntryKind::Reservation => "RESERVATION",
+        _ => "PAYMENT",
+    };
+    let lines = receipt_lines(cfg, title, amount, trace, receipt_no);
     let batch = ledger.batch;
     ledger.entries.push(JournalEntry {
-        kind: EntryKind::Payment,
+        kind,
         receipt_no,
         trace,
         amount_minor: amount,
         currency: cfg.currency,
         batch,
         reversed: false,
+        of: None,
+        scheme: IndividualTotals::scheme_of(&cfg.card_name),
     });
     ledger.last = Some(LastReceipt {
         status: info.clone(),
@@ -152,7 +172,9 @@ pub(crate) async fn reversal(
         let mut ledger = shared.ledger();
         let batch = ledger.batch;
         let entry = ledger.entries.iter_mut().find(|e| {
-            e.kind == EntryKind::Payment && e.receipt_no == receipt_no && e.batch == batch
+            matches!(e.kind, EntryKind::Payment | EntryKind::BookTotal)
+                && e.receipt_no == receipt_no
+                && e.batch == batch
         });
         match entry {
             None => Err(ResultCode::ReversalNotPossible),
@@ -206,6 +228,8 @@ pub(crate) async fn refund(
             currency: cfg.currency,
             batch,
             reversed: false,
+            of: None,
+            scheme: IndividualTotals::scheme_of(&cfg.card_name),
         });
         let info = booking_status(cfg, amount, trace, receipt_no);
         let lines = receipt_lines(cfg, "REFUND", amount, trace, receipt_no);
@@ -217,6 +241,82 @@ pub(crate) async fn refund(
         (info, lines)
     };
     finish_booking(link, shared, cfg, info, &lines).await
+}
+
+/// Book Total (`06 24`, `kind` BookTotal) or Pre-Authorisation Reversal (`06 25`, `kind` Release)
+/// of the open reservation with BMP `87`: a book total books the amount asked for (at most the
+/// reserved amount, default all of it) and releases the rest; a release gives the whole hold back.
+pub(crate) async fn settle_reservation(
+    link: &mut Link,
+    shared: &Shared,
+    cfg: &SimConfig,
+    bmps: &BmpList,
+    kind: EntryKind,
+) -> Step {
+    if cfg.behaviour == Behaviour::NoReservation {
+        link.send(&PtMessage::Nak(0x83)).await?;
+        return Ok(Flow::Continue);
+    }
+    ack(link).await?;
+    let Some(receipt_no) = bmps.receipt_no() else {
+        return fail(
+            link,
+            ResultCode::FunctionNotPossible,
+            Some("no receipt number"),
+        )
+        .await;
+    };
+    let booked = {
+        let mut ledger = shared.ledger();
+        match ledger.reservation(receipt_no) {
+            None => Err((ResultCode::FunctionNotPossible, "no such reservation")),
+            Some((_, Some(EntryKind::Release))) => {
+                Err((ResultCode::AlreadyReversed, "reservation already released"))
+            }
+            Some((_, Some(_))) => Err((ResultCode::ReversalNotPossible, "reservation already booked")),
+            Some((held, None)) => {
+                let reserved = held.amount_minor;
+                let scheme = held.scheme;
+                let amount = match kind {
+                    EntryKind::BookTotal => bmps.amount().unwrap_or(reserved),
+                    _ => reserved,
+                };
+                if amount == 0 || amount > reserved {
+                    Err((ResultCode::FunctionNotPossible, "amount beyond the reservation"))
+                } else {
+                    let (trace, new_receipt) = (ledger.trace(), ledger.receipt());
+                    let batch = ledger.batch;
+                    ledger.entries.push(JournalEntry {
+                        kind,
+                        receipt_no: new_receipt,
+                        trace,
+                        amount_minor: amount,
+                        currency: cfg.currency,
+                        batch,
+                        reversed: false,
+                        of: Some(receipt_no),
+                        scheme,
+                    });
+                    let info = booking_status(cfg, amount, trace, new_receipt);
+                    let title = match kind {
+                        EntryKind::BookTotal => "BOOK TOTAL",
+                        _ => "RESERVATION RELEASED",
+                    };
+                    let lines = receipt_lines(cfg, title, amount, trace, new_receipt);
+                    ledger.last = Some(LastReceipt {
+                        status: info.clone(),
+                        lines: lines.clone(),
+                    });
+                    ledger.save();
+                    Ok((info, lines))
+                }
+            }
+        }
+    };
+    match booked {
+        Err((code, text)) => fail(link, code, Some(text)).await,
+        Ok((info, lines)) => finish_booking(link, shared, cfg, info, &lines).await,
+    }
 }
 
 pub(crate) async fn repeat_receipt(link: &mut Link, shared: &Shared) -> Step {
@@ -238,21 +338,26 @@ pub(crate) async fn repeat_receipt(link: &mut Link, shared: &Shared) -> Step {
 
 pub(crate) async fn end_of_day(link: &mut Link, shared: &Shared, cfg: &SimConfig) -> Step {
     ack(link).await?;
-    let (count, total, batch) = {
+    let (count, total, batch, totals) = {
         let mut ledger = shared.ledger();
         let (count, total) = ledger.batch_total();
+        let totals = ledger.batch_totals();
         let batch = ledger.batch;
         ledger.batch += 1;
-        (count, total, batch)
+        (count, total, batch, totals)
     };
     let (time, date) = clock::now();
-    let info = BmpList::new(vec![
+    let mut fields = vec![
         Bmp::ResultCode(ResultCode::Success),
         Bmp::Amount(total),
         Bmp::Time(time),
         Bmp::Date(date),
         Bmp::TerminalId(cfg.terminal_id),
-    ]);
+    ];
+    if let Ok(data) = totals.encode() {
+        fields.push(Bmp::Other { tag: 0x60, data });
+    }
+    let info = BmpList::new(fields);
     link.send_acked(&PtMessage::StatusInformation(info)).await?;
     let lines = vec![
         "END OF DAY".to_string(),

@@ -234,7 +234,10 @@ async fn cancel(
             .into());
         }
     }
-    let pi = intents::cancel(s.gateway.shared(), &acct, &id, reason, &origin).await?;
+    let pi = s
+        .gateway
+        .settle_hold(&acct, &id, intents::HoldAction::Release(reason), origin)
+        .await?;
     respond(&s, &acct, &pi, &p).await
 }
 
@@ -246,14 +249,11 @@ async fn capture(
     p: Params,
 ) -> ApiResult<Json<Value>> {
     p.allow(&["amount_to_capture", "metadata", "statement_descriptor"])?;
-    let pi = intents::capture(
-        s.gateway.shared(),
-        &acct,
-        &id,
-        p.int("amount_to_capture")?,
-        &origin,
-    )
-    .await?;
+    let amount = p.int("amount_to_capture")?;
+    let pi = s
+        .gateway
+        .settle_hold(&acct, &id, intents::HoldAction::Capture(amount), origin)
+        .await?;
     respond(&s, &acct, &pi, &p).await
 }
 

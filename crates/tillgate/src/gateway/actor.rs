@@ -67,6 +67,11 @@ pub enum ReaderRequest {
     Simulate {
         change: SimChange,
     },
+    /// Capture or release the hold of an authorised PaymentIntent this reader took.
+    Hold {
+        payment_intent: String,
+        action: super::intents::HoldAction,
+    },
     /// Close the terminal's batch (ZVT end of day); refused while an action runs.
     EndOfDay,
     /// Run the terminal's own diagnosis (ZVT `06 70`); refused while an action runs.
@@ -512,6 +517,25 @@ impl ReaderActor {
                     event(&self.account, kind, &reader.to_public(), origin).map_err(store_error)?;
                 self.save(reader, vec![ev]).await?;
                 Ok(self.public())
+            }
+            ReaderRequest::Hold {
+                payment_intent,
+                action,
+            } => {
+                // The terminal runs one command at a time: a payment in progress keeps it.
+                if self.reader.busy_action().is_some() || self.unresolved {
+                    return Err(busy());
+                }
+                let pi = super::intents::apply(
+                    &self.shared,
+                    &self.account,
+                    Some(self.terminal.as_mut()),
+                    &payment_intent,
+                    action,
+                    origin,
+                )
+                .await?;
+                serde_json::to_value(pi).map_err(|_| ApiError::internal())
             }
             ReaderRequest::EndOfDay => {
                 if self.reader.busy_action().is_some() || self.unresolved {

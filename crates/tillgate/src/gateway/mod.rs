@@ -160,7 +160,7 @@ impl Gateway {
                 }
             }
         });
-        tokio::spawn(sweeper::run(shared));
+        tokio::spawn(sweeper::run(gw.clone()));
         Ok(gw)
     }
 
@@ -253,6 +253,52 @@ impl Gateway {
         self.configure_new_reader(account, &reader.id, reader.location.as_deref())
             .await?;
         Ok(reader)
+    }
+
+    /// Captures or cancels a PaymentIntent. An authorised, uncaptured one is a hold on the terminal
+    /// that took it, so the capture or release goes to that reader's actor (one command at a time
+    /// on its terminal); simulated holds are settled by the simulated provider, like refunds.
+    pub async fn settle_hold(
+        &self,
+        account: &AccountId,
+        pi_id: &str,
+        action: intents::HoldAction,
+        origin: Origin,
+    ) -> Result<tillgate_domain::objects::PaymentIntent, ApiError> {
+        let shared = &self.shared;
+        let pi = intents::load(shared, account, pi_id).await?;
+        let charge = match pi.status {
+            tillgate_domain::objects::PiStatus::RequiresCapture => {
+                intents::latest_charge(shared, account, &pi).await?
+            }
+            _ => None,
+        };
+        let Some(charge) = charge else {
+            return intents::apply(shared, account, None, pi_id, action, &origin).await;
+        };
+        let field = |name: &str| {
+            charge
+                .tillgate
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (driver, reader) = (field("driver"), field("reader"));
+        if driver == "simulated" {
+            let mut terminal = tillgate_drivers::simulated::SimulatedTerminal::new(Duration::ZERO);
+            return intents::apply(shared, account, Some(&mut terminal), pi_id, action, &origin)
+                .await;
+        }
+        if !self.has_reader(account, &reader) {
+            return intents::apply(shared, account, None, pi_id, action, &origin).await;
+        }
+        let request = ReaderRequest::Hold {
+            payment_intent: pi_id.to_owned(),
+            action,
+        };
+        let answer = self.ask(account, &reader, request, origin).await?;
+        serde_json::from_value(answer).map_err(|_| ApiError::internal())
     }
 
     /// Sends a request to the reader's actor and waits for its answer.
