@@ -14,8 +14,8 @@ use super::link::{map_failure, Link};
 use super::memory::InFlight;
 use super::payment;
 use crate::{
-    CaptureRequest, DriverError, HeartbeatFuture, HoldOutcome, ReleaseRequest, PaymentFuture, PaymentOutcome, PaymentRequest, Recovery,
-    RefundOutcome, RefundRequest, Terminal,
+    CaptureRequest, DriverError, HeartbeatFuture, HoldOutcome, PaymentFuture, PaymentOutcome,
+    PaymentRequest, Recovery, RefundOutcome, RefundRequest, ReleaseRequest, Terminal,
 };
 
 /// Why a manual PaymentIntent cannot be held on this terminal.
