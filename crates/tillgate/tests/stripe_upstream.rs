@@ -1,0 +1,530 @@
+//! The `stripe` driver end to end, on loopback only: tillgate A drives the readers of tillgate B,
+//! which speaks Stripe's API with simulated readers (as Stripe's test mode does). A is connected
+//! with the real `tillgate upstream add` command; the two ledgers are compared at the end.
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{spawn_app, spawn_on, TestApp, KEY};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn tillgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tillgate"))
+}
+
+/// `tillgate upstream add` with `key` on stdin: (success, stdout, stderr). Off the runtime's
+/// thread, so that the upstream in this process can answer it.
+async fn upstream_add(db: &Path, api_base: &str, key: &str) -> (bool, String, String) {
+    let (db, api_base, key) = (db.to_owned(), api_base.to_owned(), key.to_owned());
+    tokio::task::spawn_blocking(move || upstream_add_blocking(&db, &api_base, &key))
+        .await
+        .unwrap()
+}
+
+fn upstream_add_blocking(db: &Path, api_base: &str, key: &str) -> (bool, String, String) {
+    let mut child = tillgate()
+        .args([
+            "upstream",
+            "add",
+            "--account",
+            "default",
+            "--provider",
+            "stripe",
+        ])
+        .args(["--api-key-stdin", "--api-base", api_base, "--database-url"])
+        .arg(format!("sqlite://{}", db.display()))
+        .env_remove("TILLGATE_MASTER_KEY")
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tillgate runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all_sync(format!("{key}\n").as_bytes());
+    let out = child.wait_with_output().expect("tillgate ends");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+trait WriteAllSync {
+    fn write_all_sync(self, bytes: &[u8]);
+}
+impl WriteAllSync for std::process::ChildStdin {
+    fn write_all_sync(mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.write_all(bytes).expect("stdin");
+    }
+}
+
+/// B with a location and two simulated readers; A connected to B (through `api_base`, default
+/// B itself) and started; waits until A's sync imported both readers.
+struct Pair {
+    a: TestApp,
+    b: TestApp,
+    /// A's reader id for each of B's readers, in B's order.
+    readers: Vec<(String, String)>,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+async fn pair(through: Option<&str>) -> Pair {
+    let (b, bdir) = spawn_app().await;
+    let (s, loc) = b
+        .post(
+            "/v1/terminal/locations",
+            &[
+                ("display_name", "Store Nord"),
+                ("address[line1]", "Hauptstr. 1"),
+                ("address[city]", "Berlin"),
+                ("address[postal_code]", "10115"),
+                ("address[country]", "DE"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{loc}");
+    let loc = loc["id"].as_str().unwrap().to_owned();
+    let mut b_readers = Vec::new();
+    for (code, label) in [("simulated-wpe", "Till 1"), ("simulated-s700", "Till 2")] {
+        let (s, r) = b
+            .post(
+                "/v1/terminal/readers",
+                &[
+                    ("registration_code", code),
+                    ("label", label),
+                    ("location", &loc),
+                ],
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+        b_readers.push(r["id"].as_str().unwrap().to_owned());
+    }
+    let adir = tempfile::tempdir().unwrap();
+    let adb = adir.path().join("a.db");
+    let base = through.map(str::to_owned).unwrap_or_else(|| b.base.clone());
+    let (ok, out, err) = upstream_add(&adb, &base, KEY).await;
+    assert!(ok, "upstream add failed: {out} {err}");
+    let a = spawn_on(adb, |_| {}).await;
+    let list = a
+        .wait_for("/v1/terminal/readers?limit=100", |v| {
+            v["data"].as_array().is_some_and(|d| d.len() == 2)
+        })
+        .await;
+    let mut readers = Vec::new();
+    for up in &b_readers {
+        let mine = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["tillgate"]["upstream"]["reader"] == up.as_str())
+            .unwrap_or_else(|| panic!("B's reader {up} not imported: {list}"));
+        readers.push((mine["id"].as_str().unwrap().to_owned(), up.clone()));
+    }
+    // Online in A once the sync's reading reached the reader's liveness.
+    for (r, _) in &readers {
+        a.wait_for(&format!("/v1/terminal/readers/{r}"), |v| {
+            v["status"] == "online"
+        })
+        .await;
+    }
+    Pair {
+        a,
+        b,
+        readers,
+        _dirs: (adir, bdir),
+    }
+}
+
+/// B's PaymentIntents that mirror A's `pi`.
+async fn mirrors(b: &TestApp, pi: &str) -> Vec<Value> {
+    let (_, list) = b.get("/v1/payment_intents?limit=100").await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["tillgate_payment_intent"] == pi)
+        .cloned()
+        .collect()
+}
+
+/// The one upstream PaymentIntent of `pi` (asserting there is exactly one).
+async fn mirror(b: &TestApp, pi: &str) -> Value {
+    let found = mirrors(b, pi).await;
+    assert_eq!(
+        found.len(),
+        1,
+        "B must hold exactly one PaymentIntent for {pi}: {found:?}"
+    );
+    found.into_iter().next().unwrap()
+}
+
+async fn charge_refunded(app: &TestApp, pi: &Value) -> i64 {
+    match pi["latest_charge"].as_str() {
+        Some(ch) => app.get(&format!("/v1/charges/{ch}")).await.1["amount_refunded"]
+            .as_i64()
+            .unwrap(),
+        None => 0,
+    }
+}
+
+/// Starts a payment of `pi` on A's `reader`, presents `card` through A's test helper, waits until
+/// A's PaymentIntent leaves requires_payment_method/processing or shows a payment error.
+async fn pay(a: &TestApp, reader: &str, pi: &str, card: &str) -> Value {
+    let (s, r) = a
+        .post(
+            &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+            &[("payment_intent", pi)],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["action"]["status"], "in_progress", "{r}");
+    let (s, r) = a
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+            &[("card_present[number]", card)],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    a.wait_for(&format!("/v1/terminal/readers/{reader}"), |v| {
+        v["action"]["status"] != "in_progress"
+    })
+    .await;
+    a.get(&format!("/v1/payment_intents/{pi}")).await.1
+}
+
+#[tokio::test]
+async fn the_sync_shows_the_upstream_readers_with_their_stripe_ids() {
+    let p = pair(None).await;
+    let (_, b_list) = p.b.get("/v1/terminal/readers?limit=100").await;
+    for (mine, up) in &p.readers {
+        let (_, r) = p.a.get(&format!("/v1/terminal/readers/{mine}")).await;
+        let theirs = b_list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == up.as_str())
+            .unwrap();
+        assert_eq!(r["tillgate"]["driver"], "stripe");
+        assert_ne!(&r["id"], &theirs["id"], "A gives the reader its own id");
+        for field in ["label", "device_type", "serial_number", "device_sw_version"] {
+            assert_eq!(r[field], theirs[field], "{field}");
+        }
+        assert_eq!(r["tillgate"]["upstream"]["location"], theirs["location"]);
+        assert!(r["tillgate"].get("connection").is_none(), "{r}");
+        // A's location for it is the upstream location, imported.
+        let loc = r["location"].as_str().expect("a location");
+        let (_, l) = p.a.get(&format!("/v1/terminal/locations/{loc}")).await;
+        assert_eq!(l["display_name"], "Store Nord");
+        assert_eq!(l["address"]["city"], "Berlin");
+    }
+    // A second pass imports nothing twice.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (_, list) = p.a.get("/v1/terminal/readers?limit=100").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    let (_, locs) = p.a.get("/v1/terminal/locations?limit=100").await;
+    assert_eq!(locs["data"].as_array().unwrap().len(), 1, "{locs}");
+}
+
+#[tokio::test]
+async fn a_bad_key_is_refused_with_the_upstreams_message_and_a_good_one_is_stored_sealed() {
+    let (b, _bdir) = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let bad = "sk_test_not_a_key_of_b_000000";
+    let (ok, _, err) = upstream_add(&db, &b.base, bad).await;
+    assert!(!ok);
+    let res = reqwest::Client::new()
+        .get(format!("{}/v1/terminal/readers?limit=1", b.base))
+        .bearer_auth(bad)
+        .send()
+        .await
+        .unwrap();
+    let theirs: Value = res.json().await.unwrap();
+    let message = theirs["error"]["message"].as_str().unwrap();
+    assert!(err.contains(message), "stderr {err} lacks {message}");
+    assert!(!err.contains("not_a_key_of_b"), "the key leaked: {err}");
+
+    let (ok, out, err) = upstream_add(&db, &b.base, KEY).await;
+    assert!(ok, "{out} {err}");
+    assert!(!out.contains(KEY) && !err.contains(KEY), "{out} {err}");
+    let list = tillgate()
+        .args(["upstream", "list", "--database-url"])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(listed.contains("sk_test_…6789"), "{listed}");
+    assert!(!listed.contains(KEY), "{listed}");
+    // At rest: sealed in the database, the master key file private.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(KEY),
+                "{} holds the key in clear",
+                path.display()
+            );
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("tillgate-master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let removed = tillgate()
+        .args([
+            "upstream",
+            "remove",
+            "--account",
+            "default",
+            "--database-url",
+        ])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(removed.status.success());
+    let list = tillgate()
+        .args(["upstream", "list", "--database-url"])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).trim().is_empty());
+}
+
+#[tokio::test]
+async fn payments_refunds_and_holds_on_a_stripe_reader_match_the_upstream_ledger() {
+    let p = pair(None).await;
+    let (a, b) = (&p.a, &p.b);
+    let reader = p.readers[0].0.clone();
+
+    // Approved.
+    let approved = a.intent(1000, &[]).await;
+    let pi = pay(a, &reader, &approved, "4242424242424242").await;
+    assert_eq!(pi["status"], "succeeded", "{pi}");
+    assert_eq!(pi["amount_received"], 1000);
+    let up = mirror(b, &approved).await;
+    assert_eq!(up["status"], "succeeded");
+    assert_eq!(up["amount_received"], 1000);
+    let ch = a
+        .get(&format!(
+            "/v1/charges/{}",
+            pi["latest_charge"].as_str().unwrap()
+        ))
+        .await
+        .1;
+    assert_eq!(
+        ch["payment_method_details"]["card_present"]["last4"],
+        "4242"
+    );
+    assert_eq!(
+        ch["payment_method_details"]["card_present"]["brand"],
+        "visa"
+    );
+
+    // Declined, with Stripe's codes.
+    let declined = a.intent(1200, &[]).await;
+    let pi = pay(a, &reader, &declined, "4000000000009995").await;
+    assert_eq!(pi["status"], "requires_payment_method", "{pi}");
+    assert_eq!(
+        pi["last_payment_error"]["decline_code"],
+        "insufficient_funds"
+    );
+    let (_, r) = a.get(&format!("/v1/terminal/readers/{reader}")).await;
+    assert_eq!(r["action"]["status"], "failed");
+    assert_ne!(mirror(b, &declined).await["status"], "succeeded");
+
+    // Partial, then full refunds.
+    let charge = ch["id"].as_str().unwrap();
+    let (s, re) = a
+        .post("/v1/refunds", &[("charge", charge), ("amount", "300")])
+        .await;
+    assert_eq!((s, &re["status"]), (200, &Value::from("succeeded")), "{re}");
+    let (s, re) = a.post("/v1/refunds", &[("charge", charge)]).await;
+    assert_eq!((s, &re["amount"]), (200, &Value::from(700)), "{re}");
+    let (s, err) = a.post("/v1/refunds", &[("charge", charge)]).await;
+    assert_eq!(s, 400, "{err}");
+
+    // Manual capture, partial.
+    let held = a.intent(2000, &[("capture_method", "manual")]).await;
+    let pi = pay(a, &reader, &held, "4242424242424242").await;
+    assert_eq!(pi["status"], "requires_capture", "{pi}");
+    assert_eq!(mirror(b, &held).await["status"], "requires_capture");
+    let (s, pi) = a
+        .post(
+            &format!("/v1/payment_intents/{held}/capture"),
+            &[("amount_to_capture", "1500")],
+        )
+        .await;
+    assert_eq!(s, 200, "{pi}");
+    assert_eq!(pi["amount_received"], 1500);
+
+    // Manual, then canceled: released upstream.
+    let released = a.intent(700, &[("capture_method", "manual")]).await;
+    let pi = pay(a, &p.readers[1].0, &released, "4242424242424242").await;
+    assert_eq!(pi["status"], "requires_capture", "{pi}");
+    let (s, pi) = a
+        .post(&format!("/v1/payment_intents/{released}/cancel"), &[])
+        .await;
+    assert_eq!((s, &pi["status"]), (200, &Value::from("canceled")), "{pi}");
+    assert_eq!(mirror(b, &released).await["status"], "canceled");
+
+    // The two ledgers: one upstream PaymentIntent per payment, same amounts received and refunded.
+    for id in [&approved, &declined, &held, &released] {
+        let (_, mine) = a.get(&format!("/v1/payment_intents/{id}")).await;
+        let theirs = mirror(b, id).await;
+        assert_eq!(
+            mine["status"] == "succeeded",
+            theirs["status"] == "succeeded",
+            "{id}"
+        );
+        assert_eq!(mine["amount_received"], theirs["amount_received"], "{id}");
+        assert_eq!(
+            charge_refunded(a, &mine).await,
+            charge_refunded(b, &theirs).await,
+            "{id} refunded"
+        );
+    }
+    assert_eq!(charge_refunded(b, &mirror(b, &approved).await).await, 1000);
+    let (_, all) = b.get("/v1/payment_intents?limit=100").await;
+    let succeeded = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "succeeded")
+        .count();
+    assert_eq!(succeeded, 2, "B took exactly the two payments A reports");
+}
+
+/// A loopback HTTP proxy that forwards each request to `upstream` and, for the first `drops`
+/// requests whose line starts with `prefix`, closes the connection instead of answering — after
+/// the upstream committed. One request per connection.
+async fn lossy_proxy(
+    upstream: std::net::SocketAddr,
+    prefix: &'static str,
+    drops: usize,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let counter = dropped.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let n = client.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let n = client.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                // The same request, asking the upstream to close after answering.
+                let mut out: Vec<u8> = head
+                    .trim_end()
+                    .lines()
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                    .flat_map(|l| format!("{l}\r\n").into_bytes())
+                    .collect();
+                out.extend_from_slice(b"Connection: close\r\n\r\n");
+                out.extend_from_slice(&buf[head_end..]);
+                let mut up = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                up.write_all(&out).await.unwrap();
+                let mut answer = Vec::new();
+                up.read_to_end(&mut answer).await.unwrap();
+                if head.starts_with(prefix) && counter.fetch_add(1, Ordering::SeqCst) < drops {
+                    // Committed upstream; the answer is lost.
+                    return;
+                }
+                let _ = client.write_all(&answer).await;
+                let _ = client.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}"), dropped)
+}
+
+#[tokio::test]
+async fn a_lost_answer_from_the_upstream_never_doubles_a_payment() {
+    let (b, bdir) = spawn_app().await;
+    let (_, r) = b
+        .post(
+            "/v1/terminal/readers",
+            &[("registration_code", "simulated-wpe"), ("label", "Till 1")],
+        )
+        .await;
+    let up_reader = r["id"].as_str().unwrap().to_owned();
+    let (base, dropped) = lossy_proxy(b.addr, "POST /v1/payment_intents ", 1).await;
+    let adir = tempfile::tempdir().unwrap();
+    let adb = adir.path().join("a.db");
+    let (ok, out, err) = upstream_add(&adb, &base, KEY).await;
+    assert!(ok, "{out} {err}");
+    let a = spawn_on(adb, |_| {}).await;
+    let list = a
+        .wait_for("/v1/terminal/readers", |v| {
+            v["data"].as_array().is_some_and(|d| d.len() == 1)
+        })
+        .await;
+    let reader = list["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        list["data"][0]["tillgate"]["upstream"]["reader"],
+        up_reader.as_str()
+    );
+    a.wait_for(&format!("/v1/terminal/readers/{reader}"), |v| {
+        v["status"] == "online"
+    })
+    .await;
+    let pi = a.intent(4200, &[]).await;
+    let paid = pay(&a, &reader, &pi, "4242424242424242").await;
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+    assert!(
+        dropped.load(Ordering::SeqCst) >= 1,
+        "the proxy dropped no answer"
+    );
+    let found = mirrors(&b, &pi).await;
+    assert_eq!(
+        found.len(),
+        1,
+        "one upstream PaymentIntent despite the retry: {found:?}"
+    );
+    assert_eq!(found[0]["amount_received"], 4200);
+    drop(bdir);
+}
