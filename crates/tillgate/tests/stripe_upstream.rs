@@ -113,7 +113,10 @@ async fn pair(through: Option<&str>) -> Pair {
     let base = through.map(str::to_owned).unwrap_or_else(|| b.base.clone());
     let (ok, out, err) = upstream_add(&adb, &base, KEY).await;
     assert!(ok, "upstream add failed: {out} {err}");
-    let a = spawn_on(adb, |_| {}).await;
+    let a = spawn_on(adb, |c| {
+        c.gateway.heartbeat_interval = Duration::from_millis(200);
+    })
+    .await;
     let list = a
         .wait_for("/v1/terminal/readers?limit=100", |v| {
             v["data"].as_array().is_some_and(|d| d.len() == 2)
@@ -232,6 +235,31 @@ async fn the_sync_shows_the_upstream_readers_with_their_stripe_ids() {
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
     let (_, locs) = p.a.get("/v1/terminal/locations?limit=100").await;
     assert_eq!(locs["data"].as_array().unwrap().len(), 1, "{locs}");
+}
+
+#[tokio::test]
+async fn a_reader_deleted_at_stripe_is_kept_and_shown_offline_with_the_reason() {
+    let p = pair(None).await;
+    let (gone, up) = &p.readers[1];
+    let (s, _) = p.b.delete(&format!("/v1/terminal/readers/{up}")).await;
+    assert_eq!(s, 200);
+    let r =
+        p.a.wait_for(&format!("/v1/terminal/readers/{gone}"), |v| {
+            v["status"] == "offline"
+        })
+        .await;
+    assert_eq!(r["tillgate"]["upstream"]["reader"], up.as_str());
+    let events =
+        p.a.wait_for(&format!("/v1/terminal/readers/{gone}/events"), |v| {
+            v.to_string().contains("deleted at Stripe")
+        })
+        .await;
+    assert!(events.to_string().contains("offline"), "{events}");
+    // The other reader is untouched.
+    let (_, other) =
+        p.a.get(&format!("/v1/terminal/readers/{}", p.readers[0].0))
+            .await;
+    assert_eq!(other["status"], "online");
 }
 
 #[tokio::test]
