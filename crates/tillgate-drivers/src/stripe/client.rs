@@ -350,6 +350,110 @@ mod tests {
         assert!(!dbg.contains("51Habcdefgh"), "{dbg}");
     }
 
+    /// A loopback server answering each connection with the next of `answers` (status, extra
+    /// headers, body), then closing; returns its base URL.
+    async fn scripted(answers: Vec<(u16, &'static str, &'static str)>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for (status, headers, body) in answers {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 8192];
+                let _ = sock.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(answer.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn client(base: String, config: ClientConfig) -> Arc<StripeClient> {
+        StripeClient::new(
+            UpstreamAuth {
+                api_key: "sk_test_0123456789abcdef".into(),
+                stripe_account: Some("acct_123".into()),
+                api_base: base,
+            },
+            config,
+        )
+    }
+
+    #[tokio::test]
+    async fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
+        let base = scripted(vec![
+            (
+                429,
+                "retry-after: 1\r\n",
+                r#"{"error":{"type":"rate_limit_error","message":"slow down"}}"#,
+            ),
+            (
+                500,
+                "",
+                r#"{"error":{"type":"api_error","message":"oops"}}"#,
+            ),
+            (200, "", r#"{"id":"pi_1"}"#),
+        ])
+        .await;
+        let c = client(
+            base,
+            ClientConfig {
+                backoff: Duration::from_millis(10),
+                ..Default::default()
+            },
+        );
+        let started = Instant::now();
+        let v = c.post("/v1/payment_intents", &[], "k1").await.unwrap();
+        assert_eq!(v["id"], "pi_1");
+        assert_eq!(c.requests_sent(), 3);
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "Retry-After ignored"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_retried_and_keeps_stripes_code_and_message() {
+        let base = scripted(vec![(
+            400,
+            "",
+            r#"{"error":{"type":"invalid_request_error","code":"terminal_reader_busy","message":"Reader is busy"}}"#,
+        )])
+        .await;
+        let c = client(base, ClientConfig::default());
+        let e = c.post("/v1/x", &[], "k").await.unwrap_err();
+        assert_eq!(e.code(), Some("terminal_reader_busy"));
+        assert_eq!(e.message(), "Reader is busy");
+        assert_eq!(c.requests_sent(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_token_bucket_spaces_requests_at_the_configured_rate() {
+        let body = r#"{"data":[]}"#;
+        let base = scripted(vec![(200, "", body), (200, "", body), (200, "", body)]).await;
+        let c = client(
+            base,
+            ClientConfig {
+                rate_per_sec: 5.0,
+                burst: 1.0,
+                ..Default::default()
+            },
+        );
+        let started = Instant::now();
+        for _ in 0..3 {
+            c.get("/v1/terminal/readers", &[]).await.unwrap();
+        }
+        // One token at once, then one per 200 ms.
+        assert!(
+            started.elapsed() >= Duration::from_millis(390),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     #[test]
     fn nested_values_become_bracketed_fields() {
         let mut out = Vec::new();
