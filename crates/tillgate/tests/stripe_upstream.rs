@@ -556,3 +556,56 @@ async fn a_lost_answer_from_the_upstream_never_doubles_a_payment() {
     assert_eq!(found[0]["amount_received"], 4200);
     drop(bdir);
 }
+
+/// A gateway that stops while a Stripe reader waits for a card, and comes back after the card was
+/// presented at Stripe directly: it settles the payment from Stripe's state, without a second
+/// upstream payment.
+#[tokio::test]
+async fn after_a_restart_an_interrupted_payment_is_settled_from_the_upstream() {
+    let p = pair(None).await;
+    let Pair {
+        a,
+        b,
+        readers,
+        _dirs,
+        ..
+    } = p;
+    let (reader, up) = readers[0].clone();
+    let pi = a.intent(900, &[]).await;
+    let (s, r) = a
+        .post(
+            &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+            &[("payment_intent", &pi)],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let db = a.db_path.clone();
+    a.stop().await;
+    // While A is down the customer taps at the Stripe reader.
+    let (s, r) = b
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{up}/present_payment_method"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    b.wait_for(&format!("/v1/terminal/readers/{up}"), |v| {
+        v["action"]["status"] == "succeeded"
+    })
+    .await;
+    let a = spawn_on(db, |c| {
+        c.gateway.heartbeat_interval = Duration::from_millis(200);
+    })
+    .await;
+    let settled = a
+        .wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+            v["status"] == "succeeded"
+        })
+        .await;
+    assert_eq!(settled["amount_received"], 900);
+    let theirs = mirror(&b, &pi).await;
+    assert_eq!(theirs["status"], "succeeded");
+    assert_eq!(theirs["amount_received"], 900);
+    let (_, r) = a.get(&format!("/v1/terminal/readers/{reader}")).await;
+    assert_eq!(r["action"]["status"], "succeeded", "{r}");
+}
