@@ -609,3 +609,49 @@ async fn after_a_restart_an_interrupted_payment_is_settled_from_the_upstream() {
     let (_, r) = a.get(&format!("/v1/terminal/readers/{reader}")).await;
     assert_eq!(r["action"]["status"], "succeeded", "{r}");
 }
+
+/// Liveness of Stripe readers costs one upstream list call per sync pass (100 readers a page),
+/// never one call per reader per heartbeat.
+#[tokio::test]
+async fn monitoring_reads_the_upstream_readers_by_page_not_per_reader_per_beat() {
+    let (b, _bdir) = spawn_app().await;
+    for i in 0..3 {
+        let label = format!("Till {i}");
+        let (s, r) = b
+            .post(
+                "/v1/terminal/readers",
+                &[("registration_code", "simulated-wpe"), ("label", &label)],
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+    }
+    let (base, listed) = lossy_proxy(b.addr, "GET /v1/terminal/readers", 0).await;
+    let adir = tempfile::tempdir().unwrap();
+    let adb = adir.path().join("a.db");
+    let (ok, out, err) = upstream_add(&adb, &base, KEY).await;
+    assert!(ok, "{out} {err}");
+    // Heartbeats every 100 ms, the sync every 500 ms (the tests' setting).
+    let a = spawn_on(adb, |c| {
+        c.gateway.heartbeat_interval = Duration::from_millis(100);
+    })
+    .await;
+    let list = a
+        .wait_for("/v1/terminal/readers", |v| {
+            v["data"]
+                .as_array()
+                .is_some_and(|d| d.len() == 3 && d.iter().all(|r| r["status"] == "online"))
+        })
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 3);
+    let before = listed.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let calls = listed.load(Ordering::SeqCst) - before;
+    // 3 s / 0.5 s = 6 passes (one page each); per reader per beat it would be 3 × 30 = 90.
+    assert!((3..=8).contains(&calls), "{calls} reader reads in 3 s");
+    let (_, list) = a.get("/v1/terminal/readers").await;
+    assert!(list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "online"));
+}
