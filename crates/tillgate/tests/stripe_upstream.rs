@@ -655,3 +655,89 @@ async fn monitoring_reads_the_upstream_readers_by_page_not_per_reader_per_beat()
         .iter()
         .all(|r| r["status"] == "online"));
 }
+
+/// The other reader actions reach the Stripe reader: collect then confirm, the cart display, and
+/// canceling a waiting action.
+#[tokio::test]
+async fn collect_confirm_display_and_cancel_reach_the_stripe_reader() {
+    let p = pair(None).await;
+    let (a, b) = (&p.a, &p.b);
+    let (reader, up) = p.readers[0].clone();
+
+    let pi = a.intent(1100, &[]).await;
+    let (s, r) = a
+        .post(
+            &format!("/v1/terminal/readers/{reader}/collect_payment_method"),
+            &[("payment_intent", &pi)],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = a
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    a.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+        v["status"] == "requires_confirmation"
+    })
+    .await;
+    let (s, r) = a
+        .post(
+            &format!("/v1/terminal/readers/{reader}/confirm_payment_intent"),
+            &[("payment_intent", &pi)],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let paid = a
+        .wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+            v["status"] == "succeeded"
+        })
+        .await;
+    assert_eq!(paid["amount_received"], 1100);
+    let theirs = mirror(b, &pi).await;
+    assert_eq!(
+        (&theirs["status"], &theirs["amount_received"]),
+        (&Value::from("succeeded"), &Value::from(1100))
+    );
+
+    let (s, r) = a
+        .post(
+            &format!("/v1/terminal/readers/{reader}/set_reader_display"),
+            &[
+                ("type", "cart"),
+                ("cart[currency]", "eur"),
+                ("cart[line_items][0][description]", "Tea"),
+                ("cart[line_items][0][amount]", "250"),
+                ("cart[line_items][0][quantity]", "1"),
+                ("cart[total]", "250"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (_, theirs) = b.get(&format!("/v1/terminal/readers/{up}")).await;
+    assert_eq!(theirs["action"]["type"], "set_reader_display", "{theirs}");
+    assert_eq!(
+        theirs["action"]["set_reader_display"]["cart"]["line_items"][0]["description"], "Tea",
+        "{theirs}"
+    );
+
+    let waiting = a.intent(1300, &[]).await;
+    let (s, r) = a
+        .post(
+            &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+            &[("payment_intent", &waiting)],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (_, theirs) = b.get(&format!("/v1/terminal/readers/{up}")).await;
+    assert_eq!(theirs["action"]["status"], "in_progress", "{theirs}");
+    let (s, r) = a
+        .post(&format!("/v1/terminal/readers/{reader}/cancel_action"), &[])
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (_, theirs) = b.get(&format!("/v1/terminal/readers/{up}")).await;
+    assert_eq!(theirs["action"]["status"], "failed", "{theirs}");
+    assert_ne!(mirror(b, &waiting).await["status"], "succeeded");
+}

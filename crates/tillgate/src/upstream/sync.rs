@@ -166,7 +166,6 @@ impl UpstreamSync {
                         "reader": up,
                         "location": up_location,
                         "account": c.stripe_account,
-                        "deleted": false,
                     }),
                     ..Default::default()
                 },
