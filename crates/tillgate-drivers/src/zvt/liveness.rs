@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tillgate_zvt::client::{StatusReport, ZvtError};
 use tokio::time::Instant;
 
-use super::link::{breaks_link, connect, Link, Slot};
+use super::link::{breaks_link, Link, Slot};
 use crate::{DriverError, Heartbeat};
 
 /// How often a probe that found the link busy looks again whether it became free.
@@ -47,9 +47,7 @@ pub(crate) async fn probe(link: Link, since: Option<Instant>) -> Result<Heartbea
 async fn enquire(link: Link, mut slot: Slot) -> Result<Heartbeat, DriverError> {
     if slot.is_none() {
         *slot = Some(
-            connect(&link.endpoint, &link.opts)
-                .await
-                .map_err(probe_error)?,
+            link.connect().await.map_err(probe_error)?,
         );
     }
     let Some(client) = slot.as_mut() else {
