@@ -171,6 +171,12 @@ mod tests {
                 "charges of an intent",
                 filtered(Kind::Charge, "payment_intent"),
             ),
+            // At end of day: a reader's charges since its last batch, and that batch.
+            (
+                "charges of a reader",
+                filtered(Kind::Charge, "tillgate.reader"),
+            ),
+            ("batches of a reader", filtered(Kind::Batch, "reader")),
             (
                 "refunds of an intent",
                 filtered(Kind::Refund, "payment_intent"),
@@ -195,7 +201,8 @@ mod tests {
     #[test]
     fn only_plain_field_names_reach_the_sql() {
         assert_eq!(json_path("payment_intent").unwrap(), "$.payment_intent");
-        for bad in ["", "a.b", "x') OR 1=1 --", "status "] {
+        assert_eq!(json_path("tillgate.reader").unwrap(), "$.tillgate.reader");
+        for bad in ["", "a.", ".b", "a..b", "x') OR 1=1 --", "status ", "a.b c"] {
             assert!(json_path(bad).is_err(), "{bad:?}");
         }
     }
