@@ -18,7 +18,11 @@ pub(crate) fn kind_literal(kind: Kind) -> String {
 /// Field names come from code, never from a request; refuse anything else to keep SQL static.
 pub(crate) fn json_path(field: &str) -> StoreResult<String> {
     let plain = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    if !field.is_empty() && field.split('.').all(|p| !p.is_empty() && p.chars().all(plain)) {
+    if !field.is_empty()
+        && field
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(plain))
+    {
         Ok(format!("$.{field}"))
     } else {
         Err(StoreError::Conflict(format!("bad filter field {field}")))

@@ -2,6 +2,7 @@
 //! journal booked (payments, reservations, book totals, releases, reversals, refunds) equals what
 //! tillgate reports — per PaymentIntent and for the whole batch at end of day — including after lost
 //! answers, on a terminal without pre-authorisation, and when an uncaptured hold expires.
+mod dashboard_support;
 mod support;
 
 use serde_json::Value;
@@ -28,7 +29,10 @@ async fn paired_with(
     let app = spawn_on(dir.path().join("tillgate.db"), tweak).await;
     let code = format!("{}?password={PASSWORD}", sim.url());
     let (status, reader) = app
-        .post("/v1/terminal/readers", &[("registration_code", code.as_str())])
+        .post(
+            "/v1/terminal/readers",
+            &[("registration_code", code.as_str())],
+        )
         .await;
     assert_eq!(status, 200, "{reader}");
     let id = reader["id"].as_str().unwrap().to_owned();
@@ -48,8 +52,10 @@ async fn process(app: &TestApp, reader: &str, pi: &str, status: &str) -> Value {
         )
         .await;
     assert_eq!(code, 200, "{r}");
-    app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| v["status"] == status)
-        .await
+    app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+        v["status"] == status
+    })
+    .await
 }
 
 async fn manual(app: &TestApp, reader: &str, amount: i64) -> String {
@@ -60,7 +66,10 @@ async fn manual(app: &TestApp, reader: &str, amount: i64) -> String {
 
 async fn charge_of(app: &TestApp, pi: &str) -> Value {
     let (_, intent) = app.get(&format!("/v1/payment_intents/{pi}")).await;
-    let id = intent["latest_charge"].as_str().expect("a charge").to_owned();
+    let id = intent["latest_charge"]
+        .as_str()
+        .expect("a charge")
+        .to_owned();
     app.get(&format!("/v1/charges/{id}")).await.1
 }
 
@@ -92,7 +101,10 @@ async fn terminal_net(app: &TestApp, sim: &SimHandle, pi: &str) -> i64 {
     receipts.extend(terminal["receipt_no"].as_u64());
     receipts.extend(terminal["book_total"]["receipt_no"].as_u64());
     let (_, refunds) = app
-        .get(&format!("/v1/refunds?charge={}", charge["id"].as_str().unwrap()))
+        .get(&format!(
+            "/v1/refunds?charge={}",
+            charge["id"].as_str().unwrap()
+        ))
         .await;
     for r in refunds["data"].as_array().into_iter().flatten() {
         receipts.extend(r["tillgate"]["terminal"]["receipt_no"].as_u64());
@@ -110,8 +122,16 @@ async fn terminal_net(app: &TestApp, sim: &SimHandle, pi: &str) -> i64 {
 async fn assert_ledgers_agree(app: &TestApp, sim: &SimHandle, pis: &[&str]) {
     let mut total = 0;
     for pi in pis {
-        let (ours, theirs) = (tillgate_net(app, pi).await, terminal_net(app, sim, pi).await);
-        assert_eq!(ours, theirs, "{pi}: tillgate {ours}, terminal {theirs}: {:?}", sim.journal());
+        let (ours, theirs) = (
+            tillgate_net(app, pi).await,
+            terminal_net(app, sim, pi).await,
+        );
+        assert_eq!(
+            ours,
+            theirs,
+            "{pi}: tillgate {ours}, terminal {theirs}: {:?}",
+            sim.journal()
+        );
         total += ours;
     }
     assert_eq!(sim.net_booked(), total, "journal {:?}", sim.journal());
@@ -130,7 +150,11 @@ async fn the_merchants_day_books_the_same_money_on_the_terminal_and_in_tillgate(
     let (status, pi) = app
         .post(&format!("/v1/payment_intents/{canceled}/cancel"), &[])
         .await;
-    assert_eq!((status, pi["status"].as_str()), (200, Some("canceled")), "{pi}");
+    assert_eq!(
+        (status, pi["status"].as_str()),
+        (200, Some("canceled")),
+        "{pi}"
+    );
     assert!(sim.open_holds().is_empty(), "{:?}", sim.journal());
     assert!(sim.journal().iter().any(|e| e.kind == EntryKind::Release));
 
@@ -144,7 +168,11 @@ async fn the_merchants_day_books_the_same_money_on_the_terminal_and_in_tillgate(
         .await;
     assert_eq!(status, 200, "{pi}");
     assert_eq!(pi["amount_received"], 2000);
-    let booked: Vec<_> = sim.journal().into_iter().filter(|e| e.kind == EntryKind::BookTotal).collect();
+    let booked: Vec<_> = sim
+        .journal()
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::BookTotal)
+        .collect();
     assert_eq!(booked.len(), 1);
     assert_eq!(booked[0].amount_minor, 2000);
 
@@ -152,9 +180,16 @@ async fn the_merchants_day_books_the_same_money_on_the_terminal_and_in_tillgate(
     let paid = app.intent(1500, &[]).await;
     process(&app, &reader, &paid, "succeeded").await;
     let (status, refund) = app
-        .post("/v1/refunds", &[("payment_intent", paid.as_str()), ("amount", "500")])
+        .post(
+            "/v1/refunds",
+            &[("payment_intent", paid.as_str()), ("amount", "500")],
+        )
         .await;
-    assert_eq!((status, refund["status"].as_str()), (200, Some("succeeded")), "{refund}");
+    assert_eq!(
+        (status, refund["status"].as_str()),
+        (200, Some("succeeded")),
+        "{refund}"
+    );
 
     assert_ledgers_agree(&app, &sim, &[&canceled, &partial, &paid]).await;
     assert_eq!(sim.net_booked(), 3000);
@@ -165,7 +200,9 @@ async fn the_merchants_day_books_the_same_money_on_the_terminal_and_in_tillgate(
         .await;
     assert_eq!(status, 200, "{eod}");
     assert_eq!(eod["report"]["total"], 3000, "{eod}");
-    let (status, batches) = app.get(&format!("/v1/terminal/readers/{reader}/batches")).await;
+    let (status, batches) = app
+        .get(&format!("/v1/terminal/readers/{reader}/batches"))
+        .await;
     assert_eq!(status, 200, "{batches}");
     let batch = &batches["data"][0];
     assert_eq!(batch["object"], "tillgate.batch", "{batches}");
@@ -180,29 +217,52 @@ async fn refunds_after_a_partial_capture_give_back_what_was_booked() {
     // Captured in part, then refunded in full: the book total is reversed.
     let full = manual(&app, &reader, 4000).await;
     let (status, _) = app
-        .post(&format!("/v1/payment_intents/{full}/capture"), &[("amount_to_capture", "2500")])
+        .post(
+            &format!("/v1/payment_intents/{full}/capture"),
+            &[("amount_to_capture", "2500")],
+        )
         .await;
     assert_eq!(status, 200);
-    let (status, refund) = app.post("/v1/refunds", &[("payment_intent", full.as_str())]).await;
-    assert_eq!((status, refund["amount"].as_i64()), (200, Some(2500)), "{refund}");
+    let (status, refund) = app
+        .post("/v1/refunds", &[("payment_intent", full.as_str())])
+        .await;
+    assert_eq!(
+        (status, refund["amount"].as_i64()),
+        (200, Some(2500)),
+        "{refund}"
+    );
     assert!(
-        sim.journal().iter().any(|e| e.kind == EntryKind::BookTotal && e.reversed),
+        sim.journal()
+            .iter()
+            .any(|e| e.kind == EntryKind::BookTotal && e.reversed),
         "the book total is reversed: {:?}",
         sim.journal()
     );
     // Captured in full, refunded in part, then the rest.
     let twice = manual(&app, &reader, 1800).await;
-    let (status, _) = app.post(&format!("/v1/payment_intents/{twice}/capture"), &[]).await;
+    let (status, _) = app
+        .post(&format!("/v1/payment_intents/{twice}/capture"), &[])
+        .await;
     assert_eq!(status, 200);
     for amount in ["800", "1000"] {
         let (status, refund) = app
-            .post("/v1/refunds", &[("payment_intent", twice.as_str()), ("amount", amount)])
+            .post(
+                "/v1/refunds",
+                &[("payment_intent", twice.as_str()), ("amount", amount)],
+            )
             .await;
-        assert_eq!((status, refund["status"].as_str()), (200, Some("succeeded")), "{refund}");
+        assert_eq!(
+            (status, refund["status"].as_str()),
+            (200, Some("succeeded")),
+            "{refund}"
+        );
     }
     // Over-refunding is refused and changes nothing on either side.
     let (status, err) = app
-        .post("/v1/refunds", &[("payment_intent", twice.as_str()), ("amount", "1")])
+        .post(
+            "/v1/refunds",
+            &[("payment_intent", twice.as_str()), ("amount", "1")],
+        )
         .await;
     assert_eq!(status, 400, "{err}");
     assert_ledgers_agree(&app, &sim, &[&full, &twice]).await;
@@ -220,10 +280,21 @@ async fn a_lost_answer_to_a_capture_or_a_release_is_never_booked_twice_nor_repor
     let (status, err) = app.post(&path, &[("amount_to_capture", "1200")]).await;
     assert_eq!(status, 400, "a lost answer is no success: {err}");
     let (_, pi) = app.get(&format!("/v1/payment_intents/{captured}")).await;
-    assert_eq!(pi["status"], "requires_capture", "nothing recorded without an answer");
+    assert_eq!(
+        pi["status"], "requires_capture",
+        "nothing recorded without an answer"
+    );
     let (status, pi) = app.post(&path, &[("amount_to_capture", "1200")]).await;
-    assert_eq!((status, pi["amount_received"].as_i64()), (200, Some(1200)), "{pi}");
-    let book_totals = sim.journal().iter().filter(|e| e.kind == EntryKind::BookTotal).count();
+    assert_eq!(
+        (status, pi["amount_received"].as_i64()),
+        (200, Some(1200)),
+        "{pi}"
+    );
+    let book_totals = sim
+        .journal()
+        .iter()
+        .filter(|e| e.kind == EntryKind::BookTotal)
+        .count();
     assert_eq!(book_totals, 1, "booked once: {:?}", sim.journal());
 
     // The release's answer is lost; the retried cancel gets that release.
@@ -233,21 +304,36 @@ async fn a_lost_answer_to_a_capture_or_a_release_is_never_booked_twice_nor_repor
     let (status, _) = app.post(&path, &[]).await;
     assert_eq!(status, 400);
     let (status, pi) = app.post(&path, &[]).await;
-    assert_eq!((status, pi["status"].as_str()), (200, Some("canceled")), "{pi}");
-    let releases = sim.journal().iter().filter(|e| e.kind == EntryKind::Release).count();
+    assert_eq!(
+        (status, pi["status"].as_str()),
+        (200, Some("canceled")),
+        "{pi}"
+    );
+    let releases = sim
+        .journal()
+        .iter()
+        .filter(|e| e.kind == EntryKind::Release)
+        .count();
     assert_eq!(releases, 1, "{:?}", sim.journal());
 
     // A capture's answer is lost and the POS cancels instead: the terminal booked it, so tillgate
     // records the capture and refuses the cancel rather than report money given back.
     let kept = manual(&app, &reader, 700).await;
     sim.set_behaviour(Behaviour::DropAfterChargeOnce);
-    let (status, _) = app.post(&format!("/v1/payment_intents/{kept}/capture"), &[]).await;
+    let (status, _) = app
+        .post(&format!("/v1/payment_intents/{kept}/capture"), &[])
+        .await;
     assert_eq!(status, 400);
-    let (status, err) = app.post(&format!("/v1/payment_intents/{kept}/cancel"), &[]).await;
+    let (status, err) = app
+        .post(&format!("/v1/payment_intents/{kept}/cancel"), &[])
+        .await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["error"]["code"], "intent_invalid_state", "{err}");
     let (_, pi) = app.get(&format!("/v1/payment_intents/{kept}")).await;
-    assert_eq!((pi["status"].as_str(), pi["amount_received"].as_i64()), (Some("succeeded"), Some(700)));
+    assert_eq!(
+        (pi["status"].as_str(), pi["amount_received"].as_i64()),
+        (Some("succeeded"), Some(700))
+    );
 
     assert_ledgers_agree(&app, &sim, &[&captured, &released, &kept]).await;
     assert!(sim.open_holds().is_empty(), "{:?}", sim.journal());
@@ -265,10 +351,17 @@ async fn a_terminal_without_pre_authorisation_refuses_manual_intents_and_books_n
         .await;
     assert_eq!(status, 400, "{err}");
     let message = err["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("pre-authorisation") && message.contains("capture_method"), "{err}");
+    assert!(
+        message.contains("pre-authorisation") && message.contains("capture_method"),
+        "{err}"
+    );
     let (_, intent) = app.get(&format!("/v1/payment_intents/{pi}")).await;
     assert_eq!(intent["status"], "requires_payment_method");
-    assert!(sim.journal().is_empty(), "nothing booked: {:?}", sim.journal());
+    assert!(
+        sim.journal().is_empty(),
+        "nothing booked: {:?}",
+        sim.journal()
+    );
     // An automatic payment still works on it.
     let auto = app.intent(1000, &[]).await;
     process(&app, &reader, &auto, "succeeded").await;
@@ -284,7 +377,9 @@ async fn an_expired_hold_is_released_on_the_terminal() {
     .await;
     let pi = manual(&app, &reader, 1300).await;
     let expired = app
-        .wait_for(&format!("/v1/payment_intents/{pi}"), |v| v["status"] == "canceled")
+        .wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+            v["status"] == "canceled"
+        })
         .await;
     assert_eq!(expired["cancellation_reason"], "automatic");
     assert!(sim.open_holds().is_empty(), "{:?}", sim.journal());
@@ -304,7 +399,9 @@ async fn a_booking_tillgate_never_saw_fails_the_end_of_day_naming_its_receipt() 
         ..Default::default()
     };
     let addr = sim.url().trim_start_matches("zvt://").to_owned();
-    let mut clerk = tillgate_zvt::client::ZvtClient::connect(&addr, opts).await.unwrap();
+    let mut clerk = tillgate_zvt::client::ZvtClient::connect(&addr, opts)
+        .await
+        .unwrap();
     clerk.register(Default::default()).await.unwrap();
     let (progress, _rx) = tokio::sync::mpsc::channel(16);
     let keyed = clerk.authorize(800, 978, progress).await.unwrap();
@@ -329,12 +426,23 @@ async fn a_booking_tillgate_never_saw_fails_the_end_of_day_naming_its_receipt() 
         .collect();
     assert_eq!(named, vec![i64::from(keyed.receipt_no.unwrap())], "{batch}");
     // Per scheme too: the terminal counts two Mastercard bookings, tillgate one.
-    assert_eq!(batch["terminal"]["schemes"]["mastercard"]["count"], 2, "{batch}");
-    assert_eq!(batch["tillgate"]["schemes"]["mastercard"]["count"], 1, "{batch}");
+    assert_eq!(
+        batch["terminal"]["schemes"]["mastercard"]["count"], 2,
+        "{batch}"
+    );
+    assert_eq!(
+        batch["tillgate"]["schemes"]["mastercard"]["count"], 1,
+        "{batch}"
+    );
 
     // The mismatch is an event (so a webhook) and a firing alert on the reader.
-    let (_, events) = app.get("/v1/events?type=tillgate.reconciliation.mismatch").await;
-    assert_eq!(events["data"][0]["data"]["object"]["id"], batch["id"], "{events}");
+    let (_, events) = app
+        .get("/v1/events?type=tillgate.reconciliation.mismatch")
+        .await;
+    assert_eq!(
+        events["data"][0]["data"]["object"]["id"], batch["id"],
+        "{events}"
+    );
     let (_, alerts) = app.get("/v1/alerts").await;
     let firing: Vec<&Value> = alerts["data"]
         .as_array()
@@ -344,6 +452,47 @@ async fn a_booking_tillgate_never_saw_fails_the_end_of_day_naming_its_receipt() 
         .collect();
     assert_eq!(firing.len(), 1, "{alerts}");
     assert_eq!(firing[0]["reader"], reader.as_str());
+
+    // The dashboard says so: a banner on the reader and on the fleet, both ledgers on Payments.
+    dashboard_support::user(
+        &app,
+        "mara@shop.example",
+        tillgate_domain::users::Role::Viewer,
+        &[],
+    )
+    .await;
+    let web = dashboard_support::Web::new(&app);
+    assert_eq!(
+        web.login("mara@shop.example", dashboard_support::PASSWORD)
+            .await
+            .status,
+        303
+    );
+    let receipt = format!("#{:04}", keyed.receipt_no.unwrap());
+    for path in [
+        format!("/readers/{reader}?lang=en"),
+        "/fleet?lang=en".to_owned(),
+    ] {
+        let page = web.get(&path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            page.body.contains("End of day does not match"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains(&receipt),
+            "{path} names the receipt: {}",
+            page.body
+        );
+    }
+    let page = web.get("/payments?lang=de").await;
+    assert!(page.body.contains("Tagesabschlüsse"), "{}", page.body);
+    assert!(
+        page.body.contains("20,00") && page.body.contains("12,00"),
+        "both totals: {}",
+        page.body
+    );
 
     // The next day matches: recorded as matched, and the alert resolves.
     let next = app.intent(500, &[]).await;
@@ -355,20 +504,42 @@ async fn a_booking_tillgate_never_saw_fails_the_end_of_day_naming_its_receipt() 
     assert_eq!(eod["batch"]["terminal"]["amount"], 500);
     let (_, alerts) = app.get("/v1/alerts").await;
     assert!(
-        alerts["data"].as_array().unwrap().iter().all(|a| a["status"] == "resolved"),
+        alerts["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "resolved"),
         "{alerts}"
     );
-    let (_, batches) = app.get(&format!("/v1/terminal/readers/{reader}/batches")).await;
+    let page = web.get(&format!("/readers/{reader}?lang=en")).await;
+    assert!(
+        !page.body.contains("End of day does not match"),
+        "{}",
+        page.body
+    );
+    let (_, batches) = app
+        .get(&format!("/v1/terminal/readers/{reader}/batches"))
+        .await;
     let statuses: Vec<&str> = batches["data"]
         .as_array()
         .unwrap()
         .iter()
         .map(|b| b["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, vec!["matched", "mismatch"], "newest first: {batches}");
+    assert_eq!(
+        statuses,
+        vec!["matched", "mismatch"],
+        "newest first: {batches}"
+    );
     let (status, err) = app
-        .get(&format!("/v1/terminal/readers/{reader}/batches?status=bogus"))
+        .get(&format!(
+            "/v1/terminal/readers/{reader}/batches?status=bogus"
+        ))
         .await;
-    assert_eq!((status, err["error"]["param"].as_str()), (400, Some("status")), "{err}");
+    assert_eq!(
+        (status, err["error"]["param"].as_str()),
+        (400, Some("status")),
+        "{err}"
+    );
     let _ = sim.journal();
 }

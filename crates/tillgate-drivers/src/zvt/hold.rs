@@ -191,7 +191,9 @@ fn reservation_of(terminal: &Value) -> Result<(u16, Option<u32>), DriverError> {
         .and_then(Value::as_u64)
         .and_then(|n| u16::try_from(n).ok())
         .ok_or_else(|| {
-            DriverError::Protocol("the terminal reported no receipt number for the reservation".into())
+            DriverError::Protocol(
+                "the terminal reported no receipt number for the reservation".into(),
+            )
         })?;
     let trace = terminal
         .get("trace")

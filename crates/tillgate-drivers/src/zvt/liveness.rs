@@ -46,9 +46,7 @@ pub(crate) async fn probe(link: Link, since: Option<Instant>) -> Result<Heartbea
 /// Connects (and registers) if needed, then asks the terminal for its status.
 async fn enquire(link: Link, mut slot: Slot) -> Result<Heartbeat, DriverError> {
     if slot.is_none() {
-        *slot = Some(
-            link.connect().await.map_err(probe_error)?,
-        );
+        *slot = Some(link.connect().await.map_err(probe_error)?);
     }
     let Some(client) = slot.as_mut() else {
         return Err(DriverError::Offline("the terminal link is closed".into()));

@@ -14,8 +14,8 @@ use super::link::{map_failure, Link};
 use super::memory::InFlight;
 use super::payment;
 use crate::{
-    CaptureRequest, DriverError, HeartbeatFuture, HoldOutcome, ReleaseRequest, PaymentFuture, PaymentOutcome, PaymentRequest, Recovery,
-    RefundOutcome, RefundRequest, Terminal,
+    CaptureRequest, DriverError, HeartbeatFuture, HoldOutcome, PaymentFuture, PaymentOutcome,
+    PaymentRequest, Recovery, RefundOutcome, RefundRequest, ReleaseRequest, Terminal,
 };
 
 /// Why a manual PaymentIntent cannot be held on this terminal.
@@ -231,7 +231,12 @@ impl Terminal for ZvtTerminal {
                 .iter()
                 .zip(t.schemes.iter())
                 .filter(|(_, s)| s.count > 0 || s.amount > 0)
-                .map(|(name, s)| ((*name).to_owned(), json!({"count": s.count, "amount": s.amount})))
+                .map(|(name, s)| {
+                    (
+                        (*name).to_owned(),
+                        json!({"count": s.count, "amount": s.amount}),
+                    )
+                })
                 .collect();
             json!({
                 "count": count,

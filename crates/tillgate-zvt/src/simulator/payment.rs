@@ -13,8 +13,8 @@ use super::journal::{EntryKind, JournalEntry, LastReceipt};
 use super::link::{Link, LinkError};
 use super::{Behaviour, Shared, SimConfig};
 use crate::codec::{
-    Bmp, BmpList, EcrMessage, IndividualTotals, IntermediateStatus, IntermediateStatusMsg, PtMessage, ResultCode,
-    Tag, Tlv, TlvItem,
+    Bmp, BmpList, EcrMessage, IndividualTotals, IntermediateStatus, IntermediateStatusMsg,
+    PtMessage, ResultCode, Tag, Tlv, TlvItem,
 };
 
 /// How the customer's turn at the terminal ended.
@@ -273,7 +273,10 @@ pub(crate) async fn settle_reservation(
             Some((_, Some(EntryKind::Release))) => {
                 Err((ResultCode::AlreadyReversed, "reservation already released"))
             }
-            Some((_, Some(_))) => Err((ResultCode::ReversalNotPossible, "reservation already booked")),
+            Some((_, Some(_))) => Err((
+                ResultCode::ReversalNotPossible,
+                "reservation already booked",
+            )),
             Some((held, None)) => {
                 let reserved = held.amount_minor;
                 let scheme = held.scheme;
@@ -282,7 +285,10 @@ pub(crate) async fn settle_reservation(
                     _ => reserved,
                 };
                 if amount == 0 || amount > reserved {
-                    Err((ResultCode::FunctionNotPossible, "amount beyond the reservation"))
+                    Err((
+                        ResultCode::FunctionNotPossible,
+                        "amount beyond the reservation",
+                    ))
                 } else {
                     let (trace, new_receipt) = (ledger.trace(), ledger.receipt());
                     let batch = ledger.batch;

@@ -81,7 +81,8 @@ pub async fn reconcile(
         .collect();
 
     let mut q = ListQuery::new(Kind::Charge);
-    q.filters.push(("tillgate.reader".into(), reader.id.clone()));
+    q.filters
+        .push(("tillgate.reader".into(), reader.id.clone()));
     q.created_gte = opened_after.map(|t| t - HOLD_WINDOW_SECS);
     let (charges, _) = list_up_to(store, account, q, MAX_CHARGES)
         .await
@@ -106,7 +107,13 @@ pub async fn reconcile(
         if ch.captured {
             let reserved = terminal.get("kind").and_then(Value::as_str) == Some("reservation");
             let (at, receipt_no) = if reserved {
-                (book_total.get("booked_at").and_then(Value::as_i64).unwrap_or(ch.created), receipt(&book_total))
+                (
+                    book_total
+                        .get("booked_at")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(ch.created),
+                    receipt(&book_total),
+                )
             } else {
                 (ch.created, receipt(&terminal))
             };
@@ -125,7 +132,8 @@ pub async fn reconcile(
             continue;
         }
         let mut rq = ListQuery::new(Kind::Refund);
-        rq.filters.push(("payment_intent".into(), ch.payment_intent.clone()));
+        rq.filters
+            .push(("payment_intent".into(), ch.payment_intent.clone()));
         let (refunds, _) = list_up_to(store, account, rq, 1000)
             .await
             .map_err(store_error)?;
@@ -174,9 +182,7 @@ pub async fn reconcile(
     let totals = report.get("totals").filter(|t| t.is_object());
     let reported_amount = report.get("total").and_then(Value::as_i64);
     let theirs = Totals {
-        count: totals
-            .and_then(|t| t["count"].as_i64())
-            .unwrap_or_default(),
+        count: totals.and_then(|t| t["count"].as_i64()).unwrap_or_default(),
         amount: reported_amount.unwrap_or_default(),
         schemes: totals.map(|t| t["schemes"].clone()).unwrap_or(Value::Null),
         receipt_from: totals.and_then(|t| t["receipt_from"].as_i64()),
@@ -315,7 +321,9 @@ pub async fn reconcile(
             alert.status = "resolved".into();
             alert.resolved_at = Some(now_ms);
             writes.push(Write::put(account, &alert).map_err(store_error)?);
-            writes.push(event(account, "tillgate.alert.resolved", &alert, origin).map_err(store_error)?);
+            writes.push(
+                event(account, "tillgate.alert.resolved", &alert, origin).map_err(store_error)?,
+            );
         }
     }
     shared.store.commit(writes).await.map_err(store_error)?;

@@ -162,7 +162,9 @@ pub async fn capture(
         HoldOutcome::Failed { reason } => {
             return Err(ApiError::invalid(
                 "terminal_reader_error",
-                format!("The terminal refused the capture ({reason}); the PaymentIntent is unchanged."),
+                format!(
+                    "The terminal refused the capture ({reason}); the PaymentIntent is unchanged."
+                ),
             ));
         }
     };

@@ -1,7 +1,7 @@
 //! Refunds: the rules (captured money only, never beyond it) and the one place a refund is recorded.
 use super::events::{event, Origin};
-use serde_json::Value;
 use super::{driver_error, store_error, Shared};
+use serde_json::Value;
 use tillgate_domain::metadata::Metadata;
 use tillgate_domain::objects::{Charge, ChargeStatus, Refund, RefundStatus};
 use tillgate_domain::store::{get_typed, Write};
