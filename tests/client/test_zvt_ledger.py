@@ -9,14 +9,14 @@ import stripe
 
 from conftest import using
 from test_zvt import zvt_sims
-from tg import wait_for
+from tg import field, wait_for
 
 
 def net_on_terminal(journal, charge, refunds):
     """What the journal books for one charge: its payment or book total, less its refunds."""
-    terminal = charge.tillgate["terminal"]
-    receipts = {terminal.get("receipt_no"), (terminal.get("book_total") or {}).get("receipt_no")}
-    receipts |= {r.tillgate["terminal"]["receipt_no"] for r in refunds if r.status == "succeeded"}
+    receipts = {field(charge, "tillgate", "terminal", "receipt_no"),
+                field(charge, "tillgate", "terminal", "book_total", "receipt_no")}
+    receipts |= {field(r, "tillgate", "terminal", "receipt_no") for r in refunds if r.status == "succeeded"}
     net = 0
     for e in journal:
         if e["receipt_no"] in receipts and not e["reversed"]:
