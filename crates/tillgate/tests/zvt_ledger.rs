@@ -543,3 +543,40 @@ async fn a_booking_tillgate_never_saw_fails_the_end_of_day_naming_its_receipt() 
     );
     let _ = sim.journal();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_action_before_the_card_holds_nothing_and_the_retry_holds_once() {
+    let (sim, app, _dir, reader) = paired(Behaviour::Normal).await;
+    sim.update_config(|c| c.authorization_delay_ms = 3_000);
+    let pi = app.intent(4200, &[("capture_method", "manual")]).await;
+    let (status, r) = app
+        .post(
+            &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+            &[("payment_intent", pi.as_str())],
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, r) = app
+        .post(&format!("/v1/terminal/readers/{reader}/cancel_action"), &[])
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["action"]["status"], "failed", "{r}");
+    let (_, intent) = app.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(intent["status"], "requires_payment_method", "{intent}");
+    assert!(
+        sim.journal().is_empty(),
+        "nothing held: {:?}",
+        sim.journal()
+    );
+
+    sim.update_config(|c| c.authorization_delay_ms = 20);
+    process(&app, &reader, &pi, "requires_capture").await;
+    assert_eq!(sim.open_holds().len(), 1, "{:?}", sim.journal());
+    let (status, _) = app
+        .post(&format!("/v1/payment_intents/{pi}/capture"), &[])
+        .await;
+    assert_eq!(status, 200);
+    assert_ledgers_agree(&app, &sim, &[&pi]).await;
+    assert_eq!(sim.net_booked(), 4200);
+}
