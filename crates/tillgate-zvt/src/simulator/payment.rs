@@ -266,6 +266,10 @@ pub(crate) async fn settle_reservation(
         )
         .await;
     };
+    if cfg.host_delay_ms > 0 {
+        // The host's round trip: the booking below is made whether or not the ECR is still there.
+        tokio::time::sleep(Duration::from_millis(cfg.host_delay_ms)).await;
+    }
     let booked = {
         let mut ledger = shared.ledger();
         match ledger.reservation(receipt_no) {
