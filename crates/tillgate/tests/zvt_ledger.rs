@@ -453,6 +453,13 @@ async fn a_booking_tillgate_never_saw_fails_the_end_of_day_naming_its_receipt() 
     assert_eq!(firing.len(), 1, "{alerts}");
     assert_eq!(firing[0]["reader"], reader.as_str());
 
+    // The support bundle carries the batch for whoever investigates.
+    let (status, bundle) = app
+        .get(&format!("/v1/terminal/readers/{reader}/support_bundle"))
+        .await;
+    assert_eq!(status, 200, "{bundle}");
+    assert_eq!(bundle["batches"][0]["id"], batch["id"], "{bundle}");
+
     // The dashboard says so: a banner on the reader and on the fleet, both ledgers on Payments.
     dashboard_support::user(
         &app,
