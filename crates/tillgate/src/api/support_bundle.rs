@@ -85,7 +85,7 @@ async fn bundle(
     )
     .await?;
 
-    // A charge names its reader in its `tillgate` extension (indexed, `0005_batches.sql`).
+    // A charge names its reader in its `tillgate` extension (indexed, `0006_batches.sql`).
     let (charges, _) = newest(
         &s,
         &acct,
