@@ -9,6 +9,7 @@ pub mod money;
 pub mod objects;
 pub mod outbox;
 pub mod store;
+pub mod upstream;
 pub mod users;
 
 pub use error::{ApiError, ErrorType};

@@ -3,6 +3,7 @@
 //! A driver turns a registration code into a terminal and opens a [`Terminal`] link to it. The gateway's
 //! reader actor is the only caller; drivers never touch the database or the HTTP API.
 pub mod simulated;
+pub mod stripe;
 mod terminal;
 pub mod zvt;
 

@@ -104,6 +104,9 @@ pub struct RefundRequest {
     pub card: CardFacts,
     /// What the terminal reported for the charge (receipt number for a reversal).
     pub terminal: Value,
+    /// How much of the charge was refunded before this refund: with the charge and the amount it
+    /// names this refund, so a driver can derive an idempotency key its retries share.
+    pub refunded_before: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

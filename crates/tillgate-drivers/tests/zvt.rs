@@ -72,6 +72,7 @@ fn refund_of(approval: &tillgate_drivers::Approval, amount: i64) -> RefundReques
         full: amount == approval.amount,
         card: approval.card.clone(),
         terminal: approval.terminal.clone(),
+        refunded_before: 0,
     }
 }
 

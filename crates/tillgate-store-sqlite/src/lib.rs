@@ -4,10 +4,12 @@
 mod cache;
 mod outbox;
 mod sql;
+mod upstreams;
 mod users;
 mod writer;
 
 pub use outbox::SqliteOutbox;
+pub use upstreams::SqliteUpstreams;
 pub use users::SqliteUsers;
 
 use async_trait::async_trait;

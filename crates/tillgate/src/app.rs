@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tillgate_domain::store::Store;
 use tillgate_domain::AccountId;
 use tillgate_drivers::simulated::SimulatedDriver;
+use tillgate_drivers::stripe::StripeDriver;
 use tillgate_drivers::zvt::{ZvtDriver, ZvtDriverConfig};
 use tillgate_drivers::Registry;
 use tillgate_store_sqlite::SqliteStore;
@@ -75,6 +76,8 @@ pub struct App {
     pub webhooks: Webhooks,
     /// Publishes committed events to live streams; closed at shutdown.
     pub tap: Arc<crate::tap::Tapped>,
+    /// The upstream sync (Stripe readers), stopped when serving ends.
+    pub upstream_task: tokio::task::JoinHandle<()>,
 }
 
 impl App {
@@ -95,7 +98,23 @@ impl App {
         }
         let (account, startup_key) =
             keys::at_startup(store.as_ref(), cfg.api_key.as_deref()).await?;
-        let gateway = Gateway::start(store.clone(), drivers(cfg), cfg.gateway.clone()).await?;
+        let stripe = StripeDriver::new(cfg.stripe.clone());
+        let gateway = Gateway::start(
+            store.clone(),
+            drivers(cfg).with(stripe.clone()),
+            cfg.gateway.clone(),
+        )
+        .await?;
+        let upstream_sync = crate::upstream::sync::UpstreamSync {
+            gateway: gateway.clone(),
+            store: store.clone(),
+            upstreams: Arc::new(
+                tillgate_store_sqlite::SqliteUpstreams::open(&cfg.database_url).await?,
+            ),
+            master: crate::upstream::MasterKey::load(&cfg.database_url)?,
+            driver: stripe,
+        };
+        let upstream_task = tokio::spawn(upstream_sync.run(cfg.upstream_sync_every));
         let webhooks = Webhooks::start(&cfg.database_url, {
             let mut wh = WebhookConfig::from_env()?;
             wh.deny_private |= cfg.webhook_deny_private;
@@ -121,6 +140,7 @@ impl App {
                     cfg.limits,
                 )))),
             tap,
+            upstream_task,
             webhooks,
             store,
             gateway,
@@ -151,6 +171,7 @@ impl App {
         })
         .await
         .context("serving HTTP")?;
+        self.upstream_task.abort();
         self.webhooks.shutdown().await;
         self.gateway.shutdown().await;
         Ok(())

@@ -36,6 +36,13 @@ pub struct ServeArgs {
     /// offline after two intervals without an answer.
     #[arg(long, env = "TILLGATE_HEARTBEAT_INTERVAL", value_parser = parse_duration)]
     pub heartbeat_interval: Option<Duration>,
+    /// How often upstream (Stripe) readers and locations are read and imported, e.g. `10s`
+    /// [default: 10s]; liveness of Stripe readers answers from this reading.
+    #[arg(long, env = "TILLGATE_UPSTREAM_SYNC_INTERVAL", value_parser = parse_duration)]
+    pub upstream_sync_interval: Option<Duration>,
+    /// Upstream (Stripe) requests per second per upstream account [default: 10].
+    #[arg(long, env = "TILLGATE_UPSTREAM_RATE")]
+    pub upstream_rate: Option<f64>,
     /// Refuse webhook endpoints on loopback, private and link-local addresses (for hosted
     /// deployments whose accounts are not trusted). Also `TILLGATE_WEBHOOK_DENY_PRIVATE=true`.
     #[arg(long)]
@@ -119,6 +126,10 @@ pub struct ServeConfig {
     pub webhook_deny_private: bool,
     /// Per-key rate limit and in-flight cap.
     pub limits: crate::api::limits::LimitConfig,
+    /// How often the upstream sync reads every upstream account's readers and locations.
+    pub upstream_sync_every: Duration,
+    /// The `stripe` driver's limits, retries and polling.
+    pub stripe: tillgate_drivers::stripe::StripeDriverConfig,
 }
 
 impl ServeConfig {
@@ -135,6 +146,19 @@ impl ServeConfig {
             zvt_driver: Default::default(),
             webhook_deny_private: false,
             limits: Default::default(),
+            upstream_sync_every: Duration::from_millis(500),
+            stripe: tillgate_drivers::stripe::StripeDriverConfig {
+                poll_min: Duration::from_millis(20),
+                poll_max: Duration::from_millis(200),
+                client: tillgate_drivers::stripe::ClientConfig {
+                    rate_per_sec: 200.0,
+                    burst: 200.0,
+                    backoff: Duration::from_millis(50),
+                    timeout: Duration::from_secs(5),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
         }
     }
 
@@ -174,7 +198,20 @@ impl ServeConfig {
             .clone()
             .or(file.zvt_state_dir)
             .or_else(|| default_zvt_state_dir(&database_url));
+        let mut stripe = tillgate_drivers::stripe::StripeDriverConfig::default();
+        if let Some(rate) = args.upstream_rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                anyhow::bail!("--upstream-rate must be a positive number of requests per second");
+            }
+            stripe.client.rate_per_sec = rate;
+            stripe.client.burst = (rate * 2.0).max(1.0);
+        }
+        let upstream_sync_every = args
+            .upstream_sync_interval
+            .unwrap_or(Duration::from_secs(10));
         Ok(ServeConfig {
+            upstream_sync_every,
+            stripe,
             listen: args
                 .listen
                 .or(file.listen)

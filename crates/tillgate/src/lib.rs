@@ -11,4 +11,5 @@ pub mod gateway;
 pub mod keys;
 pub mod metrics;
 pub mod tap;
+pub mod upstream;
 pub mod webhooks;

@@ -146,6 +146,10 @@ pub struct ReaderExt {
     /// What the driver needs to reach the terminal again (may hold secrets: the API never shows it).
     #[serde(default)]
     pub connection: Value,
+    /// For a reader driven through a provider: its ids there (`reader`, `location`, `account`)
+    /// and whether it was deleted there.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub upstream: Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

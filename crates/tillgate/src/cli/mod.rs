@@ -4,6 +4,7 @@ pub mod doctor;
 mod keys;
 mod serve;
 mod sim;
+mod upstream;
 mod users;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,11 @@ enum Command {
     Users {
         #[command(subcommand)]
         command: users::UsersCommand,
+    },
+    /// Connect an account to its Stripe account (`upstream add|list|remove`).
+    Upstream {
+        #[command(subcommand)]
+        command: upstream::UpstreamCommand,
     },
     /// Simulators: a ZVT terminal (`sim zvt`), diagnosis scenarios (`sim run`, `sim score`).
     Sim {
@@ -76,6 +82,7 @@ pub fn main() -> ExitCode {
             Command::Doctor(args) => doctor::run(args).await,
             Command::Sim { command } => sim::run(command).await,
             Command::Users { command } => users::run(command).await,
+            Command::Upstream { command } => upstream::run(command).await,
         }
     });
     match result {

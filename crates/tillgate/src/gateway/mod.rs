@@ -302,6 +302,20 @@ impl Gateway {
         serde_json::from_value(answer).map_err(|_| ApiError::internal())
     }
 
+    /// Takes in a reader that exists already at a provider (imported by the upstream sync): its
+    /// first record is committed, then its actor starts, as for a registered one.
+    pub async fn adopt(&self, account: &AccountId, reader: Reader) -> Result<Reader, ApiError> {
+        self.shared
+            .store
+            .commit(vec![Write::put(account, &reader).map_err(store_error)?])
+            .await
+            .map_err(store_error)?;
+        self.spawn(account.clone(), reader.clone(), false);
+        self.configure_new_reader(account, &reader.id, reader.location.as_deref())
+            .await?;
+        Ok(reader)
+    }
+
     /// Sends a request to the reader's actor and waits for its answer.
     pub async fn ask(
         &self,

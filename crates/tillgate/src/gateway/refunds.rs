@@ -66,6 +66,7 @@ pub async fn refund(
             full: amount == charge.amount_captured && charge.amount_refunded == 0,
             card: card_facts(&charge),
             terminal: charge.tillgate.get("terminal").cloned().unwrap_or_default(),
+            refunded_before: charge.amount_refunded,
         })
         .await
         .map_err(driver_error)?;

@@ -1,0 +1,193 @@
+//! The `stripe` driver: a merchant's real Stripe Terminal readers, driven through Stripe's API.
+//!
+//! Tillgate's PaymentIntent is mirrored by one upstream PaymentIntent (created with an
+//! idempotency key derived from tillgate's id, so a retry or a recovery finds the same one), the
+//! reader action is called upstream, and the outcome is followed by polling the upstream reader
+//! and PaymentIntent. Readers are not registered here but imported by the gateway's sync, which
+//! also hands this driver the upstream credentials ([`StripeDriver::set_upstream`]) and each page
+//! of upstream readers it reads ([`StripeDriver::observe`]): liveness answers from that view,
+//! so monitoring costs one upstream call per 100 readers, never one per reader per beat.
+pub mod client;
+mod terminal;
+
+pub use client::{mask_key, CallError, ClientConfig, StripeClient, UpstreamAuth, STRIPE_API_BASE};
+
+use crate::{Attach, Driver, DriverError, Registration, Terminal, TerminalEvent};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Tunables of the driver.
+#[derive(Debug, Clone)]
+pub struct StripeDriverConfig {
+    pub client: ClientConfig,
+    /// The first wait between two reads of a running upstream action; doubled up to `poll_max`.
+    pub poll_min: Duration,
+    pub poll_max: Duration,
+    /// How long a payment is followed before the driver cancels the upstream action and settles
+    /// on what the upstream PaymentIntent shows.
+    pub payment_limit: Duration,
+    /// How old the last page of upstream readers may be before liveness stops trusting it.
+    pub view_max_age: Duration,
+}
+
+impl Default for StripeDriverConfig {
+    fn default() -> Self {
+        StripeDriverConfig {
+            client: ClientConfig::default(),
+            poll_min: Duration::from_millis(250),
+            poll_max: Duration::from_secs(2),
+            payment_limit: Duration::from_secs(600),
+            view_max_age: Duration::from_secs(45),
+        }
+    }
+}
+
+/// What the last page of upstream readers said about one reader.
+#[derive(Debug, Clone)]
+pub(crate) struct ReaderView {
+    pub online: bool,
+    pub ip_address: Option<String>,
+    pub device_sw_version: Option<String>,
+    pub deleted: bool,
+    pub read_at: Instant,
+}
+
+pub(crate) struct Inner {
+    pub config: StripeDriverConfig,
+    /// The upstream of each tillgate account, by account id.
+    upstreams: RwLock<HashMap<String, Arc<StripeClient>>>,
+    /// The upstream readers last read, by (tillgate account, upstream reader id).
+    views: RwLock<HashMap<(String, String), ReaderView>>,
+    /// The upstream PaymentIntent of each tillgate PaymentIntent this process has seen.
+    pub mirrors: RwLock<HashMap<String, String>>,
+}
+
+impl Inner {
+    pub fn client(&self, account: &str) -> Result<Arc<StripeClient>, DriverError> {
+        self.upstreams
+            .read()
+            .expect("upstreams lock")
+            .get(account)
+            .cloned()
+            .ok_or_else(|| {
+                DriverError::Offline(
+                    "this account has no upstream Stripe connection (tillgate upstream add)".into(),
+                )
+            })
+    }
+
+    pub fn view(&self, account: &str, reader: &str) -> Option<ReaderView> {
+        self.views
+            .read()
+            .expect("views lock")
+            .get(&(account.to_owned(), reader.to_owned()))
+            .cloned()
+    }
+}
+
+/// The driver. Cheap to clone through its `Arc`.
+pub struct StripeDriver {
+    inner: Arc<Inner>,
+}
+
+impl StripeDriver {
+    pub fn new(config: StripeDriverConfig) -> Arc<StripeDriver> {
+        Arc::new(StripeDriver {
+            inner: Arc::new(Inner {
+                config,
+                upstreams: Default::default(),
+                views: Default::default(),
+                mirrors: Default::default(),
+            }),
+        })
+    }
+
+    /// The client of `account`'s upstream, created (or replaced when the credentials changed).
+    pub fn set_upstream(&self, account: &str, auth: UpstreamAuth) -> Arc<StripeClient> {
+        let mut ups = self.inner.upstreams.write().expect("upstreams lock");
+        if let Some(c) = ups.get(account) {
+            let a = c.auth();
+            if a.api_key == auth.api_key
+                && a.stripe_account == auth.stripe_account
+                && a.api_base == auth.api_base
+            {
+                return c.clone();
+            }
+        }
+        let client = StripeClient::new(auth, self.inner.config.client.clone());
+        ups.insert(account.to_owned(), client.clone());
+        client
+    }
+
+    /// Forgets `account`'s upstream (its readers then report offline).
+    pub fn remove_upstream(&self, account: &str) {
+        self.inner
+            .upstreams
+            .write()
+            .expect("upstreams lock")
+            .remove(account);
+    }
+
+    pub fn client(&self, account: &str) -> Option<Arc<StripeClient>> {
+        self.inner.client(account).ok()
+    }
+
+    /// Takes in a full listing of `account`'s upstream readers: liveness answers from it. Readers
+    /// seen before but missing now are deleted at Stripe.
+    pub fn observe(&self, account: &str, readers: &[Value]) {
+        let now = Instant::now();
+        let mut views = self.inner.views.write().expect("views lock");
+        let mut present = std::collections::HashSet::new();
+        for r in readers {
+            let Some(id) = r["id"].as_str() else { continue };
+            present.insert(id.to_owned());
+            views.insert(
+                (account.to_owned(), id.to_owned()),
+                ReaderView {
+                    online: r["status"] == "online",
+                    ip_address: r["ip_address"].as_str().map(str::to_owned),
+                    device_sw_version: r["device_sw_version"].as_str().map(str::to_owned),
+                    deleted: false,
+                    read_at: now,
+                },
+            );
+        }
+        for ((acct, id), view) in views.iter_mut() {
+            if acct == account && !present.contains(id) {
+                view.deleted = true;
+                view.online = false;
+                view.read_at = now;
+            }
+        }
+    }
+
+    /// The connection stored on a reader imported from `account`'s upstream reader `reader`.
+    pub fn connection(account: &str, reader: &str) -> Value {
+        serde_json::json!({"account": account, "reader": reader})
+    }
+}
+
+#[async_trait]
+impl Driver for StripeDriver {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn accepts(&self, registration_code: &str) -> bool {
+        registration_code.starts_with("stripe:")
+    }
+
+    async fn register(&self, _registration_code: &str) -> Result<Registration, DriverError> {
+        Err(DriverError::Unsupported(
+            "Pairing a Stripe reader through tillgate is not available yet: register it in the Stripe Dashboard (or with Stripe's API); tillgate imports it at the next upstream sync.".into(),
+        ))
+    }
+
+    fn attach(&self, attach: &Attach, _events: mpsc::Sender<TerminalEvent>) -> Box<dyn Terminal> {
+        Box::new(terminal::StripeTerminal::new(self.inner.clone(), attach))
+    }
+}

@@ -1,0 +1,837 @@
+//! One Stripe reader as a [`Terminal`]: tillgate's payment, display, refund, capture and release
+//! mapped to the upstream calls, outcomes followed by polling, lost answers re-read upstream.
+use super::client::{form_fields, CallError, StripeClient};
+use super::Inner;
+use crate::{
+    Approval, Attach, CaptureRequest, DriverError, Heartbeat, HeartbeatFuture, HoldOutcome,
+    PaymentFuture, PaymentOutcome, PaymentRequest, PresentedCard, Recovery, RefundOutcome,
+    RefundRequest, ReleaseRequest, SimChange, SimulatedControls, Terminal,
+};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Instant;
+use tillgate_domain::cards::{CardFacts, Decline};
+use tokio::sync::mpsc;
+
+/// Hands cards presented through tillgate's test helper to the payment that waits for one.
+#[derive(Default)]
+struct Controls {
+    cards: Option<mpsc::UnboundedSender<PresentedCard>>,
+}
+
+impl SimulatedControls for Controls {
+    fn present_card(&mut self, card: PresentedCard) -> Result<(), DriverError> {
+        match &self.cards {
+            Some(tx) if tx.send(card).is_ok() => Ok(()),
+            _ => Err(DriverError::Refused(
+                "no payment on this reader is waiting for a card".into(),
+            )),
+        }
+    }
+
+    fn apply(&mut self, _change: SimChange) -> Result<(), DriverError> {
+        Err(DriverError::Unsupported(
+            "This test helper changes tillgate's own simulated readers only; a Stripe reader's device is at Stripe.".into(),
+        ))
+    }
+}
+
+pub(super) struct StripeTerminal {
+    inner: Arc<Inner>,
+    /// The tillgate account whose upstream this reader belongs to.
+    account: String,
+    /// The upstream reader id (`tmr_…` at Stripe).
+    reader: Option<String>,
+    controls: Controls,
+    /// Distinguishes this process's idempotency keys for reader actions (a reader action may be
+    /// started again for one PaymentIntent after a decline; a PaymentIntent is created once).
+    epoch: u128,
+    seq: u64,
+}
+
+fn map_call(e: CallError) -> DriverError {
+    match &e {
+        CallError::Api { code, message, .. } => match code.as_deref() {
+            Some("terminal_reader_offline") => DriverError::Offline(message.clone()),
+            Some("terminal_reader_busy") => DriverError::Busy(message.clone()),
+            Some("terminal_reader_timeout") => DriverError::Timeout(message.clone()),
+            Some("terminal_reader_hardware_fault") => DriverError::Hardware(message.clone()),
+            _ => DriverError::Refused(message.clone()),
+        },
+        CallError::NoAnswer(m) => DriverError::Timeout(format!("Stripe did not answer: {m}")),
+    }
+}
+
+/// The upstream PaymentIntent id an upstream reader's action concerns.
+fn action_pi(action: &Value) -> Option<&str> {
+    [
+        "process_payment_intent",
+        "collect_payment_method",
+        "confirm_payment_intent",
+    ]
+    .iter()
+    .find_map(|k| action[k]["payment_intent"].as_str())
+}
+
+fn card_of(details: &Value) -> Option<CardFacts> {
+    let last4 = details["last4"].as_str()?.to_owned();
+    Some(CardFacts {
+        brand: details["brand"].as_str().unwrap_or("unknown").to_owned(),
+        masked: format!("************{last4}"),
+        last4,
+        exp_month: details["exp_month"].as_u64().unwrap_or(0) as u32,
+        exp_year: details["exp_year"].as_u64().unwrap_or(0) as u32,
+    })
+}
+
+/// Stripe's decline vocabulary as tillgate's static codes (unknown reasons stay `generic_decline`;
+/// the upstream's own message is kept as the reader's text).
+fn decline_of(code: Option<&str>, decline_code: Option<&str>) -> Decline {
+    const CODES: &[&str] = &[
+        "card_declined",
+        "expired_card",
+        "incorrect_pin",
+        "processing_error",
+        "incorrect_cvc",
+        "insufficient_funds",
+    ];
+    const REASONS: &[&str] = &[
+        "generic_decline",
+        "insufficient_funds",
+        "lost_card",
+        "stolen_card",
+        "expired_card",
+        "processing_error",
+        "call_issuer",
+        "incorrect_pin",
+        "withdrawal_count_limit_exceeded",
+        "pin_try_exceeded",
+        "do_not_honor",
+        "fraudulent",
+        "card_velocity_exceeded",
+        "offline_pin_required",
+        "online_or_offline_pin_required",
+    ];
+    let code = CODES
+        .iter()
+        .find(|c| Some(**c) == code)
+        .copied()
+        .unwrap_or("card_declined");
+    let reason = REASONS
+        .iter()
+        .find(|c| Some(**c) == decline_code)
+        .copied()
+        .unwrap_or("generic_decline");
+    let message = match code {
+        "expired_card" => "Your card has expired.",
+        "incorrect_pin" => "The PIN entered is incorrect.",
+        "processing_error" => {
+            "An error occurred while processing your card. Try again in a little bit."
+        }
+        _ if reason == "insufficient_funds" => "Your card has insufficient funds.",
+        _ => "Your card was declined.",
+    };
+    Decline {
+        code,
+        decline_code: Some(reason),
+        message,
+    }
+}
+
+/// What one payment being followed needs.
+struct Follow {
+    client: Arc<StripeClient>,
+    inner: Arc<Inner>,
+    account: String,
+    reader: String,
+    /// The tillgate PaymentIntent (for idempotency keys).
+    reference: String,
+    upstream_pi: String,
+    collect_only: bool,
+    cards: Option<mpsc::UnboundedReceiver<PresentedCard>>,
+}
+
+impl StripeTerminal {
+    pub(super) fn new(inner: Arc<Inner>, attach: &Attach) -> Self {
+        StripeTerminal {
+            inner,
+            account: attach.connection["account"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            reader: attach.connection["reader"].as_str().map(str::to_owned),
+            controls: Controls::default(),
+            epoch: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0),
+            seq: 0,
+        }
+    }
+
+    fn key(&mut self, what: &str, reference: &str) -> String {
+        self.seq += 1;
+        format!("tillgate-{reference}-{what}-{}-{}", self.epoch, self.seq)
+    }
+
+    fn upstream(&self) -> Result<(Arc<StripeClient>, String), DriverError> {
+        let reader = self.reader.clone().ok_or_else(|| {
+            DriverError::Protocol("this reader has no upstream Stripe reader id".into())
+        })?;
+        Ok((self.inner.client(&self.account)?, reader))
+    }
+
+    /// The upstream PaymentIntent mirroring tillgate's `req.reference`, created once: the key is
+    /// derived from tillgate's id and the terms, so a retry or a second attempt gets the same one.
+    async fn mirror(
+        &self,
+        client: &StripeClient,
+        req: &PaymentRequest,
+    ) -> Result<Value, DriverError> {
+        let capture = if req.manual_capture {
+            "manual"
+        } else {
+            "automatic"
+        };
+        let form = vec![
+            ("amount".to_owned(), req.amount.to_string()),
+            ("currency".to_owned(), req.currency.clone()),
+            (
+                "payment_method_types[]".to_owned(),
+                "card_present".to_owned(),
+            ),
+            ("capture_method".to_owned(), capture.to_owned()),
+            (
+                "metadata[tillgate_payment_intent]".to_owned(),
+                req.reference.clone(),
+            ),
+            (
+                "metadata[tillgate_account]".to_owned(),
+                self.account.clone(),
+            ),
+        ];
+        let key = format!(
+            "tillgate-{}-create-{}-{}-{capture}",
+            req.reference, req.amount, req.currency
+        );
+        let pi = client
+            .post("/v1/payment_intents", &form, &key)
+            .await
+            .map_err(|e| match e {
+                CallError::NoAnswer(m) => {
+                    DriverError::Offline(format!("Stripe is unreachable: {m}"))
+                }
+                other => map_call(other),
+            })?;
+        if let Some(id) = pi["id"].as_str() {
+            self.inner
+                .mirrors
+                .write()
+                .expect("mirrors lock")
+                .insert(req.reference.clone(), id.to_owned());
+        }
+        Ok(pi)
+    }
+
+    /// Starts `action` upstream for `upstream_pi`. A lost or timed-out answer is settled by reading
+    /// the upstream reader: if its action runs for this PaymentIntent the command arrived.
+    async fn start_action(
+        &mut self,
+        client: &StripeClient,
+        reader: &str,
+        action: &str,
+        reference: &str,
+        upstream_pi: &str,
+    ) -> Result<(), DriverError> {
+        let key = self.key(action, reference);
+        let form = vec![("payment_intent".to_owned(), upstream_pi.to_owned())];
+        let path = format!("/v1/terminal/readers/{reader}/{action}");
+        match client.post(&path, &form, &key).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let maybe = matches!(e, CallError::NoAnswer(_))
+                    || e.code() == Some("terminal_reader_timeout");
+                if maybe {
+                    if let Ok(r) = client
+                        .get(&format!("/v1/terminal/readers/{reader}"), &[])
+                        .await
+                    {
+                        let a = &r["action"];
+                        if a["status"] == "in_progress" && action_pi(a) == Some(upstream_pi) {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(map_call(e))
+            }
+        }
+    }
+
+    fn follow(
+        &mut self,
+        client: Arc<StripeClient>,
+        reader: String,
+        reference: &str,
+        upstream_pi: String,
+        collect_only: bool,
+    ) -> PaymentFuture {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.controls.cards = Some(tx);
+        let f = Follow {
+            client,
+            inner: self.inner.clone(),
+            account: self.account.clone(),
+            reader,
+            reference: reference.to_owned(),
+            upstream_pi,
+            collect_only,
+            cards: Some(rx),
+        };
+        Box::pin(follow(f))
+    }
+}
+
+/// Follows an upstream action to its end: reads the reader with backoff (reset when a card is
+/// forwarded), bounded by `payment_limit`, after which the action is canceled upstream and the
+/// PaymentIntent decides.
+async fn follow(mut f: Follow) -> PaymentOutcome {
+    let cfg = f.inner.config.clone();
+    let started = Instant::now();
+    let mut wait = cfg.poll_min;
+    let mut presented = 0u32;
+    loop {
+        let card = async {
+            match f.cards.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            card = card => {
+                match card {
+                    Some(card) => {
+                        presented += 1;
+                        forward_card(&f, card, presented).await;
+                        wait = cfg.poll_min;
+                    }
+                    None => f.cards = None,
+                }
+                continue;
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(cfg.poll_max);
+        if started.elapsed() > cfg.payment_limit {
+            let key = format!("tillgate-{}-cancel-limit", f.reference);
+            let _ = f
+                .client
+                .post(
+                    &format!("/v1/terminal/readers/{}/cancel_action", f.reader),
+                    &[],
+                    &key,
+                )
+                .await;
+            return settle(&f, None).await.unwrap_or(PaymentOutcome::Failed {
+                code: "terminal_reader_timeout".into(),
+                message: "The reader did not finish the payment in time.".into(),
+            });
+        }
+        let Ok(r) = f
+            .client
+            .get(&format!("/v1/terminal/readers/{}", f.reader), &[])
+            .await
+        else {
+            continue;
+        };
+        let a = r["action"].clone();
+        if action_pi(&a) == Some(f.upstream_pi.as_str()) && a["status"] == "in_progress" {
+            continue;
+        }
+        let action = (action_pi(&a) == Some(f.upstream_pi.as_str())).then_some(a);
+        match settle(&f, action.as_ref()).await {
+            Some(outcome) => return outcome,
+            None => continue,
+        }
+    }
+}
+
+/// Forwards a card presented through tillgate's test helper to Stripe's test helper.
+async fn forward_card(f: &Follow, card: PresentedCard, n: u32) {
+    let mut form = vec![
+        ("type".to_owned(), "card_present".to_owned()),
+        ("card_present[number]".to_owned(), card.number),
+        (
+            "card_present[exp_month]".to_owned(),
+            card.exp_month.to_string(),
+        ),
+        (
+            "card_present[exp_year]".to_owned(),
+            card.exp_year.to_string(),
+        ),
+    ];
+    if card.tip > 0 {
+        form.push(("amount_tip".into(), card.tip.to_string()));
+    }
+    let key = format!("tillgate-{}-present-{}-{n}", f.reference, f.upstream_pi);
+    let path = format!(
+        "/v1/test_helpers/terminal/readers/{}/present_payment_method",
+        f.reader
+    );
+    if let Err(e) = f.client.post(&path, &form, &key).await {
+        tracing::warn!(account = %f.account, reader = %f.reader, error = %e.message(), "the upstream refused the presented card");
+    }
+}
+
+/// What the upstream PaymentIntent (and the finished action, if any) say of the payment; `None`
+/// while it cannot be read or is still undecided.
+async fn settle(f: &Follow, action: Option<&Value>) -> Option<PaymentOutcome> {
+    let pi = f
+        .client
+        .get(&format!("/v1/payment_intents/{}", f.upstream_pi), &[])
+        .await
+        .ok()?;
+    let outcome = outcome_of(
+        &f.client,
+        &f.account,
+        &f.reader,
+        &pi,
+        action,
+        f.collect_only,
+    )
+    .await;
+    if outcome.is_none() && action.is_none() {
+        // The reader moved on without finishing our action and the PaymentIntent shows no outcome.
+        return Some(PaymentOutcome::Failed {
+            code: "terminal_reader_error".into(),
+            message: "The Stripe reader's action ended without an outcome.".into(),
+        });
+    }
+    outcome
+}
+
+async fn outcome_of(
+    client: &StripeClient,
+    account: &str,
+    reader: &str,
+    pi: &Value,
+    action: Option<&Value>,
+    collect_only: bool,
+) -> Option<PaymentOutcome> {
+    let status = pi["status"].as_str().unwrap_or_default();
+    match status {
+        "succeeded" | "requires_capture" => {
+            let charge_id = pi["latest_charge"].as_str()?;
+            let charge = client
+                .get(&format!("/v1/charges/{charge_id}"), &[])
+                .await
+                .ok()?;
+            let details = &charge["payment_method_details"]["card_present"];
+            let card = card_of(details).unwrap_or(CardFacts {
+                brand: "unknown".into(),
+                last4: String::new(),
+                exp_month: 0,
+                exp_year: 0,
+                masked: String::new(),
+            });
+            let amount = if status == "succeeded" {
+                pi["amount_received"].as_i64()
+            } else {
+                pi["amount_capturable"].as_i64()
+            }
+            .or(charge["amount"].as_i64())
+            .unwrap_or(0);
+            Some(PaymentOutcome::Approved(Approval {
+                card,
+                amount,
+                terminal: json!({
+                    "upstream": {
+                        "account": account,
+                        "reader": reader,
+                        "payment_intent": pi["id"],
+                        "charge": charge_id,
+                    },
+                    "receipt": details["receipt"],
+                }),
+                receipt_lines: Vec::new(),
+            }))
+        }
+        "requires_confirmation" if collect_only => {
+            let pm = pi["payment_method"].as_str()?;
+            let pm = client
+                .get(&format!("/v1/payment_methods/{pm}"), &[])
+                .await
+                .ok()?;
+            card_of(&pm["card_present"]).map(PaymentOutcome::CardRead)
+        }
+        "canceled" => Some(PaymentOutcome::Canceled),
+        _ => {
+            let err = &pi["last_payment_error"];
+            if err["type"] == "card_error" && action.is_some() {
+                return Some(PaymentOutcome::Declined {
+                    card: card_of(&err["payment_method"]["card_present"]),
+                    decline: decline_of(err["code"].as_str(), err["decline_code"].as_str()),
+                    terminal_text: err["message"].as_str().map(str::to_owned),
+                });
+            }
+            let a = action?;
+            if a["status"] != "failed" {
+                return None;
+            }
+            let code = a["failure_code"]
+                .as_str()
+                .unwrap_or("terminal_reader_error");
+            let message = a["failure_message"]
+                .as_str()
+                .unwrap_or("The Stripe reader's action failed.")
+                .to_owned();
+            if code == "canceled" {
+                return Some(PaymentOutcome::Canceled);
+            }
+            Some(PaymentOutcome::Failed {
+                code: code.to_owned(),
+                message,
+            })
+        }
+    }
+}
+
+#[async_trait]
+impl Terminal for StripeTerminal {
+    async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        let (client, reader) = self.upstream()?;
+        let pi = self.mirror(&client, &req).await?;
+        let upi = pi["id"].as_str().unwrap_or_default().to_owned();
+        match pi["status"].as_str().unwrap_or_default() {
+            // Found already paid (an earlier attempt whose answer was lost): report that payment.
+            "succeeded" | "requires_capture" | "processing" => {}
+            "requires_payment_method" | "requires_confirmation" => {
+                let action = if req.collect_only {
+                    "collect_payment_method"
+                } else {
+                    "process_payment_intent"
+                };
+                self.start_action(&client, &reader, action, &req.reference, &upi)
+                    .await?;
+            }
+            other => {
+                return Err(DriverError::Refused(format!(
+                    "the upstream PaymentIntent {upi} is {other} and cannot be paid"
+                )))
+            }
+        }
+        Ok(self.follow(client, reader, &req.reference, upi, req.collect_only))
+    }
+
+    async fn confirm(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        let (client, reader) = self.upstream()?;
+        let known = self
+            .inner
+            .mirrors
+            .read()
+            .expect("mirrors lock")
+            .get(&req.reference)
+            .cloned();
+        let upi = match known {
+            Some(u) => u,
+            None => self.mirror(&client, &req).await?["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        self.start_action(
+            &client,
+            &reader,
+            "confirm_payment_intent",
+            &req.reference,
+            &upi,
+        )
+        .await?;
+        Ok(self.follow(client, reader, &req.reference, upi, false))
+    }
+
+    async fn cancel(&mut self) -> Result<(), DriverError> {
+        self.controls.cards = None;
+        let (client, reader) = self.upstream()?;
+        let key = self.key("cancel", &reader);
+        match client
+            .post(
+                &format!("/v1/terminal/readers/{reader}/cancel_action"),
+                &[],
+                &key,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Nothing to cancel is what cancel wants.
+            Err(CallError::Api {
+                status: 400, code, ..
+            }) if code.as_deref() == Some("terminal_reader_no_action") => Ok(()),
+            Err(e) => Err(map_call(e)),
+        }
+    }
+
+    async fn refund(&mut self, req: RefundRequest) -> Result<RefundOutcome, DriverError> {
+        let (client, _) = self.upstream()?;
+        let Some(upi) = req.terminal["upstream"]["payment_intent"].as_str() else {
+            return Err(DriverError::Protocol(format!(
+                "charge {} has no upstream PaymentIntent",
+                req.charge
+            )));
+        };
+        let form = vec![
+            ("payment_intent".to_owned(), upi.to_owned()),
+            ("amount".to_owned(), req.amount.to_string()),
+            ("metadata[tillgate_charge]".to_owned(), req.charge.clone()),
+        ];
+        let key = format!(
+            "tillgate-{}-refund-{}-{}",
+            req.charge, req.refunded_before, req.amount
+        );
+        match client.post("/v1/refunds", &form, &key).await {
+            Ok(r) if r["status"] == "failed" || r["status"] == "canceled" => {
+                Ok(RefundOutcome::Failed {
+                    reason: r["failure_reason"]
+                        .as_str()
+                        .unwrap_or("declined")
+                        .to_owned(),
+                })
+            }
+            // `pending` is Stripe's "accepted, not yet settled": the money goes back.
+            Ok(r) => Ok(RefundOutcome::Succeeded {
+                terminal: json!({"upstream": {"refund": r["id"], "status": r["status"]}}),
+            }),
+            Err(CallError::Api {
+                status, message, ..
+            }) if status < 500 && status != 429 => Err(DriverError::Refused(message)),
+            Err(e) => Err(map_call(e)),
+        }
+    }
+
+    async fn capture(&mut self, req: CaptureRequest) -> Result<HoldOutcome, DriverError> {
+        let (client, _) = self.upstream()?;
+        let upi = upstream_pi_of(&req.terminal, &req.payment_intent)?;
+        let key = format!("tillgate-{}-capture-{}", req.payment_intent, req.amount);
+        let form = vec![("amount_to_capture".to_owned(), req.amount.to_string())];
+        let done = client
+            .post(&format!("/v1/payment_intents/{upi}/capture"), &form, &key)
+            .await;
+        let pi = match done {
+            Ok(pi) => pi,
+            Err(CallError::NoAnswer(m)) => return Err(DriverError::Timeout(m)),
+            Err(e) => {
+                // Refused: perhaps it was captured already (a capture whose answer was lost).
+                let pi = client
+                    .get(&format!("/v1/payment_intents/{upi}"), &[])
+                    .await
+                    .map_err(map_call)?;
+                if pi["status"] != "succeeded" {
+                    return Ok(HoldOutcome::Failed {
+                        reason: e.message(),
+                    });
+                }
+                pi
+            }
+        };
+        Ok(HoldOutcome::Done {
+            terminal: json!({"upstream": {"payment_intent": upi, "amount_received": pi["amount_received"]}}),
+        })
+    }
+
+    async fn release(&mut self, req: ReleaseRequest) -> Result<HoldOutcome, DriverError> {
+        let (client, _) = self.upstream()?;
+        let upi = upstream_pi_of(&req.terminal, &req.payment_intent)?;
+        let key = format!("tillgate-{}-release", req.payment_intent);
+        match client
+            .post(&format!("/v1/payment_intents/{upi}/cancel"), &[], &key)
+            .await
+        {
+            Ok(_) => Ok(HoldOutcome::Done {
+                terminal: json!({"upstream": {"payment_intent": upi, "status": "canceled"}}),
+            }),
+            Err(CallError::NoAnswer(m)) => Err(DriverError::Timeout(m)),
+            Err(e) => {
+                let pi = client
+                    .get(&format!("/v1/payment_intents/{upi}"), &[])
+                    .await
+                    .map_err(map_call)?;
+                match pi["status"].as_str() {
+                    Some("succeeded") => Ok(HoldOutcome::AlreadyCaptured {
+                        amount: pi["amount_received"].as_i64().unwrap_or(0),
+                        terminal: json!({"upstream": {"payment_intent": upi}}),
+                    }),
+                    Some("canceled") => Ok(HoldOutcome::Done {
+                        terminal: json!({"upstream": {"payment_intent": upi, "status": "canceled"}}),
+                    }),
+                    _ => Ok(HoldOutcome::Failed {
+                        reason: e.message(),
+                    }),
+                }
+            }
+        }
+    }
+
+    async fn display(&mut self, cart: &Value) -> Result<(), DriverError> {
+        let (client, reader) = self.upstream()?;
+        let mut form = vec![("type".to_owned(), "cart".to_owned())];
+        let cart = cart.get("cart").unwrap_or(cart);
+        form_fields("cart", cart, &mut form);
+        let key = self.key("display", &reader);
+        client
+            .post(
+                &format!("/v1/terminal/readers/{reader}/set_reader_display"),
+                &form,
+                &key,
+            )
+            .await
+            .map(|_| ())
+            .map_err(map_call)
+    }
+
+    async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
+        let (client, reader) = self.upstream()?;
+        let r = client
+            .get(&format!("/v1/terminal/readers/{reader}"), &[])
+            .await
+            .map_err(map_call)?;
+        let known = self
+            .inner
+            .mirrors
+            .read()
+            .expect("mirrors lock")
+            .get(reference)
+            .cloned();
+        // After a restart the mirror map is empty: the upstream reader's last action names the
+        // PaymentIntent, which is ours only if its metadata says so.
+        let upi = match known.or_else(|| action_pi(&r["action"]).map(str::to_owned)) {
+            Some(u) => u,
+            None => return Ok(Recovery::NotCharged),
+        };
+        let mut pi = client
+            .get(&format!("/v1/payment_intents/{upi}"), &[])
+            .await
+            .map_err(map_call)?;
+        if pi["metadata"]["tillgate_payment_intent"] != reference {
+            return Ok(Recovery::NotCharged);
+        }
+        let a = &r["action"];
+        if action_pi(a) == Some(upi.as_str()) && a["status"] == "in_progress" {
+            if pi["status"] == "processing" {
+                return Err(DriverError::Busy(
+                    "the upstream reader is still authorising".into(),
+                ));
+            }
+            // Waiting for a card that the restarted gateway no longer expects: stop it upstream.
+            self.cancel().await?;
+            pi = client
+                .get(&format!("/v1/payment_intents/{upi}"), &[])
+                .await
+                .map_err(map_call)?;
+        }
+        let action = (action_pi(a) == Some(upi.as_str())).then_some(a);
+        match outcome_of(&client, &self.account, &reader, &pi, action, false).await {
+            Some(PaymentOutcome::Canceled) | None => match pi["status"].as_str() {
+                Some("processing") => Err(DriverError::Busy(
+                    "the upstream PaymentIntent is still processing".into(),
+                )),
+                _ => Ok(Recovery::NotCharged),
+            },
+            Some(o) => Ok(Recovery::Known(o)),
+        }
+    }
+
+    fn heartbeat(&mut self) -> HeartbeatFuture {
+        let view = self
+            .reader
+            .as_deref()
+            .and_then(|r| self.inner.view(&self.account, r));
+        let max_age = self.inner.config.view_max_age;
+        Box::pin(async move {
+            let Some(view) = view else {
+                return Err(DriverError::Timeout(
+                    "no upstream reading of this reader yet".into(),
+                ));
+            };
+            if view.read_at.elapsed() > max_age {
+                return Err(DriverError::Timeout(
+                    "the upstream reader list has not been read recently".into(),
+                ));
+            }
+            if view.deleted {
+                return Err(DriverError::Offline(
+                    "the reader was deleted at Stripe".into(),
+                ));
+            }
+            if !view.online {
+                return Err(DriverError::Offline(
+                    "Stripe reports the reader offline".into(),
+                ));
+            }
+            Ok(Heartbeat {
+                ip_address: view.ip_address,
+                device_sw_version: view.device_sw_version,
+                ..Default::default()
+            })
+        })
+    }
+
+    fn simulated(&mut self) -> Option<&mut dyn SimulatedControls> {
+        Some(&mut self.controls)
+    }
+}
+
+fn upstream_pi_of(terminal: &Value, pi: &str) -> Result<String, DriverError> {
+    terminal["upstream"]["payment_intent"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| DriverError::Protocol(format!("{pi} has no upstream PaymentIntent")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripe_declines_keep_their_reason_and_unknown_ones_are_generic() {
+        let d = decline_of(Some("card_declined"), Some("insufficient_funds"));
+        assert_eq!(
+            (d.code, d.decline_code),
+            ("card_declined", Some("insufficient_funds"))
+        );
+        assert_eq!(d.message, "Your card has insufficient funds.");
+        let d = decline_of(Some("expired_card"), Some("expired_card"));
+        assert_eq!(d.code, "expired_card");
+        let d = decline_of(Some("something_new"), Some("brand_new_reason"));
+        assert_eq!(
+            (d.code, d.decline_code),
+            ("card_declined", Some("generic_decline"))
+        );
+    }
+
+    #[test]
+    fn upstream_reader_errors_keep_their_meaning() {
+        let api = |code: &str| CallError::Api {
+            status: 400,
+            kind: "invalid_request_error".into(),
+            code: Some(code.into()),
+            decline_code: None,
+            message: "m".into(),
+        };
+        assert_eq!(
+            map_call(api("terminal_reader_offline")),
+            DriverError::Offline("m".into())
+        );
+        assert_eq!(
+            map_call(api("terminal_reader_busy")),
+            DriverError::Busy("m".into())
+        );
+        assert_eq!(
+            map_call(api("terminal_reader_timeout")),
+            DriverError::Timeout("m".into())
+        );
+        assert!(matches!(
+            map_call(CallError::NoAnswer("x".into())),
+            DriverError::Timeout(_)
+        ));
+    }
+}

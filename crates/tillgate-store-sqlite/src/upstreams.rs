@@ -1,0 +1,121 @@
+//! Upstream connections on SQLite (`migrations/0005_upstreams.sql`): a rare write, so a small pool
+//! of its own like the user store, waiting for the writer's lock.
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+use tillgate_domain::upstream::{UpstreamConnection, UpstreamError, UpstreamResult, Upstreams};
+use tillgate_domain::AccountId;
+
+pub struct SqliteUpstreams {
+    pool: SqlitePool,
+}
+
+fn down(e: impl std::fmt::Display) -> UpstreamError {
+    UpstreamError::Unavailable(e.to_string())
+}
+
+const COLUMNS: &str = "account, provider, sealed_key, key_hint, stripe_account, api_base, created";
+
+fn row(r: &SqliteRow) -> UpstreamConnection {
+    UpstreamConnection {
+        account: AccountId(r.get("account")),
+        provider: r.get("provider"),
+        sealed_key: r.get("sealed_key"),
+        key_hint: r.get("key_hint"),
+        stripe_account: r.get("stripe_account"),
+        api_base: r.get("api_base"),
+        created: r.get("created"),
+    }
+}
+
+impl SqliteUpstreams {
+    /// Opens the upstream store on the database at `url` (the object store's file), running migrations.
+    pub async fn open(url: &str) -> UpstreamResult<SqliteUpstreams> {
+        let pool = crate::pool(url, 1).await.map_err(down)?;
+        Ok(SqliteUpstreams { pool })
+    }
+}
+
+#[async_trait]
+impl Upstreams for SqliteUpstreams {
+    async fn put(&self, c: &UpstreamConnection) -> UpstreamResult<()> {
+        sqlx::query(
+            "INSERT INTO upstream_connections (account, provider, sealed_key, key_hint, stripe_account, api_base, created) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(account) DO UPDATE SET provider = excluded.provider, \
+             sealed_key = excluded.sealed_key, key_hint = excluded.key_hint, stripe_account = excluded.stripe_account, \
+             api_base = excluded.api_base, created = excluded.created",
+        )
+        .bind(c.account.as_str())
+        .bind(&c.provider)
+        .bind(&c.sealed_key)
+        .bind(&c.key_hint)
+        .bind(&c.stripe_account)
+        .bind(&c.api_base)
+        .bind(c.created)
+        .execute(&self.pool)
+        .await
+        .map_err(down)?;
+        Ok(())
+    }
+
+    async fn get(&self, account: &AccountId) -> UpstreamResult<Option<UpstreamConnection>> {
+        let r = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM upstream_connections WHERE account = ?"
+        ))
+        .bind(account.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(down)?;
+        Ok(r.as_ref().map(row))
+    }
+
+    async fn all(&self) -> UpstreamResult<Vec<UpstreamConnection>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM upstream_connections ORDER BY account"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(down)?;
+        Ok(rows.iter().map(row).collect())
+    }
+
+    async fn remove(&self, account: &AccountId) -> UpstreamResult<bool> {
+        let done = sqlx::query("DELETE FROM upstream_connections WHERE account = ?")
+            .bind(account.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(down)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connection_is_kept_replaced_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteUpstreams::open(&url).await.unwrap();
+        let acct = AccountId("acct_a".into());
+        let mut c = UpstreamConnection {
+            account: acct.clone(),
+            provider: "stripe".into(),
+            sealed_key: vec![1, 2, 3],
+            key_hint: "sk_test_…1234".into(),
+            stripe_account: Some("acct_1".into()),
+            api_base: "https://api.stripe.com".into(),
+            created: 5,
+        };
+        store.put(&c).await.unwrap();
+        assert_eq!(store.get(&acct).await.unwrap(), Some(c.clone()));
+        c.sealed_key = vec![9];
+        c.stripe_account = None;
+        store.put(&c).await.unwrap();
+        assert_eq!(store.all().await.unwrap(), vec![c]);
+        assert!(store.remove(&acct).await.unwrap());
+        assert!(!store.remove(&acct).await.unwrap());
+        assert_eq!(store.get(&acct).await.unwrap(), None);
+    }
+}

@@ -1,0 +1,116 @@
+//! `tillgate upstream add|list|remove`: a tillgate account's Stripe account, its key read from
+//! stdin (never a flag: flags show in process lists), checked at Stripe, stored sealed.
+use crate::app::open_store;
+use crate::config::DEFAULT_DATABASE_URL;
+use crate::upstream::MasterKey;
+use anyhow::bail;
+use clap::Subcommand;
+use tillgate_domain::upstream::Upstreams;
+use tillgate_drivers::stripe::{UpstreamAuth, STRIPE_API_BASE};
+use tillgate_store_sqlite::SqliteUpstreams;
+
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Connect a tillgate account to its Stripe account (the key is read from stdin).
+    Add {
+        /// The tillgate account's name.
+        #[arg(long)]
+        account: String,
+        /// The provider; only `stripe` for now.
+        #[arg(long, default_value = "stripe")]
+        provider: String,
+        /// Read the secret (sk_…) or restricted (rk_…) key from stdin. Required.
+        #[arg(long)]
+        api_key_stdin: bool,
+        /// For Connect platforms: the connected account (acct_…), sent as `Stripe-Account`.
+        #[arg(long)]
+        stripe_account: Option<String>,
+        /// The provider's API base URL (sandboxes and tests).
+        #[arg(long, default_value = STRIPE_API_BASE)]
+        api_base: String,
+        #[arg(long, env = "TILLGATE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
+    /// List the upstream connections (keys masked).
+    List {
+        #[arg(long, env = "TILLGATE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
+    /// Remove an account's upstream connection (its readers stay, shown offline).
+    Remove {
+        #[arg(long)]
+        account: String,
+        #[arg(long, env = "TILLGATE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
+}
+
+pub async fn run(command: UpstreamCommand) -> anyhow::Result<()> {
+    match command {
+        UpstreamCommand::Add {
+            account,
+            provider,
+            api_key_stdin,
+            stripe_account,
+            api_base,
+            database_url,
+        } => {
+            if provider != "stripe" {
+                bail!("--provider must be stripe (the only upstream provider so far)");
+            }
+            if !api_key_stdin {
+                bail!("pass --api-key-stdin and write the key to stdin (a key on the command line would show in process lists)");
+            }
+            let account = account.trim();
+            if account.is_empty() {
+                bail!("--account must not be empty");
+            }
+            let mut key = String::new();
+            std::io::stdin().read_line(&mut key)?;
+            let store = open_store(&database_url).await?;
+            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            let master = MasterKey::load(&database_url)?;
+            let id = store.ensure_account(account).await?;
+            let hint = crate::upstream::add(
+                &upstreams,
+                &master,
+                &id,
+                UpstreamAuth {
+                    api_key: key.trim().to_owned(),
+                    stripe_account,
+                    api_base,
+                },
+            )
+            .await?;
+            println!("connected account {account} ({id}) to stripe with key {hint}");
+            Ok(())
+        }
+        UpstreamCommand::List { database_url } => {
+            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            for c in upstreams.all().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    c.account,
+                    c.provider,
+                    c.key_hint,
+                    c.stripe_account.as_deref().unwrap_or("-"),
+                    c.api_base
+                );
+            }
+            Ok(())
+        }
+        UpstreamCommand::Remove {
+            account,
+            database_url,
+        } => {
+            let store = open_store(&database_url).await?;
+            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            let id = store.ensure_account(account.trim()).await?;
+            if !upstreams.remove(&id).await? {
+                bail!("account {account} has no upstream connection");
+            }
+            println!("removed the upstream connection of {account}");
+            Ok(())
+        }
+    }
+}

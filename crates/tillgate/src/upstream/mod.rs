@@ -1,0 +1,219 @@
+//! Upstream connections (a tillgate account's Stripe account): adding one (the key checked against
+//! the upstream first), the master key that seals API keys at rest (XChaCha20-Poly1305), and the
+//! sync that imports the upstream's readers (`sync.rs`).
+pub mod sync;
+
+use anyhow::{bail, Context};
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use std::path::{Path, PathBuf};
+use tillgate_domain::upstream::{UpstreamConnection, Upstreams};
+use tillgate_domain::AccountId;
+use tillgate_drivers::stripe::{mask_key, CallError, ClientConfig, StripeClient, UpstreamAuth};
+
+/// The key that seals upstream API keys. Never logged.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(****)")
+    }
+}
+
+/// Where the master key file lives for a database: beside it (`tillgate-master.key`).
+pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
+    crate::config::default_zvt_state_dir(database_url)
+        .and_then(|zvt| zvt.parent().map(|p| p.join("tillgate-master.key")))
+}
+
+impl MasterKey {
+    /// `TILLGATE_MASTER_KEY` (64 hex digits) if set, else the key file beside the database,
+    /// created (mode 0600) on first use. An in-memory database gets a key for this process only.
+    pub fn load(database_url: &str) -> anyhow::Result<MasterKey> {
+        if let Ok(hexed) = std::env::var("TILLGATE_MASTER_KEY") {
+            return Self::from_hex(hexed.trim()).context("TILLGATE_MASTER_KEY");
+        }
+        match key_file_for(database_url) {
+            Some(path) => Self::from_file(&path),
+            None => {
+                let mut k = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut k);
+                Ok(MasterKey(k))
+            }
+        }
+    }
+
+    fn from_hex(s: &str) -> anyhow::Result<MasterKey> {
+        let bytes = hex::decode(s).context("the master key must be 64 hex digits")?;
+        let k: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the master key must be 32 bytes (64 hex digits)"))?;
+        Ok(MasterKey(k))
+    }
+
+    /// Reads the key file, creating it with a new random key (mode 0600) when missing.
+    pub fn from_file(path: &Path) -> anyhow::Result<MasterKey> {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return Self::from_hex(text.trim())
+                .with_context(|| format!("reading the master key file {}", path.display()));
+        }
+        let mut k = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut k);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        match opts.open(path) {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(hex::encode(k).as_bytes())
+                    .and_then(|_| f.sync_all())
+                    .with_context(|| format!("writing the master key file {}", path.display()))?;
+                tracing::info!(path = %path.display(), "created the master key file for upstream API keys");
+                Ok(MasterKey(k))
+            }
+            // Created by another process in the meantime: use that one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::from_file(path),
+            Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+    }
+
+    /// nonce (24 bytes) ‖ ciphertext ‖ tag, bound to the account it belongs to.
+    pub fn seal(&self, account: &AccountId, secret: &str) -> Vec<u8> {
+        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let payload = chacha20poly1305::aead::Payload {
+            msg: secret.as_bytes(),
+            aad: account.as_str().as_bytes(),
+        };
+        let mut out = nonce.to_vec();
+        out.extend(
+            cipher
+                .encrypt(XNonce::from_slice(&nonce), payload)
+                .expect("XChaCha20-Poly1305 encryption of a short message cannot fail"),
+        );
+        out
+    }
+
+    pub fn open(&self, account: &AccountId, sealed: &[u8]) -> anyhow::Result<String> {
+        if sealed.len() < 24 + 16 {
+            bail!("the stored upstream key is damaged");
+        }
+        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        let payload = chacha20poly1305::aead::Payload {
+            msg: &sealed[24..],
+            aad: account.as_str().as_bytes(),
+        };
+        let clear = cipher
+            .decrypt(XNonce::from_slice(&sealed[..24]), payload)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the upstream key of {account} cannot be opened with this master key (was TILLGATE_MASTER_KEY or the key file changed?)"
+                )
+            })?;
+        String::from_utf8(clear).context("the stored upstream key is not text")
+    }
+}
+
+/// The auth of a stored connection, its key opened.
+pub fn auth_of(master: &MasterKey, c: &UpstreamConnection) -> anyhow::Result<UpstreamAuth> {
+    Ok(UpstreamAuth {
+        api_key: master.open(&c.account, &c.sealed_key)?,
+        stripe_account: c.stripe_account.clone(),
+        api_base: c.api_base.clone(),
+    })
+}
+
+/// Checks a key against the upstream (one cheap read); the upstream's own message if refused.
+pub async fn check(auth: &UpstreamAuth) -> anyhow::Result<()> {
+    let client = StripeClient::new(
+        auth.clone(),
+        ClientConfig {
+            attempts: 2,
+            ..Default::default()
+        },
+    );
+    let q = vec![("limit".to_owned(), "1".to_owned())];
+    match client.get("/v1/terminal/readers", &q).await {
+        Ok(_) => Ok(()),
+        Err(CallError::Api { message, .. }) => bail!("the upstream refused the key: {message}"),
+        Err(CallError::NoAnswer(m)) => {
+            bail!("the upstream at {} did not answer: {m}", auth.api_base)
+        }
+    }
+}
+
+/// Checks and stores a connection for `account`; answers with its masked key.
+pub async fn add(
+    upstreams: &dyn Upstreams,
+    master: &MasterKey,
+    account: &AccountId,
+    auth: UpstreamAuth,
+) -> anyhow::Result<String> {
+    let key = auth.api_key.trim().to_owned();
+    if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+        bail!("an upstream key must be a Stripe secret (sk_…) or restricted (rk_…) key");
+    }
+    if let Some(a) = &auth.stripe_account {
+        if !a.starts_with("acct_") {
+            bail!("--stripe-account must be a Stripe account id (acct_…)");
+        }
+    }
+    let auth = UpstreamAuth {
+        api_key: key.clone(),
+        ..auth
+    };
+    check(&auth).await?;
+    let hint = mask_key(&key);
+    upstreams
+        .put(&UpstreamConnection {
+            account: account.clone(),
+            provider: "stripe".into(),
+            sealed_key: master.seal(account, &key),
+            key_hint: hint.clone(),
+            stripe_account: auth.stripe_account.clone(),
+            api_base: auth.api_base.clone(),
+            created: tillgate_domain::now_secs(),
+        })
+        .await?;
+    Ok(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_key_opens_only_with_its_master_key_and_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tillgate-master.key");
+        let m = MasterKey::from_file(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let a = AccountId("acct_a".into());
+        let sealed = m.seal(&a, "sk_test_secret_123456");
+        assert!(!String::from_utf8_lossy(&sealed).contains("sk_test"));
+        assert_eq!(m.open(&a, &sealed).unwrap(), "sk_test_secret_123456");
+        // The same file gives the same key; another account or key does not open it.
+        assert_eq!(
+            MasterKey::from_file(&path)
+                .unwrap()
+                .open(&a, &sealed)
+                .unwrap(),
+            "sk_test_secret_123456"
+        );
+        assert!(m.open(&AccountId("acct_b".into()), &sealed).is_err());
+        let other = MasterKey::from_file(&dir.path().join("other.key")).unwrap();
+        assert!(other.open(&a, &sealed).is_err());
+    }
+}
