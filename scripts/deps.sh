@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # System packages the test suites need (called by scripts/test.sh when executable):
 # Debian's chromium and chromium-driver for the dashboard browser tests, and dnsmasq-base (Debian's
-# dnsmasq without its system service) for the diagnosis's real-DNS namespace test. Skips what is
+# dnsmasq without its system service) for the diagnosis's real-DNS namespace test, and nftables for
+# its network-fault namespace test (refused and dropped upstream ports). Skips what is
 # installed; without apt-get or root it says so and leaves those tests to skip with their reason.
 set -euo pipefail
 
 need=()
-for pkg in chromium chromium-driver dnsmasq-base; do
+for pkg in chromium chromium-driver dnsmasq-base nftables; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need+=("$pkg")
     fi
 done
 if [[ ${#need[@]} -eq 0 ]]; then
-    echo "system packages: chromium, chromium-driver and dnsmasq-base already installed" >&2
+    echo "system packages: chromium, chromium-driver, dnsmasq-base and nftables already installed" >&2
     exit 0
 fi
 if ! command -v apt-get >/dev/null; then

@@ -2,8 +2,10 @@
 ZVT terminals (`tillgate sim zvt` subprocesses) while tillgate is killed with SIGKILL at random moments
 and restarted on the same database.
 
-At the end: every PaymentIntent is final, none is charged twice, each ZVT terminal's journal matches
-the succeeded charges and refunds on its reader one to one, and the webhook receiver holds every
+Every other ZVT payment is a manual capture (captured in full, in part, or canceled). At the end:
+every PaymentIntent is final, none is charged twice, each ZVT terminal's journal matches the
+succeeded charges and refunds on its reader one to one (reservations settled by exactly one book
+total or release, the terminal's net equal to tillgate's), and the webhook receiver holds every
 event at least once. CI size: 200 payments and 10 kills (TILLGATE_CRASH_PAYMENTS /
 TILLGATE_CRASH_KILLS for the long run, e.g. 10000 and 200).
 """
@@ -69,6 +71,32 @@ def retrying(fn, deadline):
             time.sleep(0.1)
 
 
+def settle_hold(pi_id, end, amount, key, deadline):
+    """Captures (in full or 5.00 less) or cancels an authorised manual PaymentIntent, as its POS
+    would: a terminal that could not answer gives a 400 that its key replays, so each retry takes a
+    new key; the driver's in-flight record makes sure a book total or release the terminal did make
+    is reported, not made again."""
+    attempt = 0
+    while True:
+        cur = retrying(lambda: stripe.PaymentIntent.retrieve(pi_id), deadline)
+        if cur.status in ("succeeded", "canceled"):
+            return cur
+        try:
+            k = f"{key}-{attempt}"
+            if end == "canceled":
+                retrying(lambda: stripe.PaymentIntent.cancel(pi_id, idempotency_key=k), deadline)
+            elif end == "partial":
+                retrying(lambda: stripe.PaymentIntent.capture(pi_id, amount_to_capture=amount - 500,
+                                                              idempotency_key=k), deadline)
+            else:
+                retrying(lambda: stripe.PaymentIntent.capture(pi_id, idempotency_key=k), deadline)
+        except stripe.InvalidRequestError as e:
+            if not (e.code or "").startswith("terminal_reader_") or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+        attempt += 1
+
+
 def refund(pi_id, key, deadline):
     """Refunds 1.00 of a payment. A terminal that could not answer (tillgate restarting, the link
     not back yet) gives a 400 that its key replays, so the retry takes a new key: the driver's
@@ -128,10 +156,16 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
             zvt = i % ZVT_EVERY == ZVT_EVERY - 1
             reader = zvt_readers[(i // ZVT_EVERY) % ZVT_TERMINALS] if zvt else readers[i % READERS]
             cancel = i % 10 == 9
+            # Every other ZVT payment is a manual capture: captured, captured in part, or canceled.
+            hold = zvt and not cancel and (i // ZVT_EVERY) % 2 == 0
+            end = ("captured", "partial", "canceled")[(i // ZVT_EVERY // 2) % 3] if hold else None
+            amount = 1000 + i * 100
             pi = retrying(lambda: stripe.PaymentIntent.create(
-                amount=1000 + i * 100, currency="eur", payment_method_types=["card_present"],
+                amount=amount, currency="eur", payment_method_types=["card_present"],
+                capture_method="manual" if hold else "automatic",
                 idempotency_key=f"crash-pi-{i}"), deadline)
-            intents.append((pi.id, "canceled" if cancel else "succeeded"))
+            want = "canceled" if cancel or end == "canceled" else "succeeded"
+            intents.append((pi.id, want, amount - 500 if end == "partial" else amount, hold))
             if cancel:
                 retrying(lambda: stripe.PaymentIntent.cancel(pi.id, idempotency_key=f"crash-cancel-{i}"),
                          deadline)
@@ -141,7 +175,7 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
             while True:
                 assert time.monotonic() < deadline, f"payment {i} not final before the deadline"
                 cur = retrying(lambda: stripe.PaymentIntent.retrieve(pi.id), deadline)
-                if cur.status == "succeeded":
+                if cur.status in ("succeeded", "requires_capture"):
                     break
                 if cur.status == "processing":
                     time.sleep(0.02)
@@ -158,7 +192,9 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
                         Reader.TestHelpers.present_payment_method(reader)
                 except (stripe.APIConnectionError, stripe.APIError, stripe.InvalidRequestError):
                     time.sleep(0.05)
-            if i % 7 == 0:
+            if hold:
+                settle_hold(pi.id, end, amount, f"crash-hold-{i}", deadline)
+            if i % 7 == 0 and end != "canceled":
                 refund(pi.id, f"crash-refund-{i}", deadline)
         stop.set()
         t.join(timeout=30)
@@ -170,33 +206,45 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
             kills.append(time.monotonic())
 
         # Every PaymentIntent final, as intended; never charged twice.
-        for pi_id, want in intents:
+        for pi_id, want, received, hold in intents:
             pi = retrying(lambda: stripe.PaymentIntent.retrieve(pi_id), deadline)
             assert pi.status == want, f"{pi_id}: {pi.status}, wanted {want}"
             paid = [c for c in stripe.Charge.list(payment_intent=pi_id, limit=100).data
-                    if c.status == "succeeded"]
+                    if c.status == "succeeded" and c.captured]
             assert len(paid) == (1 if want == "succeeded" else 0), f"{pi_id}: {len(paid)} charges"
             if want == "succeeded":
-                assert pi.amount_received == pi.amount
+                assert pi.amount_received == received, f"{pi_id}: {pi.amount_received} != {received}"
 
         # Each ZVT terminal booked exactly what tillgate recorded on its reader: every payment once,
         # every refund once.
+        # Manual captures are reservations settled by one book total or one release each.
         zvt_payments = 0
         for sim, reader in zip(sims, zvt_readers):
             journal = sim.journal()
             booked = sorted((e["receipt_no"], e["amount"]) for e in journal
-                            if e["kind"] == "payment" and not e["reversed"])
-            charged, refunds = [], []
+                            if e["kind"] in ("payment", "book_total") and not e["reversed"])
+            charged, refunds, net = [], [], 0
             for pi_id in on_zvt[reader]:
                 for c in stripe.Charge.list(payment_intent=pi_id, limit=100).data:
-                    if c.status == "succeeded":
-                        charged.append((field(c, "tillgate", "terminal", "receipt_no"), c.amount))
+                    if c.status == "succeeded" and c.captured:
+                        receipt = field(c, "tillgate", "terminal", "book_total", "receipt_no") \
+                            or field(c, "tillgate", "terminal", "receipt_no")
+                        charged.append((receipt, c.amount_captured))
+                        net += c.amount_captured - c.amount_refunded
                 refunds += [r.amount for r in stripe.Refund.list(payment_intent=pi_id, limit=100).data
                             if r.status == "succeeded"]
             assert booked == sorted(charged), f"{sim.name}: journal {journal} vs charges {charged}"
             booked_refunds = [e["amount"] for e in journal if e["kind"] == "refund"]
             assert sorted(booked_refunds) == sorted(refunds), \
                 f"{sim.name}: terminal refunds {booked_refunds} vs tillgate refunds {refunds}"
+            terminal_net = sum(e["amount"] for e in journal
+                               if e["kind"] in ("payment", "book_total") and not e["reversed"]) \
+                - sum(booked_refunds)
+            assert terminal_net == net, f"{sim.name}: the terminal holds {terminal_net}, tillgate {net}"
+            reservations = [e["receipt_no"] for e in journal if e["kind"] == "reservation"]
+            settled = [e["of"] for e in journal if e["kind"] in ("book_total", "release")]
+            assert sorted(reservations) == sorted(settled), \
+                f"{sim.name}: every hold settled exactly once: {journal}"
             zvt_payments += len(booked)
         assert zvt_payments >= PAYMENTS // ZVT_EVERY // 2, "the ZVT terminals took part in the stream"
 

@@ -17,7 +17,12 @@ pub(crate) fn kind_literal(kind: Kind) -> String {
 
 /// Field names come from code, never from a request; refuse anything else to keep SQL static.
 pub(crate) fn json_path(field: &str) -> StoreResult<String> {
-    if !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    if !field.is_empty()
+        && field
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(plain))
+    {
         Ok(format!("$.{field}"))
     } else {
         Err(StoreError::Conflict(format!("bad filter field {field}")))
@@ -170,6 +175,12 @@ mod tests {
                 "charges of an intent",
                 filtered(Kind::Charge, "payment_intent"),
             ),
+            // At end of day: a reader's charges since its last batch, and that batch.
+            (
+                "charges of a reader",
+                filtered(Kind::Charge, "tillgate.reader"),
+            ),
+            ("batches of a reader", filtered(Kind::Batch, "reader")),
             (
                 "refunds of an intent",
                 filtered(Kind::Refund, "payment_intent"),
@@ -194,7 +205,8 @@ mod tests {
     #[test]
     fn only_plain_field_names_reach_the_sql() {
         assert_eq!(json_path("payment_intent").unwrap(), "$.payment_intent");
-        for bad in ["", "a.b", "x') OR 1=1 --", "status "] {
+        assert_eq!(json_path("tillgate.reader").unwrap(), "$.tillgate.reader");
+        for bad in ["", "a.", ".b", "a..b", "x') OR 1=1 --", "status ", "a.b c"] {
             assert!(json_path(bad).is_err(), "{bad:?}");
         }
     }

@@ -44,6 +44,7 @@ const API: &[(&str, &str)] = &[
     ("POST", "/v1/terminal/readers/{id}/process_setup_intent"),
     ("POST", "/v1/terminal/readers/{id}/collect_inputs"),
     ("GET", "/v1/terminal/readers/{id}/events"),
+    ("GET", "/v1/terminal/readers/{id}/batches"),
     ("POST", "/v1/terminal/readers/{id}/diagnose"),
     ("GET", "/v1/terminal/readers/{id}/diagnoses"),
     ("GET", "/v1/terminal/readers/{id}/support_bundle"),

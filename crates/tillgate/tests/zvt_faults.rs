@@ -701,3 +701,167 @@ async fn a_slow_link_slows_payments_down_but_they_succeed_and_the_rtt_shows_it()
     );
     rig.stop().await;
 }
+
+/// The gateway's Book Total (`06 24`).
+fn book_total(chunk: &[u8]) -> bool {
+    frames(chunk).iter().any(|f| f.starts_with(&[0x06, 0x24]))
+}
+
+/// What tillgate holds of a PaymentIntent (received minus refunded) against the terminal's
+/// journal, and no hold left open: the two ledgers of every manual intent the rig made.
+async fn holds_agree(rig: &Rig, intents: &[String]) {
+    let mut ours = 0;
+    for pi in intents {
+        let intent = rig.intent_status(pi).await;
+        match intent["status"].as_str() {
+            Some("succeeded") => ours += intent["amount_received"].as_i64().unwrap(),
+            Some("canceled") => {}
+            other => panic!("{}: {pi} ended {other:?}: {intent}", rig.name),
+        }
+    }
+    let journal = rig.sim.journal();
+    assert_eq!(rig.sim.net_booked(), ours, "{}: {journal:?}", rig.name);
+    assert!(rig.sim.open_holds().is_empty(), "{}: {journal:?}", rig.name);
+    let book_totals = journal
+        .iter()
+        .filter(|e| e.kind == tillgate_zvt::simulator::EntryKind::BookTotal)
+        .count();
+    let captured = {
+        let mut n = 0;
+        for pi in intents {
+            n += usize::from(rig.intent_status(pi).await["status"] == "succeeded");
+        }
+        n
+    };
+    assert_eq!(
+        book_totals, captured,
+        "{}: one book total per capture",
+        rig.name
+    );
+}
+
+/// Reservation, Book Total and Pre-Authorisation Reversal under reset, loss and stall: a hold whose
+/// result was cut is recovered as a hold; a capture whose answer was lost fails, and its retry gets
+/// the booking made (never a second one); a capture the terminal never heard is sent again; a
+/// release whose answer was stalled completes. At the end the terminal holds exactly what tillgate
+/// says it took, and no hold is left open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_survive_reset_loss_and_stall_without_booking_twice() {
+    let rig = Rig::start("holds").await;
+    let mut intents = Vec::new();
+    let manual = |amount: i64| {
+        let app = &rig.app;
+        async move { app.intent(amount, &[("capture_method", "manual")]).await }
+    };
+    let held = |pi: String| {
+        let rig = &rig;
+        async move {
+            rig.app
+                .wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+                    v["status"] == "requires_capture"
+                })
+                .await
+        }
+    };
+
+    // Reset when the terminal reports the reservation: recovery asks it and finds the hold.
+    let a = manual(3000).await;
+    rig.proxy.arm(Trigger {
+        way: Way::ToClient,
+        matches: status_information,
+        hits_matching_chunk: true,
+        fault: Fault::Reset,
+    });
+    let (status, body, _) = rig.process(&a).await;
+    assert_eq!(status, 200, "{body}");
+    rig.proxy
+        .fired(COMMAND)
+        .await
+        .expect("the reservation's result was cut");
+    rig.proxy.set(Fault::Pass);
+    let intent = held(a.clone()).await;
+    assert_eq!(intent["amount_capturable"], 3000, "{intent}");
+    intents.push(a.clone());
+
+    // Reset at the Book Total's result: the capture fails; the retry gets that booking.
+    rig.proxy.arm(Trigger {
+        way: Way::ToClient,
+        matches: status_information,
+        hits_matching_chunk: true,
+        fault: Fault::Reset,
+    });
+    let capture = format!("/v1/payment_intents/{a}/capture");
+    let (status, err) = rig
+        .app
+        .post(&capture, &[("amount_to_capture", "1800")])
+        .await;
+    assert_eq!(
+        status, 400,
+        "a capture without its answer is no success: {err}"
+    );
+    rig.proxy.set(Fault::Pass);
+    rig.wait_reader("back online", online_within(), |r| r["status"] == "online")
+        .await;
+    let (status, pi) = rig
+        .app
+        .post(&capture, &[("amount_to_capture", "1800")])
+        .await;
+    assert_eq!(
+        (status, pi["amount_received"].as_i64()),
+        (200, Some(1800)),
+        "{pi}"
+    );
+
+    // The Book Total is lost on its way: the terminal never heard it, so the retry sends it.
+    let b = manual(2500).await;
+    let (status, body, _) = rig.process(&b).await;
+    assert_eq!(status, 200, "{body}");
+    held(b.clone()).await;
+    intents.push(b.clone());
+    rig.proxy.arm(Trigger {
+        way: Way::ToTarget,
+        matches: book_total,
+        hits_matching_chunk: true,
+        fault: Fault::Drop(Lose::ToTarget),
+    });
+    let capture = format!("/v1/payment_intents/{b}/capture");
+    let (status, err) = rig.app.post(&capture, &[]).await;
+    assert_eq!(status, 400, "{err}");
+    rig.proxy.set(Fault::Pass);
+    rig.wait_reader("back online", online_within(), |r| r["status"] == "online")
+        .await;
+    let (status, pi) = rig.app.post(&capture, &[]).await;
+    assert_eq!(
+        (status, pi["amount_received"].as_i64()),
+        (200, Some(2500)),
+        "{pi}"
+    );
+
+    // The release's result is stalled in the network, then delivered: the cancel completes.
+    let c = manual(1400).await;
+    let (status, body, _) = rig.process(&c).await;
+    assert_eq!(status, 200, "{body}");
+    held(c.clone()).await;
+    intents.push(c.clone());
+    rig.proxy.arm(Trigger {
+        way: Way::ToClient,
+        matches: status_information,
+        hits_matching_chunk: true,
+        fault: Fault::Stall,
+    });
+    let cancel = format!("/v1/payment_intents/{c}/cancel");
+    let ((status, pi), _) = tokio::join!(rig.app.post(&cancel, &[]), async {
+        rig.proxy.fired(COMMAND).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        rig.proxy.set(Fault::Pass);
+    });
+    assert_eq!(
+        (status, pi["status"].as_str()),
+        (200, Some("canceled")),
+        "{pi}"
+    );
+
+    holds_agree(&rig, &intents).await;
+    rig.app.stop().await;
+    rig.sim.shutdown().await;
+}

@@ -183,6 +183,17 @@ pub(crate) fn host_candidates(h: &HostSignals) -> Vec<Candidate> {
         }
         if let Some(hp) = &l.http {
             match hp.status {
+                // The provider's API never redirects, and 511 is the portal's own status: something
+                // on the path answers in its place (a captive portal, a filtering proxy).
+                Some(s) if (300..400).contains(&s) || s == 511 => add(
+                    Cause::FirewallBlocksUpstream,
+                    0.85,
+                    vec![Fact::LadderHttp {
+                        host: l.host.clone(),
+                        status: s.to_string(),
+                        ms: hp.ms,
+                    }],
+                ),
                 Some(s) if s >= 500 => add(
                     Cause::UpstreamOutage,
                     0.78,

@@ -1,5 +1,6 @@
 //! The Stripe-shaped objects tillgate serves, one file each, and the kinds the store knows.
 pub mod alert;
+pub mod batch;
 mod charge;
 pub mod configuration;
 mod event;
@@ -11,6 +12,7 @@ mod refund;
 pub mod webhook_endpoint;
 
 pub use alert::{Alert, AlertRule};
+pub use batch::Batch;
 pub use charge::{CardPresentDetails, Charge, ChargeStatus, PaymentMethod, PaymentMethodDetails};
 pub use configuration::Configuration;
 pub use event::{Event, EventData, EventRequest};
@@ -42,10 +44,12 @@ pub enum Kind {
     Diagnosis,
     AlertRule,
     Alert,
+    /// A terminal batch closed at end of day and reconciled (tillgate extension).
+    Batch,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Location,
         Kind::Reader,
         Kind::PaymentIntent,
@@ -59,6 +63,7 @@ impl Kind {
         Kind::Diagnosis,
         Kind::AlertRule,
         Kind::Alert,
+        Kind::Batch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +81,7 @@ impl Kind {
             Kind::Diagnosis => "diagnosis",
             Kind::AlertRule => "alert_rule",
             Kind::Alert => "alert",
+            Kind::Batch => "tillgate.batch",
         }
     }
 
@@ -99,6 +105,7 @@ impl Kind {
             Kind::Diagnosis => "diag",
             Kind::AlertRule => "alr",
             Kind::Alert => "alrt",
+            Kind::Batch => "bat",
         }
     }
 
@@ -124,6 +131,7 @@ impl Kind {
             Kind::Diagnosis => "diagnosis",
             Kind::AlertRule => "alert rule",
             Kind::Alert => "alert",
+            Kind::Batch => "batch",
         }
     }
 }

@@ -25,5 +25,8 @@ pub struct Refund {
     pub payment_intent: String,
     pub reason: Option<String>,
     pub status: RefundStatus,
+    /// tillgate's extension: what the terminal reported of the refund (its receipt number, kind).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub tillgate: serde_json::Value,
 }
 stripe_object!(Refund, super::Kind::Refund);

@@ -33,6 +33,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "terminal.reader.rebooted",
     "terminal.reader.updated",
     "tillgate.alert.fired",
+    "tillgate.reconciliation.matched",
+    "tillgate.reconciliation.mismatch",
     "tillgate.alert.resolved",
 ];
 

@@ -48,19 +48,20 @@ impl Link {
     /// The connected client in `slot`, connecting and registering first when needed.
     pub async fn ready<'a>(&self, slot: &'a mut Slot) -> Result<&'a mut ZvtClient, DriverError> {
         if slot.is_none() {
-            let mut client = open(&self.endpoint, &self.opts)
-                .await
-                .map_err(driver_error)?;
-            let info = client
-                .register(RegisterConfig::default())
-                .await
-                .map_err(driver_error)?;
-            *self.permitted.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(info.permitted_commands).filter(|p| !p.is_empty());
+            let client = self.connect().await.map_err(driver_error)?;
             **slot = Some(client);
         }
         slot.as_mut()
             .ok_or_else(|| DriverError::Offline("the terminal link is closed".into()))
+    }
+
+    /// Opens the link and registers, keeping the commands the terminal says it permits.
+    pub async fn connect(&self) -> Result<ZvtClient, ZvtError> {
+        let mut client = open(&self.endpoint, &self.opts).await?;
+        let info = client.register(RegisterConfig::default()).await?;
+        *self.permitted.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(info.permitted_commands).filter(|p| !p.is_empty());
+        Ok(client)
     }
 
     /// `false` when the terminal's registration listed its permitted commands without `code`.
@@ -111,16 +112,6 @@ pub(crate) async fn open(endpoint: &Endpoint, opts: &ClientOptions) -> Result<Zv
     }
     let ca = endpoint.ca.as_deref().map(std::path::Path::new);
     ZvtClient::connect_tls(&endpoint.addr(), &endpoint.host, ca, opts.clone()).await
-}
-
-/// Opens the link and registers (`06 00`) as an ECR that prints receipts and starts every payment.
-pub(crate) async fn connect(
-    endpoint: &Endpoint,
-    opts: &ClientOptions,
-) -> Result<ZvtClient, ZvtError> {
-    let mut client = open(endpoint, opts).await?;
-    client.register(RegisterConfig::default()).await?;
-    Ok(client)
 }
 
 /// Errors after which the connection cannot be trusted any more.

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tillgate_zvt::client::{StatusReport, ZvtError};
 use tokio::time::Instant;
 
-use super::link::{breaks_link, connect, Link, Slot};
+use super::link::{breaks_link, Link, Slot};
 use crate::{DriverError, Heartbeat};
 
 /// How often a probe that found the link busy looks again whether it became free.
@@ -46,11 +46,7 @@ pub(crate) async fn probe(link: Link, since: Option<Instant>) -> Result<Heartbea
 /// Connects (and registers) if needed, then asks the terminal for its status.
 async fn enquire(link: Link, mut slot: Slot) -> Result<Heartbeat, DriverError> {
     if slot.is_none() {
-        *slot = Some(
-            connect(&link.endpoint, &link.opts)
-                .await
-                .map_err(probe_error)?,
-        );
+        *slot = Some(link.connect().await.map_err(probe_error)?);
     }
     let Some(client) = slot.as_mut() else {
         return Err(DriverError::Offline("the terminal link is closed".into()));

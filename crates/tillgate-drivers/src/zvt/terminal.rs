@@ -216,17 +216,42 @@ impl Terminal for ZvtTerminal {
         }
         let link = self.link()?.clone();
         let mut slot = link.take().await?;
+        // A refund or hold whose answer was lost is looked up first, so the batch it closes holds
+        // nothing tillgate has not been told about.
+        let record = super::payment::learn_baseline(&link, &mut slot).await?;
+        super::refund::settle_stale(&link, &mut slot, record).await?;
         let client = link.ready(&mut slot).await?;
         let report = client
             .end_of_day()
             .await
             .map_err(|e| map_failure(&mut slot, e))?;
+        let totals = report.totals.as_ref().map(|t| {
+            let (count, _) = t.sum();
+            let schemes: serde_json::Map<String, Value> = tillgate_zvt::codec::totals::SCHEMES
+                .iter()
+                .zip(t.schemes.iter())
+                .filter(|(_, s)| s.count > 0 || s.amount > 0)
+                .map(|(name, s)| {
+                    (
+                        (*name).to_owned(),
+                        json!({"count": s.count, "amount": s.amount}),
+                    )
+                })
+                .collect();
+            json!({
+                "count": count,
+                "receipt_from": t.receipt_from,
+                "receipt_to": t.receipt_to,
+                "schemes": schemes,
+            })
+        });
         Ok(json!({
             "protocol": "zvt",
             "succeeded": report.result.is_success(),
             "result_code": format!("{:02X}", report.result.byte()),
             "result": report.result.meaning(),
             "total": report.total_minor,
+            "totals": totals,
             "currency": report.raw.currency().unwrap_or(link.endpoint.currency),
             "terminal_id": report.raw.terminal_id().map(|t| format!("{t:08}")),
             "receipt_lines": report.receipt,

@@ -6,7 +6,13 @@ use super::{DecodeError, EncodeError};
 
 /// The schemes BMP `60` reports, in the order they appear on the wire.
 pub const SCHEMES: [&str; 7] = [
-    "girocard", "jcb", "mastercard", "amex", "visa", "diners", "other",
+    "girocard",
+    "jcb",
+    "mastercard",
+    "amex",
+    "visa",
+    "diners",
+    "other",
 ];
 
 /// One scheme's share of a batch.
@@ -68,8 +74,16 @@ impl IndividualTotals {
 
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::with_capacity(LEN);
-        out.extend(bcd::encode("receipt number", u64::from(self.receipt_from), 2)?);
-        out.extend(bcd::encode("receipt number", u64::from(self.receipt_to), 2)?);
+        out.extend(bcd::encode(
+            "receipt number",
+            u64::from(self.receipt_from),
+            2,
+        )?);
+        out.extend(bcd::encode(
+            "receipt number",
+            u64::from(self.receipt_to),
+            2,
+        )?);
         for s in &self.schemes {
             out.push(s.count);
             out.extend(bcd::encode("turnover", s.amount, 6)?);
@@ -79,9 +93,9 @@ impl IndividualTotals {
 
     /// Transactions and turnover over all schemes.
     pub fn sum(&self) -> (u32, u64) {
-        self.schemes.iter().fold((0, 0), |(n, a), s| {
-            (n + u32::from(s.count), a + s.amount)
-        })
+        self.schemes
+            .iter()
+            .fold((0, 0), |(n, a), s| (n + u32::from(s.count), a + s.amount))
     }
 }
 
@@ -100,7 +114,10 @@ mod tests {
             count: 4,
             amount: 12_345,
         };
-        t.schemes[4] = SchemeTotal { count: 1, amount: 99 };
+        t.schemes[4] = SchemeTotal {
+            count: 1,
+            amount: 99,
+        };
         let bytes = t.encode().unwrap();
         assert_eq!(bytes.len(), 53);
         assert_eq!(IndividualTotals::decode(&bytes).unwrap(), t);

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::link::{Link, LinkError};
 use super::journal::EntryKind;
+use super::link::{Link, LinkError};
 use super::payment;
 use super::{Behaviour, Shared, SimConfig};
 use crate::codec::{

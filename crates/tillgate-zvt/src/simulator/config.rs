@@ -74,6 +74,10 @@ pub struct SimConfig {
     /// How long the "customer" takes to present the card (an abort can arrive meanwhile).
     #[arg(long, default_value_t = 300)]
     pub authorization_delay_ms: u64,
+    /// How long the host takes to answer a Book Total or a Pre-Authorisation Reversal; the booking
+    /// is made at its end even if the ECR has gone meanwhile.
+    #[arg(long, default_value_t = 0)]
+    pub host_delay_ms: u64,
     #[arg(long, value_enum, default_value = "normal")]
     pub behaviour: Behaviour,
     /// ACK delay used by `late-ack`.
@@ -122,6 +126,7 @@ impl Default for SimConfig {
             currency: 978,
             charset: Charset::Cp437,
             authorization_delay_ms: 300,
+            host_delay_ms: 0,
             behaviour: Behaviour::Normal,
             late_ack_ms: 6_000,
             busy_ms: 1_000,

@@ -13,8 +13,8 @@ use super::journal::{EntryKind, JournalEntry, LastReceipt};
 use super::link::{Link, LinkError};
 use super::{Behaviour, Shared, SimConfig};
 use crate::codec::{
-    Bmp, BmpList, EcrMessage, IndividualTotals, IntermediateStatus, IntermediateStatusMsg, PtMessage, ResultCode,
-    Tag, Tlv, TlvItem,
+    Bmp, BmpList, EcrMessage, IndividualTotals, IntermediateStatus, IntermediateStatusMsg,
+    PtMessage, ResultCode, Tag, Tlv, TlvItem,
 };
 
 /// How the customer's turn at the terminal ended.
@@ -266,6 +266,10 @@ pub(crate) async fn settle_reservation(
         )
         .await;
     };
+    if cfg.host_delay_ms > 0 {
+        // The host's round trip: the booking below is made whether or not the ECR is still there.
+        tokio::time::sleep(Duration::from_millis(cfg.host_delay_ms)).await;
+    }
     let booked = {
         let mut ledger = shared.ledger();
         match ledger.reservation(receipt_no) {
@@ -273,7 +277,10 @@ pub(crate) async fn settle_reservation(
             Some((_, Some(EntryKind::Release))) => {
                 Err((ResultCode::AlreadyReversed, "reservation already released"))
             }
-            Some((_, Some(_))) => Err((ResultCode::ReversalNotPossible, "reservation already booked")),
+            Some((_, Some(_))) => Err((
+                ResultCode::ReversalNotPossible,
+                "reservation already booked",
+            )),
             Some((held, None)) => {
                 let reserved = held.amount_minor;
                 let scheme = held.scheme;
@@ -282,7 +289,10 @@ pub(crate) async fn settle_reservation(
                     _ => reserved,
                 };
                 if amount == 0 || amount > reserved {
-                    Err((ResultCode::FunctionNotPossible, "amount beyond the reservation"))
+                    Err((
+                        ResultCode::FunctionNotPossible,
+                        "amount beyond the reservation",
+                    ))
                 } else {
                     let (trace, new_receipt) = (ledger.trace(), ledger.receipt());
                     let batch = ledger.batch;

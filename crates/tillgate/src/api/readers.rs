@@ -47,6 +47,7 @@ pub fn routes() -> Router<AppState> {
             post(terminal_diagnosis),
         )
         .route("/terminal/readers/{id}/events", get(reader_events))
+        .route("/terminal/readers/{id}/batches", get(reader_batches))
         .route(
             "/terminal/readers/{id}/process_setup_intent",
             post(unsupported),
@@ -164,6 +165,35 @@ async fn list_all(
     Ok(Json(
         list::render(&s, &acct, &p, &q, "/v1/terminal/readers").await?,
     ))
+}
+
+/// The reader's closed batches, newest first (tillgate extension): each with the terminal's totals,
+/// tillgate's for the same bookings, and what differs. `status` filters (`matched`, `mismatch`,
+/// `unverified`).
+async fn reader_batches(
+    State(s): State<AppState>,
+    Account(acct): Account,
+    Path(id): Path<String>,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    let mut allowed = PAGING.to_vec();
+    allowed.push("status");
+    p.allow(&allowed)?;
+    fetch(&s, &acct, Kind::Reader, &id, "id").await?;
+    let mut q = list::query(&p, Kind::Batch)?;
+    q.filters.push(("reader".to_owned(), id.clone()));
+    if let Some(status) = p.str("status")? {
+        if !["matched", "mismatch", "unverified"].contains(&status) {
+            return Err(ApiError::invalid_param(
+                "status",
+                "status must be one of matched, mismatch, unverified.",
+            )
+            .into());
+        }
+        q.filters.push(("status".to_owned(), status.to_owned()));
+    }
+    let url = format!("/v1/terminal/readers/{id}/batches");
+    Ok(Json(list::render(&s, &acct, &p, &q, &url).await?))
 }
 
 /// The reader's own log (tillgate extension): `type` and `created[...]` filters, Stripe paging.

@@ -1,6 +1,6 @@
 //! `GET /v1/terminal/readers/{id}/support_bundle` (tillgate extension): one JSON document to send to
 //! support — the reader's facts, its event log (30 days), its recent charges and payment intents, the
-//! errors among them, its last diagnoses and, with `include_doctor=true`, the host doctor's report —
+//! errors among them, its last diagnoses and end-of-day reconciliations and, with `include_doctor=true`, the host doctor's report —
 //! with secrets and card data removed (see [`scrub`]).
 //!
 //! The doctor is opt-in: it sends real DNS look-ups and connections to the provider from the gateway host.
@@ -26,10 +26,10 @@ pub const WINDOW_SECS: i64 = 30 * 24 * 3600;
 pub const MAX_EVENTS: usize = 1000;
 /// At most this many charges of the reader (and their payment intents).
 pub const MAX_CHARGES: usize = 100;
-/// At most this many charges of the account are looked through to find the reader's.
-const MAX_CHARGES_SCANNED: usize = 5000;
 /// At most this many kept diagnoses.
 pub const MAX_DIAGNOSES: usize = 10;
+/// At most this many closed batches (end-of-day reconciliations).
+pub const MAX_BATCHES: usize = 30;
 /// The doctor's bound per step (a look-up, a connect, a handshake, a request).
 const DOCTOR_STEP: Duration = Duration::from_secs(2);
 
@@ -85,21 +85,16 @@ async fn bundle(
     )
     .await?;
 
-    // A charge names its reader in its `tillgate` extension: look through the account's recent ones.
-    let (scanned, _) = newest(
+    // A charge names its reader in its `tillgate` extension (indexed, `0006_batches.sql`).
+    let (charges, _) = newest(
         &s,
         &acct,
         Kind::Charge,
-        Vec::new(),
+        vec![("tillgate.reader".into(), id.clone())],
         since,
-        MAX_CHARGES_SCANNED,
+        MAX_CHARGES,
     )
     .await?;
-    let charges: Vec<Value> = scanned
-        .into_iter()
-        .filter(|c| c["tillgate"]["reader"] == id.as_str())
-        .take(MAX_CHARGES)
-        .collect();
     let intent_ids: BTreeSet<&str> = charges
         .iter()
         .filter_map(|c| c["payment_intent"].as_str())
@@ -147,6 +142,17 @@ async fn bundle(
     )
     .await?;
 
+    // The end-of-day reconciliations: the terminal's totals beside tillgate's, what differed.
+    let (batches, _) = newest(
+        &s,
+        &acct,
+        Kind::Batch,
+        vec![("reader".into(), id.clone())],
+        since,
+        MAX_BATCHES,
+    )
+    .await?;
+
     let doctor = if include_doctor {
         let report = tillgate_diagnosis::doctor::run(DoctorOptions {
             lang,
@@ -173,6 +179,7 @@ async fn bundle(
         "payment_intents": intents,
         "errors": errors,
         "diagnoses": diagnoses,
+        "batches": batches,
         "doctor": doctor,
         "redacted": "Removed before sending: API keys, terminal credentials and connection settings, tokens, card numbers.",
     });

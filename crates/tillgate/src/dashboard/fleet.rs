@@ -183,7 +183,34 @@ async fn fleet(State(s): State<DashState>, me: Me, Query(q): Query<FormMap>) -> 
         groups.push((None, unassigned));
     }
     let selected = |k: &str, v: &str| q.get(k).map(String::as_str) == Some(v);
+    // Readers whose last end of day did not match tillgate's ledger, named with their location.
+    let filters = vec![
+        ("status".to_owned(), "firing".to_owned()),
+        (
+            "rule".to_owned(),
+            crate::gateway::batches::RECONCILIATION_RULE.to_owned(),
+        ),
+    ];
+    let mismatches: Vec<(String, Value)> =
+        super::scan(&s, &me.user.account, Kind::Alert, filters, None, 1)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| {
+                let r = readers.iter().find(|r| r["id"] == a["reader"])?;
+                let place = locations
+                    .iter()
+                    .find(|l| l["id"] == r["location"])
+                    .and_then(|l| l["display_name"].as_str())
+                    .unwrap_or(t(lang, "unassigned"));
+                let label = r["label"].as_str().unwrap_or_default();
+                let mut b = a["details"].clone();
+                b["created"] = a["created"].clone();
+                Some((format!("{place} · {label}"), b))
+            })
+            .collect();
     let body = html! {
+        @for (subject, b) in &mismatches { (super::batches::banner(lang, b, subject)) }
         section.counts aria-label=(t(lang, "status")) {
             div.count { span.n #count-total { (readers.len()) } span { (t(lang, "readers")) } }
             div.count.online { span.n #count-online { (count("online")) } span { (t(lang, "online")) } }

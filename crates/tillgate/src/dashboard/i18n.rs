@@ -367,6 +367,40 @@ const LABELS: &[(&str, [&str; 4])] = &[
         ],
     ),
     ("day", ["Day", "Tag", "Jour", "日期"]),
+    (
+        "batches_title",
+        [
+            "End-of-day batches: the terminal's ledger beside tillgate's",
+            "Tagesabschlüsse: Terminal und tillgate nebeneinander",
+            "Clôtures de journée : le terminal à côté de tillgate",
+            "日结批次：终端账目与 tillgate 账目对照",
+        ],
+    ),
+    (
+        "no_batches",
+        [
+            "No batch closed yet.",
+            "Noch kein Tagesabschluss.",
+            "Aucune clôture pour l'instant.",
+            "尚无日结批次。",
+        ],
+    ),
+    (
+        "reconciliation_mismatch",
+        [
+            "End of day does not match:",
+            "Tagesabschluss stimmt nicht überein:",
+            "La clôture ne correspond pas :",
+            "日结对账不一致：",
+        ],
+    ),
+    ("closed_at", ["Closed", "Abgeschlossen", "Clôturé", "结算时间"]),
+    ("terminal_side", ["Terminal", "Terminal", "Terminal", "终端"]),
+    ("tillgate_side", ["tillgate", "tillgate", "tillgate", "tillgate"]),
+    ("differences", ["Differences", "Abweichungen", "Écarts", "差异"]),
+    ("batch_matched", ["matched", "stimmt", "concordant", "一致"]),
+    ("batch_mismatch", ["mismatch", "Abweichung", "écart", "不一致"]),
+    ("batch_unverified", ["not verifiable", "nicht prüfbar", "non vérifiable", "无法核对"]),
     ("count", ["Count", "Anzahl", "Nombre", "笔数"]),
     (
         "diagnosis_title",

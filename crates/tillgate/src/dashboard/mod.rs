@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 pub mod audit_api;
 pub mod auth;
+mod batches;
 mod chart;
 mod diagnosis;
 mod fleet;

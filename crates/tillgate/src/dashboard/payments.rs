@@ -167,6 +167,8 @@ async fn list(State(s): State<DashState>, me: Me, Query(q): Query<FormMap>) -> R
         e.0 += 1;
         e.1 += net;
     }
+    let mut batches = super::batches::recent(&s, &me.user.account).await;
+    batches.retain(|b| readers.iter().any(|r| r["id"] == b["reader"]));
     let v = |k: &str| q.get(k).cloned().unwrap_or_default();
     let selected = |k: &str, val: &str| q.get(k).map(String::as_str) == Some(val);
     let query: String = q
@@ -236,6 +238,7 @@ async fn list(State(s): State<DashState>, me: Me, Query(q): Query<FormMap>) -> R
                 } }
             } }
         }
+        (super::batches::table(lang, &batches, |id| reader_label(Some(id))))
     };
     page(
         &me,

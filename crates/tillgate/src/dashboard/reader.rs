@@ -99,12 +99,16 @@ async fn show(State(s): State<DashState>, me: Me, Path(id): Path<String>) -> Res
             .flatten(),
         None => None,
     };
+    let mismatch = super::batches::latest(&s, acct, &id)
+        .await
+        .filter(|b| b["status"] == "mismatch");
     let h = &r["tillgate"]["health"];
     let can_act = may_act(&me, r["location"].as_str());
     let path = format!("/readers/{id}");
     let label = r["label"].as_str().unwrap_or(&id).to_owned();
     let fact = |k: &'static str, v: String| html! { dt { (t(lang, k)) } dd { (v) } };
     let body = html! {
+        @if let Some(b) = &mismatch { (super::batches::banner(lang, b, &label)) }
         div.grid {
             section.facts {
                 dl {

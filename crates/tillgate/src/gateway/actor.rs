@@ -542,8 +542,16 @@ impl ReaderActor {
                     return Err(busy());
                 }
                 let report = self.terminal.end_of_day().await.map_err(driver_error)?;
+                let batch = super::batches::reconcile(
+                    &self.shared,
+                    &self.account,
+                    &self.reader,
+                    &report,
+                    origin,
+                )
+                .await?;
                 Ok(
-                    json!({"object": "terminal.reader.end_of_day", "reader": self.reader.id, "report": report}),
+                    json!({"object": "terminal.reader.end_of_day", "reader": self.reader.id, "report": report, "batch": batch}),
                 )
             }
             ReaderRequest::TerminalDiagnosis => {

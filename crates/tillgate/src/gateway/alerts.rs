@@ -49,6 +49,10 @@ async fn load_firing(gw: &Gateway) -> anyhow::Result<Active> {
         .await?
     {
         let alert: Alert = serde_json::from_value(v)?;
+        if alert.rule == super::batches::RECONCILIATION_RULE {
+            // Raised and resolved by the daily reconciliation, not by a rule of this loop.
+            continue;
+        }
         let subject = alert
             .reader
             .clone()

@@ -183,6 +183,10 @@ async fn record_capture(
     origin: &Origin,
 ) -> Result<(), ApiError> {
     if ch.tillgate.get("terminal").is_some_and(Value::is_object) {
+        let mut facts = facts;
+        if facts.is_object() {
+            facts["booked_at"] = Value::from(now_secs());
+        }
         ch.tillgate["terminal"]["book_total"] = facts;
     }
     ch.captured = true;

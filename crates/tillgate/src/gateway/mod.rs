@@ -2,6 +2,7 @@
 //! and the background work (reconciliation, capture expiry). The API layer talks to this and the store.
 mod actor;
 pub mod alerts;
+pub mod batches;
 pub mod events;
 pub mod health;
 pub mod intents;

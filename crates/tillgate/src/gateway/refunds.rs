@@ -1,6 +1,7 @@
 //! Refunds: the rules (captured money only, never beyond it) and the one place a refund is recorded.
 use super::events::{event, Origin};
 use super::{driver_error, store_error, Shared};
+use serde_json::Value;
 use tillgate_domain::metadata::Metadata;
 use tillgate_domain::objects::{Charge, ChargeStatus, Refund, RefundStatus};
 use tillgate_domain::store::{get_typed, Write};
@@ -81,10 +82,12 @@ pub async fn refund(
         payment_intent: charge.payment_intent.clone(),
         reason,
         status: RefundStatus::Succeeded,
+        tillgate: Value::Null,
     };
     let mut writes = Vec::new();
     match outcome {
-        RefundOutcome::Succeeded { .. } => {
+        RefundOutcome::Succeeded { terminal } => {
+            refund.tillgate = serde_json::json!({ "terminal": terminal });
             charge.amount_refunded += amount;
             charge.refunded = charge.amount_refunded >= charge.amount_captured;
             writes.push(Write::put(account, &charge).map_err(store_error)?);
