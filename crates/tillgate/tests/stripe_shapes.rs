@@ -158,7 +158,13 @@ fn enum_values(kind: &str, path: &str) -> Option<&'static [&'static str]> {
             "fraudulent",
             "requested_by_customer",
         ],
-        ("refund", "status") => &["pending", "requires_action", "succeeded", "failed", "canceled"],
+        ("refund", "status") => &[
+            "pending",
+            "requires_action",
+            "succeeded",
+            "failed",
+            "canceled",
+        ],
         ("refund", "destination_details.card.type") => &["pending", "refund", "reversal"],
         ("terminal.reader", "status") => &["offline", "online"],
         ("terminal.reader", "action.status") => &["failed", "in_progress", "succeeded"],
@@ -295,7 +301,10 @@ struct Verdict {
 
 impl Verdict {
     fn report(&mut self, kind: &str, text: String) {
-        self.problems.entry(kind.to_owned()).or_default().insert(text);
+        self.problems
+            .entry(kind.to_owned())
+            .or_default()
+            .insert(text);
     }
 
     /// Judges one object against the fixture of its `object` kind (`deleted` objects against
@@ -313,7 +322,10 @@ impl Verdict {
             kind.to_owned()
         };
         let Some(stripe) = fixtures["resources"].get(&fixture_name) else {
-            self.report(kind, format!("{context}: Stripe has no object kind {fixture_name}"));
+            self.report(
+                kind,
+                format!("{context}: Stripe has no object kind {fixture_name}"),
+            );
             return;
         };
         *self.judged.entry(fixture_name.clone()).or_default() += 1;
@@ -371,6 +383,18 @@ impl Verdict {
             } else {
                 format!("{prefix}.{key}")
             };
+            // The payload named after the object's `type` (a `card` payment method's `card`):
+            // ours is named after our type.
+            let own_type = o.get("type").and_then(Value::as_str);
+            if s.get("type").and_then(Value::as_str) == Some(key.as_str())
+                && own_type.is_some_and(|t| t != key)
+            {
+                let own = own_type.unwrap_or_default();
+                if !o.get(own).is_some_and(Value::is_object) {
+                    self.report(kind, format!("missing {prefix}{own} (the {own} payload)"));
+                }
+                continue;
+            }
             let Some(o_val) = o.get(key) else {
                 self.report(kind, format!("missing {path}"));
                 continue;
@@ -472,7 +496,11 @@ async fn objects_from_real_flows(app: &TestApp) -> Vec<(String, Value)> {
     let cfg = ok(
         app,
         "/v1/terminal/configurations",
-        &[("name", "Shapes"), ("reboot_window[start_hour]", "2"), ("reboot_window[end_hour]", "4")],
+        &[
+            ("name", "Shapes"),
+            ("reboot_window[start_hour]", "2"),
+            ("reboot_window[end_hour]", "4"),
+        ],
     )
     .await;
     let cfg_id = cfg["id"].as_str().unwrap().to_owned();
@@ -495,7 +523,10 @@ async fn objects_from_real_flows(app: &TestApp) -> Vec<(String, Value)> {
     let hook = ok(
         app,
         "/v1/webhook_endpoints",
-        &[("url", "https://pos.example/hooks"), ("enabled_events[]", "*")],
+        &[
+            ("url", "https://pos.example/hooks"),
+            ("enabled_events[]", "*"),
+        ],
     )
     .await;
     let hook_id = hook["id"].as_str().unwrap().to_owned();
@@ -504,7 +535,11 @@ async fn objects_from_real_flows(app: &TestApp) -> Vec<(String, Value)> {
     let reader = ok(
         app,
         "/v1/terminal/readers",
-        &[("registration_code", "simulated-wpe"), ("label", "Kasse"), ("location", &loc_id)],
+        &[
+            ("registration_code", "simulated-wpe"),
+            ("label", "Kasse"),
+            ("location", &loc_id),
+        ],
     )
     .await;
     let r = reader["id"].as_str().unwrap().to_owned();
@@ -515,11 +550,21 @@ async fn objects_from_real_flows(app: &TestApp) -> Vec<(String, Value)> {
     let pi = app.intent(1500, &[]).await;
     keep(
         "process_payment_intent",
-        ok(app, &format!("{readers}/process_payment_intent"), &[("payment_intent", &pi)]).await,
+        ok(
+            app,
+            &format!("{readers}/process_payment_intent"),
+            &[("payment_intent", &pi)],
+        )
+        .await,
     );
-    keep("present approved", present(app, &r, "4242424242424242").await);
+    keep(
+        "present approved",
+        present(app, &r, "4242424242424242").await,
+    );
     let paid = app
-        .wait_for(&format!("/v1/payment_intents/{pi}"), |v| v["status"] == "succeeded")
+        .wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+            v["status"] == "succeeded"
+        })
         .await;
     let charge = paid["latest_charge"].as_str().unwrap().to_owned();
     keep("payment intent succeeded", paid);
@@ -528,18 +573,35 @@ async fn objects_from_real_flows(app: &TestApp) -> Vec<(String, Value)> {
     // Partial refund through /v1/refunds, then one as the reader's action.
     keep(
         "refund",
-        ok(app, "/v1/refunds", &[("charge", &charge), ("amount", "500")]).await,
+        ok(
+            app,
+            "/v1/refunds",
+            &[("charge", &charge), ("amount", "500")],
+        )
+        .await,
     );
     keep(
         "refund_payment",
-        ok(app, &format!("{readers}/refund_payment"), &[("charge", &charge), ("amount", "300")])
-            .await,
+        ok(
+            app,
+            &format!("{readers}/refund_payment"),
+            &[("charge", &charge), ("amount", "300")],
+        )
+        .await,
     );
-    keep("charge refunded", get(app, &format!("/v1/charges/{charge}")).await);
+    keep(
+        "charge refunded",
+        get(app, &format!("/v1/charges/{charge}")).await,
+    );
 
     // Declined.
     let pi = app.intent(2000, &[]).await;
-    ok(app, &format!("{readers}/process_payment_intent"), &[("payment_intent", &pi)]).await;
+    ok(
+        app,
+        &format!("{readers}/process_payment_intent"),
+        &[("payment_intent", &pi)],
+    )
+    .await;
     present(app, &r, "4000000000000002").await;
     let declined = app
         .wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
@@ -547,23 +609,37 @@ async fn objects_from_real_flows(app: &TestApp) -> Vec<(String, Value)> {
         })
         .await;
     if let Some(ch) = declined["latest_charge"].as_str() {
-        keep("charge declined", get(app, &format!("/v1/charges/{ch}")).await);
+        keep(
+            "charge declined",
+            get(app, &format!("/v1/charges/{ch}")).await,
+        );
     }
     keep("payment intent declined", declined);
     keep("reader after decline", get(app, &readers).await);
 
     // Manual capture.
     let pi = app.intent(3000, &[("capture_method", "manual")]).await;
-    ok(app, &format!("{readers}/process_payment_intent"), &[("payment_intent", &pi)]).await;
+    ok(
+        app,
+        &format!("{readers}/process_payment_intent"),
+        &[("payment_intent", &pi)],
+    )
+    .await;
     present(app, &r, "5555555555554444").await;
     let held = app
-        .wait_for(&format!("/v1/payment_intents/{pi}"), |v| v["status"] == "requires_capture")
+        .wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+            v["status"] == "requires_capture"
+        })
         .await;
     keep("payment intent requires_capture", held);
     keep(
         "payment intent captured",
-        ok(app, &format!("/v1/payment_intents/{pi}/capture"), &[("amount_to_capture", "2500")])
-            .await,
+        ok(
+            app,
+            &format!("/v1/payment_intents/{pi}/capture"),
+            &[("amount_to_capture", "2500")],
+        )
+        .await,
     );
 
     // Canceled, and an intent never paid.
@@ -578,26 +654,42 @@ async fn objects_from_real_flows(app: &TestApp) -> Vec<(String, Value)> {
         .await,
     );
     let pi = app.intent(4100, &[("description", "fresh")]).await;
-    keep("payment intent created", get(app, &format!("/v1/payment_intents/{pi}")).await);
+    keep(
+        "payment intent created",
+        get(app, &format!("/v1/payment_intents/{pi}")).await,
+    );
 
     // Collect, then confirm.
     keep(
         "collect_payment_method",
-        ok(app, &format!("{readers}/collect_payment_method"), &[("payment_intent", &pi)]).await,
+        ok(
+            app,
+            &format!("{readers}/collect_payment_method"),
+            &[("payment_intent", &pi)],
+        )
+        .await,
     );
     present(app, &r, "378282246310005").await;
     keep(
         "reader after collect",
-        app.wait_for(&readers, |v| v["action"]["status"] == "succeeded").await,
+        app.wait_for(&readers, |v| v["action"]["status"] == "succeeded")
+            .await,
     );
     keep(
         "confirm_payment_intent",
-        ok(app, &format!("{readers}/confirm_payment_intent"), &[("payment_intent", &pi)]).await,
+        ok(
+            app,
+            &format!("{readers}/confirm_payment_intent"),
+            &[("payment_intent", &pi)],
+        )
+        .await,
     );
     keep(
         "payment intent confirmed",
-        app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| v["status"] == "succeeded")
-            .await,
+        app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+            v["status"] == "succeeded"
+        })
+        .await,
     );
 
     // The cart on the display, then cleared; a payment waiting for its card, canceled.
@@ -623,7 +715,12 @@ async fn objects_from_real_flows(app: &TestApp) -> Vec<(String, Value)> {
         ok(app, &format!("{readers}/cancel_action"), &[]).await,
     );
     let pi = app.intent(999, &[]).await;
-    ok(app, &format!("{readers}/process_payment_intent"), &[("payment_intent", &pi)]).await;
+    ok(
+        app,
+        &format!("{readers}/process_payment_intent"),
+        &[("payment_intent", &pi)],
+    )
+    .await;
     keep(
         "cancel_action (payment)",
         ok(app, &format!("{readers}/cancel_action"), &[]).await,
@@ -651,22 +748,33 @@ async fn objects_from_real_flows(app: &TestApp) -> Vec<(String, Value)> {
         app.delete(&format!("/v1/terminal/readers/{spare}")).await.1,
     );
     let (_, spare_loc) = app
-        .post("/v1/terminal/locations", &[("display_name", "Spare"), ("address[country]", "DE")])
+        .post(
+            "/v1/terminal/locations",
+            &[("display_name", "Spare"), ("address[country]", "DE")],
+        )
         .await;
     let spare_loc = spare_loc["id"].as_str().unwrap().to_owned();
     keep(
         "location delete",
-        app.delete(&format!("/v1/terminal/locations/{spare_loc}")).await.1,
+        app.delete(&format!("/v1/terminal/locations/{spare_loc}"))
+            .await
+            .1,
     );
-    let (_, spare_cfg) = app.post("/v1/terminal/configurations", &[("name", "Spare")]).await;
+    let (_, spare_cfg) = app
+        .post("/v1/terminal/configurations", &[("name", "Spare")])
+        .await;
     let spare_cfg = spare_cfg["id"].as_str().unwrap().to_owned();
     keep(
         "configuration delete",
-        app.delete(&format!("/v1/terminal/configurations/{spare_cfg}")).await.1,
+        app.delete(&format!("/v1/terminal/configurations/{spare_cfg}"))
+            .await
+            .1,
     );
     keep(
         "webhook endpoint delete",
-        app.delete(&format!("/v1/webhook_endpoints/{hook_id}")).await.1,
+        app.delete(&format!("/v1/webhook_endpoints/{hook_id}"))
+            .await
+            .1,
     );
     seen
 }
@@ -700,17 +808,26 @@ async fn every_object_tillgate_serves_has_every_field_of_stripes_object_of_its_k
         ("deleted_webhook_endpoint", 1),
     ] {
         let n = verdict.judged.get(kind).copied().unwrap_or(0);
-        assert!(n >= at_least, "only {n} {kind} objects were judged (want {at_least})");
+        assert!(
+            n >= at_least,
+            "only {n} {kind} objects were judged (want {at_least})"
+        );
     }
     let mut report = String::new();
     for (kind, problems) in &verdict.problems {
-        report.push_str(&format!("{kind}: {} field(s) off Stripe's shape\n", problems.len()));
+        report.push_str(&format!(
+            "{kind}: {} field(s) off Stripe's shape\n",
+            problems.len()
+        ));
         for p in problems {
             report.push_str(&format!("    {p}\n"));
         }
     }
     eprintln!("objects judged per kind: {:?}", verdict.judged);
-    assert!(report.is_empty(), "tillgate's objects differ from Stripe's:\n{report}");
+    assert!(
+        report.is_empty(),
+        "tillgate's objects differ from Stripe's:\n{report}"
+    );
 }
 
 #[test]
@@ -735,5 +852,7 @@ fn the_judge_finds_a_missing_field_a_wrong_type_a_bad_null_and_an_unknown_enum_v
     assert!(found.iter().any(|p| p.contains("missing receipt_number")));
     assert!(found.iter().any(|p| p.starts_with("amount is string")));
     assert!(found.iter().any(|p| p.starts_with("currency is null")));
-    assert!(found.iter().any(|p| p.contains("\"because\" is not one of")));
+    assert!(found
+        .iter()
+        .any(|p| p.contains("\"because\" is not one of")));
 }

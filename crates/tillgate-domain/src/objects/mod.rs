@@ -11,16 +11,22 @@ mod refund;
 pub mod webhook_endpoint;
 
 pub use alert::{Alert, AlertRule};
-pub use charge::{CardPresentDetails, Charge, ChargeStatus, PaymentMethod, PaymentMethodDetails};
+pub use charge::{
+    billing_details, refund_list, CardPresentDetails, CardPresentUnmodelled, Charge, ChargeStatus,
+    ChargeUnmodelled, PaymentMethod, PaymentMethodDetails,
+};
 pub use configuration::Configuration;
 pub use event::{Event, EventData, EventRequest};
 pub use location::{Address, Location};
-pub use payment_intent::{CaptureMethod, LastPaymentError, PaymentIntent, PiStatus};
+pub use payment_intent::{
+    card_present_options, no_tip, CaptureMethod, LastPaymentError, PaymentIntent,
+    PaymentIntentUnmodelled, PiStatus,
+};
 pub use reader::{
     strip_private, ActionStatus, ActionType, Reader, ReaderAction, ReaderExt, ReaderStatus,
 };
 pub use reader_event::ReaderEvent;
-pub use refund::{Refund, RefundStatus};
+pub use refund::{Refund, RefundCard, RefundStatus};
 pub use webhook_endpoint::WebhookEndpoint;
 
 use serde::{de::DeserializeOwned, Serialize};

@@ -2,9 +2,9 @@
 use super::device::SimDevice;
 use super::SIM_SW_VERSION;
 use crate::{
-    CaptureRequest, HoldOutcome, ReleaseRequest,
-    Approval, DriverError, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest,
-    PresentedCard, Recovery, RefundOutcome, RefundRequest, SimChange, SimulatedControls, Terminal,
+    Approval, CaptureRequest, DriverError, HeartbeatFuture, HoldOutcome, PaymentFuture,
+    PaymentOutcome, PaymentRequest, PresentedCard, Recovery, RefundOutcome, RefundRequest,
+    ReleaseRequest, SimChange, SimulatedControls, Terminal,
 };
 use async_trait::async_trait;
 use futures::FutureExt;

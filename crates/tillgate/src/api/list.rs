@@ -91,6 +91,9 @@ pub async fn render(
             strip_private(item);
             state.gateway.overlay(account, item);
         }
+        if q.kind == Kind::Charge {
+            super::charges::fill_refunds(state, account, item).await?;
+        }
         expand(state, account, item, &nested).await?;
     }
     Ok(json!({"object": "list", "data": data, "has_more": page.has_more, "url": url}))

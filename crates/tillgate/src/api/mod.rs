@@ -154,6 +154,9 @@ pub async fn fetch(
         tillgate_domain::objects::strip_private(&mut v);
         state.gateway.overlay(account, &mut v);
     }
+    if kind == tillgate_domain::objects::Kind::Charge {
+        charges::fill_refunds(state, account, &mut v).await?;
+    }
     Ok(v)
 }
 

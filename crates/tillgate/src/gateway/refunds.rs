@@ -80,6 +80,7 @@ pub async fn refund(
         payment_intent: charge.payment_intent.clone(),
         reason,
         status: RefundStatus::Succeeded,
+        card: tillgate_domain::objects::RefundCard::to(&charge.payment_method),
     };
     let mut writes = Vec::new();
     match outcome {
