@@ -856,3 +856,73 @@ fn the_judge_finds_a_missing_field_a_wrong_type_a_bad_null_and_an_unknown_enum_v
         .iter()
         .any(|p| p.contains("\"because\" is not one of")));
 }
+
+#[tokio::test]
+async fn set_reader_display_stays_in_progress_until_cancel_action_or_a_payment_replaces_it() {
+    let (app, _dir) = spawn_app().await;
+    let r = app.reader("Display").await;
+    let readers = format!("/v1/terminal/readers/{r}");
+    let cart = [
+        ("type", "cart"),
+        ("cart[currency]", "eur"),
+        ("cart[line_items][0][amount]", "300"),
+        ("cart[line_items][0][description]", "Kaffee"),
+        ("cart[line_items][0][quantity]", "1"),
+        ("cart[total]", "300"),
+    ];
+    let shown = ok(&app, &format!("{readers}/set_reader_display"), &cart).await;
+    assert_eq!(shown["action"]["type"], "set_reader_display");
+    assert_eq!(shown["action"]["status"], "in_progress");
+    assert_eq!(shown["action"]["set_reader_display"]["cart"]["total"], 300);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let later = get(&app, &readers).await;
+    assert_eq!(later["action"]["status"], "in_progress", "{later}");
+
+    let cleared = ok(&app, &format!("{readers}/cancel_action"), &[]).await;
+    assert!(cleared["action"].is_null(), "{cleared}");
+    let (status, again) = app.post(&format!("{readers}/cancel_action"), &[]).await;
+    assert_eq!(status, 400, "nothing left to cancel: {again}");
+
+    // A payment replaces the cart on the screen and is paid as usual.
+    ok(&app, &format!("{readers}/set_reader_display"), &cart).await;
+    let pi = app.intent(300, &[]).await;
+    let paying = ok(
+        &app,
+        &format!("{readers}/process_payment_intent"),
+        &[("payment_intent", &pi)],
+    )
+    .await;
+    assert_eq!(paying["action"]["type"], "process_payment_intent");
+    assert_eq!(paying["action"]["status"], "in_progress");
+    present(&app, &r, "4242424242424242").await;
+    app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+        v["status"] == "succeeded"
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn collect_inputs_and_process_setup_intent_answer_a_400_naming_what_is_not_supported() {
+    let (app, _dir) = spawn_app().await;
+    let r = app.reader("Inputs").await;
+    for action in ["collect_inputs", "process_setup_intent"] {
+        let (status, e) = app
+            .post(
+                &format!("/v1/terminal/readers/{r}/{action}"),
+                &[("inputs[0][type]", "signature")],
+            )
+            .await;
+        assert_eq!(status, 400, "{e}");
+        assert_eq!(e["error"]["type"], "invalid_request_error");
+        let message = e["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(action) && message.contains("not supported"),
+            "{message}"
+        );
+    }
+    // The reader is untouched and takes a payment.
+    let reader = get(&app, &format!("/v1/terminal/readers/{r}")).await;
+    assert!(reader["action"].is_null(), "{reader}");
+    app.stop().await;
+}
