@@ -411,19 +411,19 @@ impl Verdict {
             }
             match (s_val, o_val) {
                 (Value::Null, _) => {}
-                (_, Value::Null) => {
-                    if !nullable(object, &path) {
-                        self.report(
-                            kind,
-                            format!(
-                                "{path} is null; Stripe's is {} and not nullable",
-                                json_type(s_val)
-                            ),
-                        );
-                    }
+                (_, Value::Null) if !nullable(object, &path) => {
+                    self.report(
+                        kind,
+                        format!(
+                            "{path} is null; Stripe's is {} and not nullable",
+                            json_type(s_val)
+                        ),
+                    );
                 }
+                (_, Value::Null) => {}
+                // A whole number where Stripe's example is a decimal is still a number.
                 _ if json_type(s_val) != json_type(o_val)
-                    && !(json_type(s_val) == "integer" && json_type(o_val) == "number") =>
+                    && !(json_type(s_val) == "number" && json_type(o_val) == "integer") =>
                 {
                     self.report(
                         kind,
@@ -434,10 +434,10 @@ impl Verdict {
                         ),
                     );
                 }
-                (Value::Object(_), Value::Object(_)) => {
-                    if !polymorphic(object, &path) && key != "metadata" {
-                        self.compare(kind, object, s_val, o_val, &path);
-                    }
+                (Value::Object(_), Value::Object(_))
+                    if !polymorphic(object, &path) && key != "metadata" =>
+                {
+                    self.compare(kind, object, s_val, o_val, &path);
                 }
                 (Value::Array(s_items), Value::Array(o_items)) => {
                     if let Some(first) = s_items.first() {

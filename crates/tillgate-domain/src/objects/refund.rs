@@ -36,6 +36,7 @@ stripe_object!(Refund, super::Kind::Refund);
 /// receipts (tillgate sends none).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefundCard {
+    #[serde(default = "to_the_card")]
     pub destination_details: serde_json::Value,
     pub payment_method: Option<String>,
     pub application: Option<String>,
@@ -57,10 +58,15 @@ impl RefundCard {
     }
 }
 
+/// Stripe's `destination_details` of a refund to the card that paid.
+fn to_the_card() -> serde_json::Value {
+    serde_json::json!({"type": "card", "card": {"type": "refund"}})
+}
+
 impl Default for RefundCard {
     fn default() -> Self {
         RefundCard {
-            destination_details: serde_json::json!({"type": "card", "card": {"type": "refund"}}),
+            destination_details: to_the_card(),
             payment_method: None,
             application: None,
             balance_transaction: None,

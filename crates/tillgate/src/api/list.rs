@@ -87,6 +87,7 @@ pub async fn render(
         .collect();
     let mut data = page.data;
     for item in data.iter_mut() {
+        *item = tillgate_domain::objects::upgrade(q.kind, std::mem::take(item));
         if q.kind == Kind::Reader {
             strip_private(item);
             state.gateway.overlay(account, item);
