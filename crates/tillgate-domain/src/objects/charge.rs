@@ -15,6 +15,9 @@ pub enum ChargeStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CardPresentDetails {
+    /// What the terminal authorised (null until it did).
+    #[serde(default)]
+    pub amount_authorized: Option<i64>,
     pub brand: String,
     pub last4: String,
     pub exp_month: u32,
@@ -22,11 +25,35 @@ pub struct CardPresentDetails {
     pub network: String,
     pub read_method: String,
     pub receipt: Option<Value>,
+    /// Terminals tillgate drives authorise once: no incremental authorisation, no overcapture.
+    #[serde(default)]
+    pub incremental_authorization_supported: bool,
+    #[serde(default)]
+    pub overcapture_supported: bool,
+    #[serde(flatten, default)]
+    pub unmodelled: CardPresentUnmodelled,
+}
+
+/// `card_present` facts Stripe reports that a terminal does not hand tillgate (the card's country,
+/// funding, fingerprint, EMV data, …): null.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CardPresentUnmodelled {
+    pub brand_product: Option<String>,
+    pub cardholder_name: Option<String>,
+    pub country: Option<String>,
+    pub emv_auth_data: Option<String>,
+    pub fingerprint: Option<String>,
+    pub funding: Option<String>,
+    pub generated_card: Option<String>,
+    pub network_transaction_id: Option<String>,
+    pub offline: Option<Value>,
+    pub preferred_locales: Option<Vec<String>>,
 }
 
 impl CardPresentDetails {
     pub fn from_facts(card: &CardFacts) -> Self {
         CardPresentDetails {
+            amount_authorized: None,
             brand: card.brand.clone(),
             last4: card.last4.clone(),
             exp_month: card.exp_month,
@@ -34,8 +61,27 @@ impl CardPresentDetails {
             network: card.brand.clone(),
             read_method: "contactless_emv".into(),
             receipt: None,
+            incremental_authorization_supported: false,
+            overcapture_supported: false,
+            unmodelled: Default::default(),
         }
     }
+}
+
+/// Stripe's `billing_details` of a card-present payment: a terminal hands over no name, address,
+/// e-mail or phone, so every part is null.
+pub fn billing_details() -> Value {
+    serde_json::json!({
+        "address": {"city": null, "country": null, "line1": null, "line2": null, "postal_code": null, "state": null},
+        "email": null,
+        "name": null,
+        "phone": null,
+        "tax_id": null,
+    })
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +113,58 @@ pub struct Charge {
     pub status: ChargeStatus,
     /// tillgate extension: which reader took it and what the terminal reported.
     pub tillgate: Value,
+    #[serde(default = "billing_details")]
+    pub billing_details: Value,
+    /// The PaymentIntent's description and statement descriptor.
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub statement_descriptor: Option<String>,
+    #[serde(default)]
+    pub disputed: bool,
+    #[serde(default = "empty_object")]
+    pub fraud_details: Value,
+    /// How the network answered: `authorized` or `issuer_declined`, with the decline's reason.
+    #[serde(default)]
+    pub outcome: Option<Value>,
+    /// The terminal's receipt number, where it reports one (ZVT).
+    #[serde(default)]
+    pub receipt_number: Option<String>,
+    /// tillgate hosts no receipts.
+    #[serde(default)]
+    pub receipt_url: Option<String>,
+    /// The charge's refunds as a list object (filled from the refunds when the API reads it).
+    #[serde(default)]
+    pub refunds: Option<Value>,
+    #[serde(flatten, default)]
+    pub unmodelled: ChargeUnmodelled,
+}
+
+/// Fields Stripe always returns on a charge that name features tillgate does not model
+/// (balance transactions, customers, Connect, Radar reviews, shipping): null.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChargeUnmodelled {
+    pub application: Option<String>,
+    pub application_fee: Option<String>,
+    pub application_fee_amount: Option<i64>,
+    pub balance_transaction: Option<String>,
+    pub calculated_statement_descriptor: Option<String>,
+    pub customer: Option<String>,
+    pub failure_balance_transaction: Option<String>,
+    pub on_behalf_of: Option<String>,
+    pub receipt_email: Option<String>,
+    pub review: Option<String>,
+    pub shipping: Option<Value>,
+    pub source: Option<Value>,
+    pub source_transfer: Option<String>,
+    pub statement_descriptor_suffix: Option<String>,
+    pub transfer_data: Option<Value>,
+    pub transfer_group: Option<String>,
+}
+
+/// An empty list of a charge's refunds.
+pub fn refund_list(charge: &str, data: Vec<Value>) -> Value {
+    serde_json::json!({"object": "list", "data": data, "has_more": false, "url": format!("/v1/charges/{charge}/refunds")})
 }
 stripe_object!(Charge, super::Kind::Charge);
 
@@ -87,5 +185,18 @@ pub struct PaymentMethod {
     pub created: i64,
     pub livemode: bool,
     pub metadata: Metadata,
+    #[serde(default = "unspecified")]
+    pub allow_redisplay: String,
+    #[serde(default = "billing_details")]
+    pub billing_details: Value,
+    /// No customers in tillgate: null.
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub customer_account: Option<String>,
+}
+
+fn unspecified() -> String {
+    "unspecified".into()
 }
 stripe_object!(PaymentMethod, super::Kind::PaymentMethod);

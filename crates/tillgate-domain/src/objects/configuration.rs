@@ -48,6 +48,42 @@ pub struct Configuration {
     pub tipping: Option<Value>,
     pub tillgate: TillgateSettings,
     pub created: i64,
+    /// Stripe's per-device sections (the splash screen a reader of that type shows).
+    #[serde(default)]
+    pub bbpos_wisepos_e: DeviceSection,
+    #[serde(default)]
+    pub stripe_s700: DeviceSection,
+    #[serde(default)]
+    pub stripe_s710: DeviceSection,
+    #[serde(default)]
+    pub verifone_p400: DeviceSection,
+}
+
+/// Stripe's settings of one device type: the id of its splash-screen file, null when none is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceSection {
+    pub splashscreen: Option<String>,
+}
+
+/// The device sections a configuration has, by Stripe's parameter name.
+pub const DEVICE_SECTIONS: [&str; 4] = [
+    "bbpos_wisepos_e",
+    "stripe_s700",
+    "stripe_s710",
+    "verifone_p400",
+];
+
+impl Configuration {
+    /// The section of device type `name` (one of [`DEVICE_SECTIONS`]).
+    pub fn device_section_mut(&mut self, name: &str) -> Option<&mut DeviceSection> {
+        Some(match name {
+            "bbpos_wisepos_e" => &mut self.bbpos_wisepos_e,
+            "stripe_s700" => &mut self.stripe_s700,
+            "stripe_s710" => &mut self.stripe_s710,
+            "verifone_p400" => &mut self.verifone_p400,
+            _ => return None,
+        })
+    }
 }
 stripe_object!(Configuration, super::Kind::Configuration);
 

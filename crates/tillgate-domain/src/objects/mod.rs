@@ -13,16 +13,22 @@ pub mod webhook_endpoint;
 
 pub use alert::{Alert, AlertRule};
 pub use batch::Batch;
-pub use charge::{CardPresentDetails, Charge, ChargeStatus, PaymentMethod, PaymentMethodDetails};
+pub use charge::{
+    billing_details, refund_list, CardPresentDetails, CardPresentUnmodelled, Charge, ChargeStatus,
+    ChargeUnmodelled, PaymentMethod, PaymentMethodDetails,
+};
 pub use configuration::Configuration;
 pub use event::{Event, EventData, EventRequest};
 pub use location::{Address, Location};
-pub use payment_intent::{CaptureMethod, LastPaymentError, PaymentIntent, PiStatus};
+pub use payment_intent::{
+    card_present_options, no_tip, CaptureMethod, LastPaymentError, PaymentIntent,
+    PaymentIntentUnmodelled, PiStatus,
+};
 pub use reader::{
     strip_private, ActionStatus, ActionType, Reader, ReaderAction, ReaderExt, ReaderStatus,
 };
 pub use reader_event::ReaderEvent;
-pub use refund::{Refund, RefundStatus};
+pub use refund::{Refund, RefundCard, RefundStatus};
 pub use webhook_endpoint::WebhookEndpoint;
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -136,6 +142,25 @@ impl Kind {
     }
 }
 
+/// A stored object as the API shows it today: an object stored by an older tillgate gets the
+/// fields added since (null, or their default) by passing through its type once.
+pub fn upgrade(kind: Kind, stored: serde_json::Value) -> serde_json::Value {
+    fn through<T: Serialize + DeserializeOwned>(v: serde_json::Value) -> serde_json::Value {
+        match serde_json::from_value::<T>(v.clone()).and_then(|t| serde_json::to_value(t)) {
+            Ok(now) => now,
+            Err(_) => v,
+        }
+    }
+    match kind {
+        Kind::PaymentIntent => through::<PaymentIntent>(stored),
+        Kind::Charge => through::<Charge>(stored),
+        Kind::PaymentMethod => through::<PaymentMethod>(stored),
+        Kind::Refund => through::<Refund>(stored),
+        Kind::Configuration => through::<Configuration>(stored),
+        _ => stored,
+    }
+}
+
 /// An object the store can keep: it knows its kind, id and creation time.
 pub trait StripeObject: Serialize + DeserializeOwned + Clone + Send + Sync {
     const KIND: Kind;
@@ -161,6 +186,23 @@ pub(crate) use stripe_object;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_stored_by_an_older_tillgate_gains_stripes_fields() {
+        let old = serde_json::json!({
+            "id": "re_1", "object": "refund", "amount": 500, "charge": "ch_1", "created": 1,
+            "currency": "eur", "failure_reason": null, "metadata": {}, "payment_intent": "pi_1",
+            "reason": null, "status": "succeeded"
+        });
+        let now = upgrade(Kind::Refund, old);
+        assert_eq!(now["destination_details"]["type"], "card");
+        assert!(now["balance_transaction"].is_null());
+        assert!(now.as_object().unwrap().contains_key("receipt_number"));
+        assert_eq!(now["amount"], 500);
+        // Not an object of its kind: left as it was.
+        let odd = serde_json::json!({"id": "re_2"});
+        assert_eq!(upgrade(Kind::Refund, odd.clone()), odd);
+    }
 
     #[test]
     fn kinds_round_trip_and_prefixes_are_unique() {

@@ -78,9 +78,9 @@ pub struct PaymentIntent {
     pub object: String,
     pub amount: i64,
     pub amount_capturable: i64,
-    /// `{"tip": {"amount": …}}` once a tip was added on the reader.
-    #[serde(default)]
-    pub amount_details: Option<serde_json::Value>,
+    /// `{"tip": {}}`, `{"tip": {"amount": …}}` once a tip was added on the reader.
+    #[serde(default = "no_tip")]
+    pub amount_details: serde_json::Value,
     pub amount_received: i64,
     pub canceled_at: Option<i64>,
     pub cancellation_reason: Option<String>,
@@ -99,8 +99,54 @@ pub struct PaymentIntent {
     pub receipt_email: Option<String>,
     pub statement_descriptor: Option<String>,
     pub status: PiStatus,
+    /// `{"card_present": {…}}`: what tillgate asks of the card (no extended or incremental
+    /// authorisation).
+    #[serde(default = "card_present_options")]
+    pub payment_method_options: serde_json::Value,
+    /// Stripe's fields for features tillgate does not have (customers, Connect, shipping, …).
+    #[serde(flatten, default)]
+    pub unmodelled: PaymentIntentUnmodelled,
 }
 stripe_object!(PaymentIntent, super::Kind::PaymentIntent);
+
+/// The `payment_method_options` of every tillgate PaymentIntent.
+pub fn card_present_options() -> serde_json::Value {
+    serde_json::json!({"card_present": {
+        "request_extended_authorization": false,
+        "request_incremental_authorization_support": false,
+    }})
+}
+
+/// The `amount_details` of a PaymentIntent without a tip, as Stripe shows it.
+pub fn no_tip() -> serde_json::Value {
+    serde_json::json!({"tip": {}})
+}
+
+/// Fields Stripe always returns on a PaymentIntent that name features tillgate does not model:
+/// always null here (no customers, Connect, shipping, automatic payment methods, next actions —
+/// a card-present payment never needs one — or Stripe's `processing` detail, which exists only for
+/// online card payments).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PaymentIntentUnmodelled {
+    pub application: Option<String>,
+    pub application_fee_amount: Option<i64>,
+    pub automatic_payment_methods: Option<serde_json::Value>,
+    pub customer: Option<String>,
+    pub customer_account: Option<String>,
+    pub excluded_payment_method_types: Option<Vec<String>>,
+    pub managed_payments: Option<serde_json::Value>,
+    pub next_action: Option<serde_json::Value>,
+    pub on_behalf_of: Option<String>,
+    pub payment_method_configuration_details: Option<serde_json::Value>,
+    pub processing: Option<serde_json::Value>,
+    pub review: Option<String>,
+    pub setup_future_usage: Option<String>,
+    pub shipping: Option<serde_json::Value>,
+    pub source: Option<String>,
+    pub statement_descriptor_suffix: Option<String>,
+    pub transfer_data: Option<serde_json::Value>,
+    pub transfer_group: Option<String>,
+}
 
 impl PaymentIntent {
     /// Moves to `next` if the state machine allows it; the caller turns `false` into an API error.

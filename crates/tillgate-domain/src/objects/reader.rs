@@ -53,6 +53,9 @@ pub struct ReaderAction {
     pub status: ActionStatus,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
+    /// Stripe's API error behind a failed action (readers report none to tillgate: null).
+    #[serde(default)]
+    pub api_error: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub process_payment_intent: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,6 +76,7 @@ impl ReaderAction {
             status: ActionStatus::InProgress,
             failure_code: None,
             failure_message: None,
+            api_error: None,
             process_payment_intent: None,
             collect_payment_method: None,
             confirm_payment_intent: None,

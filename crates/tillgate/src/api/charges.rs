@@ -68,3 +68,26 @@ async fn list_methods(
         list::render(&s, &acct, &p, &q, "/v1/payment_methods").await?,
     ))
 }
+
+/// Puts the charge's refunds (newest first) into its `refunds` list, as Stripe shows them.
+pub async fn fill_refunds(
+    s: &AppState,
+    acct: &tillgate_domain::AccountId,
+    charge: &mut Value,
+) -> Result<(), tillgate_domain::ApiError> {
+    let Some(id) = charge["id"].as_str().map(str::to_owned) else {
+        return Ok(());
+    };
+    let mut q = tillgate_domain::store::ListQuery::new(Kind::Refund);
+    q.limit = 100;
+    q.filters.push(("charge".into(), id.clone()));
+    let page = s
+        .store
+        .list(acct, &q)
+        .await
+        .map_err(crate::gateway::store_error)?;
+    let mut list = tillgate_domain::objects::refund_list(&id, page.data);
+    list["has_more"] = Value::Bool(page.has_more);
+    charge["refunds"] = list;
+    Ok(())
+}

@@ -26,7 +26,11 @@ pub fn routes() -> Router<AppState> {
         .route("/terminal/readers/{id}/configuration", get(for_reader))
 }
 
-const FIELDS: [&str; 6] = [
+const FIELDS: [&str; 10] = [
+    "bbpos_wisepos_e",
+    "stripe_s700",
+    "stripe_s710",
+    "verifone_p400",
     "name",
     "is_account_default",
     "reboot_window",
@@ -85,6 +89,22 @@ fn apply(p: &Params, cfg: &mut Configuration) -> Result<(), ApiError> {
             }
         }
         cfg.reboot_window = Some(RebootWindow { ..rw });
+    }
+    for device in tillgate_domain::objects::configuration::DEVICE_SECTIONS {
+        if let Some(section) = p.object(device)? {
+            for (k, v) in section {
+                let param = format!("{device}[{k}]");
+                if k != "splashscreen" {
+                    return Err(ApiError::unknown_param(&param));
+                }
+                let file = v.as_str().ok_or_else(|| {
+                    ApiError::invalid_param(&param, "splashscreen must be a file id.")
+                })?;
+                if let Some(d) = cfg.device_section_mut(device) {
+                    d.splashscreen = (!file.is_empty()).then(|| file.to_owned());
+                }
+            }
+        }
     }
     if let Some(o) = p.object("offline")? {
         for (k, v) in o {
@@ -168,6 +188,10 @@ async fn create(
         tipping: None,
         tillgate: TillgateSettings::default(),
         created: now_secs(),
+        bbpos_wisepos_e: Default::default(),
+        stripe_s700: Default::default(),
+        stripe_s710: Default::default(),
+        verifone_p400: Default::default(),
     };
     apply(&p, &mut cfg)?;
     save(&s, &acct, &cfg).await?;

@@ -53,8 +53,12 @@ async fn expand_path(
             .await
             .map_err(crate::gateway::store_error)?
         {
+            found = tillgate_domain::objects::upgrade(kind, found);
             if kind == Kind::Reader {
                 strip_private(&mut found);
+            }
+            if kind == Kind::Charge {
+                super::charges::fill_refunds(state, account, &mut found).await?;
             }
             *field = found;
         }

@@ -107,7 +107,7 @@ async fn create(
         object: "payment_intent".into(),
         amount,
         amount_capturable: 0,
-        amount_details: None,
+        amount_details: tillgate_domain::objects::no_tip(),
         amount_received: 0,
         canceled_at: None,
         cancellation_reason: None,
@@ -125,6 +125,8 @@ async fn create(
         receipt_email: p.str("receipt_email")?.map(str::to_owned),
         statement_descriptor: descriptor(&p)?,
         status: PiStatus::RequiresPaymentMethod,
+        payment_method_options: tillgate_domain::objects::card_present_options(),
+        unmodelled: Default::default(),
     };
     s.store
         .commit(vec![

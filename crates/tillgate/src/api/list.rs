@@ -87,9 +87,13 @@ pub async fn render(
         .collect();
     let mut data = page.data;
     for item in data.iter_mut() {
+        *item = tillgate_domain::objects::upgrade(q.kind, std::mem::take(item));
         if q.kind == Kind::Reader {
             strip_private(item);
             state.gateway.overlay(account, item);
+        }
+        if q.kind == Kind::Charge {
+            super::charges::fill_refunds(state, account, item).await?;
         }
         expand(state, account, item, &nested).await?;
     }

@@ -150,9 +150,13 @@ pub async fn fetch(
         .await
         .map_err(crate::gateway::store_error)?
         .ok_or_else(|| ApiError::not_found(kind.noun(), id, param))?;
+    v = tillgate_domain::objects::upgrade(kind, v);
     if kind == tillgate_domain::objects::Kind::Reader {
         tillgate_domain::objects::strip_private(&mut v);
         state.gateway.overlay(account, &mut v);
+    }
+    if kind == tillgate_domain::objects::Kind::Charge {
+        charges::fill_refunds(state, account, &mut v).await?;
     }
     Ok(v)
 }

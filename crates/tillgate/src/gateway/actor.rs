@@ -409,7 +409,13 @@ impl ReaderActor {
                     }])
                     .await
                     .map_err(store_error)?;
-                Ok(json!({"id": self.reader.id, "object": "terminal.reader", "deleted": true}))
+                Ok(json!({
+                    "id": self.reader.id,
+                    "object": "terminal.reader",
+                    "deleted": true,
+                    "device_type": self.reader.device_type,
+                    "serial_number": self.reader.serial_number,
+                }))
             }
             ReaderRequest::Process {
                 payment_intent,
@@ -467,9 +473,11 @@ impl ReaderActor {
                 self.make_room(inflight).await?;
                 self.terminal.display(&cart).await.map_err(driver_error)?;
                 let mut reader = self.reader.clone();
-                let mut action = ReaderAction::start(ActionType::SetReaderDisplay, cart);
-                action.succeed();
-                reader.action = Some(action);
+                // Stripe's display action stays `in_progress` while the cart is shown, until another
+                // action replaces it or `cancel_action` clears the screen.
+                reader.action = Some(ReaderAction::start(ActionType::SetReaderDisplay, cart));
+                reader.tillgate.card_presented = false;
+                reader.tillgate.action_started_at = Some(now_secs());
                 self.save(reader, vec![]).await?;
                 Ok(self.public())
             }
@@ -689,7 +697,12 @@ impl ReaderActor {
         origin: &Origin,
         inflight: &mut Option<PaymentFuture>,
     ) -> Result<Value, ApiError> {
-        let Some(action) = self.reader.busy_action().cloned() else {
+        let Some(action) = self
+            .reader
+            .busy_action()
+            .filter(|a| a.payment_intent().is_some())
+            .cloned()
+        else {
             return Err(ApiError::invalid(
                 "terminal_reader_no_action",
                 "The reader has no action waiting for a card. Start process_payment_intent or collect_payment_method first.",
@@ -851,7 +864,14 @@ impl ReaderActor {
         self.terminal.cancel().await.map_err(driver_error)?;
         *inflight = None;
         let mut reader = self.reader.clone();
-        if let Some(a) = reader.action.as_mut() {
+        if reader
+            .action
+            .as_ref()
+            .is_some_and(|a| a.kind == ActionType::SetReaderDisplay)
+        {
+            // A cleared display leaves no action, as Stripe's cancel_action answers.
+            reader.action = None;
+        } else if let Some(a) = reader.action.as_mut() {
             a.fail("canceled", "The action was canceled.");
         }
         reader.tillgate.prompt = None;

@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 use tillgate_domain::cards::{CardFacts, Decline};
 use tillgate_domain::objects::{
-    CaptureMethod, CardPresentDetails, Charge, ChargeStatus, LastPaymentError, PaymentIntent,
-    PaymentMethod, PaymentMethodDetails, PiStatus,
+    billing_details, refund_list, CaptureMethod, CardPresentDetails, Charge, ChargeStatus,
+    LastPaymentError, PaymentIntent, PaymentMethod, PaymentMethodDetails, PiStatus,
 };
 use tillgate_domain::{new_id, now_secs};
 use tillgate_drivers::Approval;
@@ -16,15 +16,27 @@ pub fn payment_method(card: &CardFacts) -> PaymentMethod {
         kind: "card_present".into(),
         card_present: json!({
             "brand": card.brand,
-            "last4": card.last4,
+            "brand_product": null,
+            "cardholder_name": null,
+            "country": null,
             "exp_month": card.exp_month,
             "exp_year": card.exp_year,
+            "fingerprint": null,
+            "funding": null,
+            "last4": card.last4,
             "network": card.brand,
+            "networks": {"available": [card.brand], "preferred": null},
+            "offline": null,
+            "preferred_locales": null,
             "read_method": "contactless_emv",
         }),
         created: now_secs(),
         livemode: false,
         metadata: Default::default(),
+        allow_redisplay: "unspecified".into(),
+        billing_details: billing_details(),
+        customer: None,
+        customer_account: None,
     }
 }
 
@@ -35,8 +47,8 @@ fn charge(
     reader: &str,
     driver: &str,
 ) -> Charge {
+    let id = new_id("ch");
     Charge {
-        id: new_id("ch"),
         object: "charge".into(),
         amount: pi.amount,
         amount_captured: 0,
@@ -58,7 +70,51 @@ fn charge(
         refunded: false,
         status: ChargeStatus::Pending,
         tillgate: json!({"reader": reader, "driver": driver}),
+        billing_details: billing_details(),
+        description: pi.description.clone(),
+        statement_descriptor: pi.statement_descriptor.clone(),
+        disputed: false,
+        fraud_details: json!({}),
+        outcome: None,
+        receipt_number: None,
+        receipt_url: None,
+        refunds: Some(refund_list(&id, Vec::new())),
+        unmodelled: Default::default(),
+        id,
     }
+}
+
+/// Stripe's `outcome` of an authorisation the network approved.
+fn approved_outcome() -> Value {
+    json!({
+        "advice_code": null,
+        "network_advice_code": null,
+        "network_decline_code": null,
+        "network_status": "approved_by_network",
+        "reason": null,
+        "risk_level": "not_assessed",
+        "seller_message": "Payment complete.",
+        "type": "authorized",
+    })
+}
+
+/// Stripe's `outcome` of a decline: the issuer's (or, for a processing error, none).
+fn declined_outcome(decline: &Decline) -> Value {
+    let issuer = decline.code != "processing_error";
+    json!({
+        "advice_code": null,
+        "network_advice_code": null,
+        "network_decline_code": null,
+        "network_status": if issuer { "declined_by_network" } else { "not_sent_to_network" },
+        "reason": decline.decline_code.unwrap_or(decline.code),
+        "risk_level": "not_assessed",
+        "seller_message": if issuer {
+            "The bank did not return any further details with this decline."
+        } else {
+            "The payment could not be processed."
+        },
+        "type": if issuer { "issuer_declined" } else { "invalid" },
+    })
 }
 
 /// An approved authorisation: the PaymentIntent moves on, a paid charge and a PaymentMethod appear.
@@ -77,7 +133,7 @@ pub fn approve(
     if approval.amount > pi.amount {
         let tip = approval.amount - pi.amount;
         pi.amount = approval.amount;
-        pi.amount_details = Some(json!({"tip": {"amount": tip}}));
+        pi.amount_details = json!({"tip": {"amount": tip}});
     }
     let mut ch = charge(pi, &pm, &approval.card, reader, driver);
     ch.paid = true;
@@ -90,10 +146,22 @@ pub fn approve(
         "masked_pan": approval.card.masked,
     });
     ch.payment_method_details.card_present.receipt = Some(json!({
+        "application_cryptogram": null,
         "application_preferred_name": approval.terminal.get("card_name"),
+        "authorization_code": approval.terminal.get("auth_code"),
+        "authorization_response_code": null,
+        "cardholder_verification_method": null,
         "dedicated_file_name": approval.terminal.get("aid"),
+        "terminal_verification_results": null,
         "transaction_status_information": Value::Null,
     }));
+    ch.payment_method_details.card_present.amount_authorized = Some(approval.amount);
+    ch.outcome = Some(approved_outcome());
+    ch.receipt_number = approval
+        .terminal
+        .get("receipt_no")
+        .filter(|v| !v.is_null())
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
     pi.payment_method = Some(pm.id.clone());
     pi.latest_charge = Some(ch.id.clone());
     pi.last_payment_error = None;
@@ -127,6 +195,7 @@ pub fn decline(
         ch.status = ChargeStatus::Failed;
         ch.failure_code = Some(decline.code.to_owned());
         ch.failure_message = Some(decline.message.to_owned());
+        ch.outcome = Some(declined_outcome(decline));
         (pm, ch)
     });
     pi.status = PiStatus::RequiresPaymentMethod;

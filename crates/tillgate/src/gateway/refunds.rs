@@ -83,6 +83,7 @@ pub async fn refund(
         reason,
         status: RefundStatus::Succeeded,
         tillgate: Value::Null,
+        card: tillgate_domain::objects::RefundCard::to(&charge.payment_method),
     };
     let mut writes = Vec::new();
     match outcome {
