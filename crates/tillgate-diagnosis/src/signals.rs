@@ -31,6 +31,37 @@ pub struct FleetSignals {
     pub readers: Vec<ReaderSignals>,
     /// Configuration changes made by people (the audit log).
     pub audit: Vec<ConfigChange>,
+    /// The models the deployment's drivers declare they drive (handed in by the gateway, never kept
+    /// here). Empty: nothing is known, and no reader is called unsupported.
+    #[serde(default)]
+    pub models: Vec<SupportedModel>,
+}
+
+/// One model the deployment's drivers declare (a setting of the deployment, not an observation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportedModel {
+    /// A device type; ending in `*`, every device type starting with what precedes it.
+    pub device_type: String,
+    /// The lowest software version the driver works with, when it declares one.
+    #[serde(default)]
+    pub min_software_version: Option<String>,
+}
+
+impl SupportedModel {
+    pub fn new(device_type: &str, min_software_version: Option<&str>) -> Self {
+        SupportedModel {
+            device_type: device_type.to_owned(),
+            min_software_version: min_software_version.map(str::to_owned),
+        }
+    }
+
+    /// Whether a reader's `device_type` is this model.
+    pub fn matches(&self, device_type: &str) -> bool {
+        match self.device_type.strip_suffix('*') {
+            Some(prefix) => device_type.starts_with(prefix),
+            None => self.device_type == device_type,
+        }
+    }
 }
 
 /// One place with readers (a store), and what its POS host observed of its own network.

@@ -2,11 +2,13 @@
 //!
 //! A driver turns a registration code into a terminal and opens a [`Terminal`] link to it. The gateway's
 //! reader actor is the only caller; drivers never touch the database or the HTTP API.
+mod models;
 pub mod simulated;
 pub mod stripe;
 mod terminal;
 pub mod zvt;
 
+pub use models::ModelSupport;
 pub use terminal::*;
 
 use std::sync::Arc;
@@ -30,6 +32,11 @@ impl Registry {
     /// The driver that accepts this registration code.
     pub fn for_code(&self, code: &str) -> Option<Arc<dyn Driver>> {
         self.drivers.iter().find(|d| d.accepts(code)).cloned()
+    }
+
+    /// Every model the drivers declare, in driver order: the one list of what this gateway supports.
+    pub fn models(&self) -> Vec<ModelSupport> {
+        self.drivers.iter().flat_map(|d| d.models()).collect()
     }
 
     /// The driver with this name (as stored on a reader).

@@ -289,4 +289,8 @@ pub trait Driver: Send + Sync + 'static {
     async fn register(&self, registration_code: &str) -> Result<Registration, DriverError>;
     /// Opens the link to a registered terminal; unasked news arrives on `events`.
     fn attach(&self, attach: &Attach, events: mpsc::Sender<TerminalEvent>) -> Box<dyn Terminal>;
+    /// The models (device types) this driver can report on a reader; none declared, none known.
+    fn models(&self) -> Vec<crate::ModelSupport> {
+        Vec::new()
+    }
 }

@@ -113,6 +113,11 @@ async fn approved_payment_reports_prompts_card_facts_and_receipt() {
             tx.receipt.iter().any(|l| l.contains("Händlerbeleg")),
             "umlauts survive CP437"
         );
+        assert!(
+            tx.receipt.iter().all(|l| !l.contains('?')),
+            "every receipt character is one CP437 has: {:?}",
+            tx.receipt
+        );
 
         let journal = sim.journal();
         assert_eq!(journal.len(), 1);

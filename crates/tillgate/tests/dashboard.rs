@@ -570,3 +570,118 @@ async fn the_reader_page_charts_round_trip_time_and_loss_from_the_probes() {
     );
     app.stop().await;
 }
+
+/// The cells of the reader page's event log, row by row.
+fn event_log_rows(body: &str) -> Vec<Vec<String>> {
+    let log = body
+        .split("<tbody>")
+        .last()
+        .and_then(|t| t.split("</tbody>").next())
+        .unwrap_or("");
+    log.split("<tr>")
+        .skip(1)
+        .map(|row| {
+            row.split("<td>")
+                .skip(1)
+                .map(|c| c.split("</td>").next().unwrap_or("").trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_readers_page_shows_every_event_and_no_offline_time_before_it_existed() {
+    let (app, _dir) = start().await;
+    let loc = location(&app, "Berlin Mitte").await;
+    let reader = reader_at(&app, "Kasse Neu", &loc).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for change in ["power_off", "power_on"] {
+        app.post(
+            &format!("/v1/test_helpers/terminal/readers/{reader}/{change}"),
+            &[],
+        )
+        .await;
+        let want = if change == "power_off" {
+            "offline"
+        } else {
+            "online"
+        };
+        app.wait_for(&format!("/v1/terminal/readers/{reader}"), |r| {
+            r["status"] == want
+        })
+        .await;
+    }
+    user(&app, "vera@shop.example", Role::Viewer, &[]).await;
+    let web = Web::new(&app);
+    assert_eq!(web.login("vera@shop.example", PASSWORD).await.status, 303);
+    let page = web.get(&format!("/readers/{reader}?lang=en")).await;
+    assert_eq!(page.status, 200);
+    let rows = event_log_rows(&page.body);
+    assert!(rows.len() >= 2, "{}", page.body);
+    for row in &rows {
+        assert_eq!(row.len(), 3, "{row:?}");
+        assert!(!row[1].is_empty(), "a log row without its event: {row:?}");
+    }
+    let events: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    assert!(events.contains(&"Offline"), "{events:?}");
+    assert!(events.contains(&"Online"), "{events:?}");
+    // Registered seconds ago: nearly the whole day is "not registered", not offline.
+    assert!(
+        page.body.contains("offline 0.0 h, not registered 24.0 h"),
+        "{}",
+        page.body
+    );
+    let de = web.get(&format!("/readers/{reader}?lang=de")).await;
+    assert!(de.body.contains("nicht registriert 24.0 h"), "{}", de.body);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_language_chosen_before_signing_in_is_kept_after_it() {
+    let (app, _dir) = start().await;
+    user(&app, "anna@shop.example", Role::Admin, &[]).await;
+    let mut web = Web::new(&app);
+    web.lang = Some("en-GB,en;q=0.9");
+    // `/?lang=de` → the fleet → the sign-in page, in German all the way.
+    let mut path = "/?lang=de".to_owned();
+    let login = loop {
+        let page = web.get(&path).await;
+        match (page.status, page.location.clone()) {
+            (303 | 302 | 307, Some(next)) => path = next,
+            _ => break page,
+        }
+    };
+    assert!(path.starts_with("/login"), "{path}");
+    assert!(login.body.contains("Passwort"), "{}", login.body);
+    let next = login
+        .body
+        .split("name=\"next\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("next field")
+        .replace("&amp;", "&");
+    let mut form = vec![
+        ("email", "anna@shop.example".to_owned()),
+        ("password", PASSWORD.to_owned()),
+        ("csrf", Web::csrf(&login.body)),
+        ("next", next),
+    ];
+    if let Some(l) = login
+        .body
+        .split("name=\"lang\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+    {
+        form.push(("lang", l.to_owned()));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let signed_in = web.post("/login", &form).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let after = web.get(signed_in.location.as_deref().unwrap()).await;
+    assert!(after.body.contains("<html lang=\"de\">"), "{}", after.body);
+    // And on the next page, without any `lang` in the address.
+    let fleet = web.get("/fleet").await;
+    assert!(fleet.body.contains("<html lang=\"de\">"), "{}", fleet.body);
+    assert!(fleet.body.contains("Zuletzt gesehen"));
+    app.stop().await;
+}

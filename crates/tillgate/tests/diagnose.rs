@@ -1,5 +1,6 @@
 //! Diagnosis through the API and the CLI: a powered-off reader, a store whose network is down, texts in
-//! German, kept diagnoses listed per reader, bad `lang`, other accounts' readers, `tillgate diagnose`.
+//! German, kept diagnoses listed per reader, bad `lang`, other accounts' readers, `tillgate diagnose`,
+//! and every model the drivers can report being one the diagnosis knows.
 mod support;
 
 use serde_json::Value;
@@ -207,6 +208,130 @@ async fn a_powered_off_reader_is_told_from_a_store_whose_network_is_down() {
         .await;
     assert_eq!(one["data"].as_array().unwrap().len(), 1, "{one}");
     app.stop().await;
+}
+
+/// The cause codes a diagnosis names, in rank order.
+fn codes(d: &Value) -> Vec<String> {
+    d["causes"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|x| x["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_simulated_model_is_known_and_a_powered_off_s700_is_powered_off() {
+    let (app, _dir) = fleet().await;
+    let store = location(&app, "Köln").await;
+    let mut readers = Vec::new();
+    for code in ["simulated-wpe", "simulated-s700", "simulated-s710"] {
+        let (status, r) = app
+            .post(
+                "/v1/terminal/readers",
+                &[
+                    ("registration_code", code),
+                    ("label", code),
+                    ("location", store.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{r}");
+        readers.push((
+            r["id"].as_str().unwrap().to_owned(),
+            r["device_type"].as_str().unwrap().to_owned(),
+        ));
+    }
+    tokio::time::sleep(INTERVAL * 5).await;
+    for (id, device_type) in &readers {
+        let (_, d) = app
+            .post(&format!("/v1/terminal/readers/{id}/diagnose"), &[])
+            .await;
+        assert!(
+            !codes(&d).iter().any(|c| c == "model_unsupported"),
+            "{device_type} is a model tillgate itself registers: {d:#}"
+        );
+    }
+    let s700 = &readers[1].0;
+    break_reader(&app, s700, "power_off").await;
+    let d = diagnose_until(
+        &app,
+        &format!("/v1/terminal/readers/{s700}/diagnose"),
+        &[],
+        "reader_powered_off",
+    )
+    .await;
+    assert!(!codes(&d).iter().any(|c| c == "model_unsupported"), "{d:#}");
+    let (_, f) = app.post("/v1/fleet/diagnose", &[]).await;
+    assert!(!codes(&f).iter().any(|c| c == "model_unsupported"), "{f:#}");
+    app.stop().await;
+}
+
+/// Every model any of this build's drivers declares is one the diagnosis accepts as supported, at
+/// the driver's own minimum version, and a configured minimum still overrides the driver's.
+#[test]
+fn every_declared_model_is_supported_by_the_diagnosis_at_its_drivers_minimum() {
+    use tillgate_diagnosis::signals::{FleetSignals, ReaderProtocol, ReaderReport, ReaderSignals};
+    let cfg = tillgate::config::ServeConfig::for_tests("sqlite::memory:");
+    let models = tillgate::diagnosis::supported_models(&tillgate::app::drivers(&cfg));
+    assert!(models.len() >= 4, "{models:?}");
+    let reader = |i: usize, device_type: &str, version: &str, min: Option<&str>| ReaderSignals {
+        id: format!("tmr_{i}"),
+        label: format!("R{i}"),
+        device_type: device_type.to_owned(),
+        protocol: ReaderProtocol::SmartReader,
+        reports: vec![ReaderReport {
+            at: 10,
+            software_version: Some(version.to_owned()),
+            ..Default::default()
+        }],
+        min_software_version: min.map(str::to_owned),
+        ..Default::default()
+    };
+    let mut fleet = FleetSignals {
+        now: 3600,
+        window_start: 0,
+        models: models.clone(),
+        ..Default::default()
+    };
+    for (i, m) in models.iter().enumerate() {
+        // `zvt:*` stands for every ZVT terminal that names itself.
+        let device_type = m.device_type.replace('*', "Some Terminal 1");
+        fleet
+            .readers
+            .push(reader(i, &device_type, "99.0.0.0", None));
+    }
+    fleet
+        .readers
+        .push(reader(900, "acme_tap_9", "99.0.0.0", None));
+    fleet
+        .readers
+        .push(reader(901, "simulated_stripe_s700", "2.29.0.0", None));
+    fleet.readers.push(reader(
+        902,
+        "simulated_stripe_s700",
+        "2.44.1.0",
+        Some("3.0.0.0"),
+    ));
+    let view = tillgate_diagnosis::FleetView::new(&fleet);
+    let causes = |id: &str| -> Vec<Cause> {
+        view.diagnose_reader(id, Lang::En)
+            .unwrap()
+            .causes
+            .iter()
+            .map(|c| c.code)
+            .collect()
+    };
+    for (i, m) in models.iter().enumerate() {
+        let c = causes(&format!("tmr_{i}"));
+        assert!(!c.contains(&Cause::ModelUnsupported), "{m:?}: {c:?}");
+        assert!(!c.contains(&Cause::FirmwareOutdated), "{m:?}: {c:?}");
+    }
+    assert_eq!(causes("tmr_900").first(), Some(&Cause::ModelUnsupported));
+    assert_eq!(causes("tmr_901").first(), Some(&Cause::FirmwareOutdated));
+    assert_eq!(causes("tmr_902").first(), Some(&Cause::FirmwareOutdated));
 }
 
 #[tokio::test]

@@ -1,29 +1,24 @@
-//! Which reader models a smart-reader driver supports, and the lowest software version each needs.
+//! Whether a reader model is supported, judged against the models the deployment's drivers declare.
+//!
+//! The diagnosis keeps no list of its own: the gateway hands in what its drivers declare
+//! ([`FleetSignals::models`](crate::signals::FleetSignals::models)).
 
-/// Supported smart-reader models and their minimum software version.
-const MODELS: &[(&str, &str)] = &[
-    ("bbpos_wisepos_e", "2.30.0.0"),
-    ("simulated_wisepos_e", "2.30.0.0"),
-    ("stripe_s700", "2.30.0.0"),
-    ("simulated_s700", "2.30.0.0"),
-    ("stripe_s710", "2.30.0.0"),
-    ("verifone_p400", "1.20.0.0"),
-    ("bbpos_wisepad3", "1.0.0.0"),
-    ("stripe_m2", "1.0.0.0"),
-    ("bbpos_chipper2x", "1.0.0.0"),
-];
+use crate::signals::SupportedModel;
 
-/// Whether a smart-reader `device_type` is supported at all.
-pub fn model_supported(device_type: &str) -> bool {
-    MODELS.iter().any(|(m, _)| *m == device_type)
+/// Whether a `device_type` is supported: `None` when no models were handed in (nothing is known).
+pub fn model_supported(models: &[SupportedModel], device_type: &str) -> Option<bool> {
+    if models.is_empty() {
+        return None;
+    }
+    Some(models.iter().any(|m| m.matches(device_type)))
 }
 
-/// The minimum software version for a model, when one is known.
-pub fn min_firmware(device_type: &str) -> Option<&'static str> {
-    MODELS
+/// The minimum software version the declaring driver gives for a model, when it gives one.
+pub fn min_firmware<'m>(models: &'m [SupportedModel], device_type: &str) -> Option<&'m str> {
+    models
         .iter()
-        .find(|(m, _)| *m == device_type)
-        .map(|(_, v)| *v)
+        .filter(|m| m.matches(device_type))
+        .find_map(|m| m.min_software_version.as_deref())
 }
 
 /// Compares dotted versions numerically (`2.9.0` < `2.10.0`); non-numeric parts count as 0.
@@ -50,6 +45,29 @@ pub fn version_less(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn models_are_judged_against_the_declared_list_only() {
+        let models = [
+            SupportedModel::new("simulated_stripe_s700", Some("2.30.0.0")),
+            SupportedModel::new("zvt:*", None),
+        ];
+        assert_eq!(
+            model_supported(&models, "simulated_stripe_s700"),
+            Some(true)
+        );
+        assert_eq!(
+            model_supported(&models, "zvt:Ingenico Move/5000"),
+            Some(true)
+        );
+        assert_eq!(model_supported(&models, "simulated_s700"), Some(false));
+        assert_eq!(model_supported(&[], "anything"), None);
+        assert_eq!(
+            min_firmware(&models, "simulated_stripe_s700"),
+            Some("2.30.0.0")
+        );
+        assert_eq!(min_firmware(&models, "zvt:x"), None);
+    }
 
     #[test]
     fn versions_compare_numerically() {

@@ -105,6 +105,7 @@ impl<'a> FleetView<'a> {
                         .get(r.id.as_str())
                         .cloned()
                         .unwrap_or_default(),
+                    models: &fleet.models,
                 };
                 reader_rules::candidates(r, &feats[i], &ctx)
             })

@@ -14,6 +14,8 @@ pub(crate) struct ReaderCtx<'a> {
     /// The POS host's LAN at the reader's location.
     pub lan: Option<(Ipv4Addr, u8)>,
     pub audit: Vec<&'a ConfigChange>,
+    /// The models the deployment's drivers declare.
+    pub models: &'a [SupportedModel],
 }
 
 fn target(r: &ReaderSignals) -> String {
@@ -460,7 +462,7 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
 
     // --- Software and model.
     if r.protocol == ReaderProtocol::SmartReader && !r.device_type.is_empty() {
-        if !model_supported(&r.device_type) {
+        if model_supported(ctx.models, &r.device_type) == Some(false) {
             add(
                 Cause::ModelUnsupported,
                 0.9,
@@ -472,7 +474,7 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
             &f.version,
             r.min_software_version
                 .as_deref()
-                .or(min_firmware(&r.device_type)),
+                .or(min_firmware(ctx.models, &r.device_type)),
         ) {
             if version_less(v, min) {
                 let proto_errs = f

@@ -3,7 +3,7 @@
 mod device;
 mod terminal;
 
-use crate::{Attach, Driver, DriverError, Registration, Terminal, TerminalEvent};
+use crate::{Attach, Driver, DriverError, ModelSupport, Registration, Terminal, TerminalEvent};
 use async_trait::async_trait;
 use rand::Rng;
 use serde_json::json;
@@ -22,6 +22,8 @@ const CODES: [(&str, &str); 3] = [
 
 /// Software version a fresh simulated reader reports.
 pub const SIM_SW_VERSION: &str = "2.44.1.0";
+/// The lowest software version the simulated readers are held to (Stripe's smart-reader floor).
+pub const SIM_MIN_SW_VERSION: &str = "2.30.0.0";
 
 #[derive(Debug, Clone, Default)]
 pub struct SimulatedDriver {
@@ -72,5 +74,32 @@ impl Driver for SimulatedDriver {
             .to_owned();
         let device = SimDevice::new(&attach.device_type, ip, SIM_SW_VERSION);
         Box::new(SimulatedTerminal::with_device(self.auth_delay, device))
+    }
+
+    fn models(&self) -> Vec<ModelSupport> {
+        CODES
+            .iter()
+            .map(|(_, t)| ModelSupport::new(t, Some(SIM_MIN_SW_VERSION)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_code_registers_a_declared_model_at_a_version_it_accepts() {
+        let d = SimulatedDriver::default();
+        let models = d.models();
+        for (code, _) in CODES {
+            let reg = d.register(code).await.expect(code);
+            let m = models
+                .iter()
+                .find(|m| m.matches(&reg.device_type))
+                .unwrap_or_else(|| panic!("{code} reports {} undeclared", reg.device_type));
+            assert_eq!(m.min_software_version.as_deref(), Some(SIM_MIN_SW_VERSION));
+        }
+        assert_eq!(models.len(), CODES.len());
     }
 }

@@ -173,6 +173,14 @@ impl Driver for ZvtDriver {
             .and_then(|endpoint| self.link(endpoint, events));
         Box::new(ZvtTerminal::new(link))
     }
+
+    /// `zvt:<name>` when the terminal names itself at registration, `zvt` when it does not.
+    fn models(&self) -> Vec<crate::ModelSupport> {
+        vec![
+            crate::ModelSupport::new("zvt", None),
+            crate::ModelSupport::new("zvt:*", None),
+        ]
+    }
 }
 
 /// Registration failures say what to fix; a refused password is the common one.

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::net::Ipv4Addr;
 use tillgate_diagnosis::signals::{
-    ConfigChange, FleetSignals, LocationSignals, ProviderStatus, Secs,
+    ConfigChange, FleetSignals, LocationSignals, ProviderStatus, Secs, SupportedModel,
 };
 
 /// 2026-01-02 08:00 UTC: the store opens as the window starts.
@@ -27,6 +27,22 @@ pub struct World<'s> {
     /// Per location: the intervals (absolute times) its uplink is down.
     pub(crate) loc_outages: Vec<Vec<(Secs, Secs)>>,
 }
+
+/// What the simulated deployment's drivers declare they drive, handed to the diagnosis the way the
+/// gateway hands over its driver registry's models: Stripe's smart readers (with the software floor
+/// each needs) and any ZVT terminal. A reader of another device type is one the deployment cannot drive.
+pub const DEPLOYMENT_MODELS: &[(&str, Option<&str>)] = &[
+    ("bbpos_wisepos_e", Some("2.30.0.0")),
+    ("simulated_wisepos_e", Some("2.30.0.0")),
+    ("stripe_s700", Some("2.30.0.0")),
+    ("stripe_s710", Some("2.30.0.0")),
+    ("verifone_p400", Some("1.20.0.0")),
+    ("bbpos_wisepad3", Some("1.0.0.0")),
+    ("stripe_m2", Some("1.0.0.0")),
+    ("bbpos_chipper2x", Some("1.0.0.0")),
+    ("zvt", None),
+    ("zvt:*", None),
+];
 
 /// The id a reader gets in the simulated fleet (`tmr_sim_<n>`).
 pub fn reader_id(index: usize) -> String {
@@ -163,6 +179,10 @@ impl<'s> World<'s> {
             locations,
             readers,
             audit,
+            models: DEPLOYMENT_MODELS
+                .iter()
+                .map(|(t, v)| SupportedModel::new(t, *v))
+                .collect(),
         }
     }
 }

@@ -594,7 +594,7 @@ fn receipt_lines(
     receipt_no: u16,
 ) -> Vec<String> {
     vec![
-        "tillgate Simulator – Händlerbeleg".to_string(),
+        "tillgate Simulator - Händlerbeleg".to_string(),
         what.to_string(),
         format!("TID {:08}  TRACE {trace:06}", cfg.terminal_id),
         format!("BELEG-NR {receipt_no:04}"),

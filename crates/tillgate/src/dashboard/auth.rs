@@ -208,7 +208,12 @@ impl FromRequestParts<DashState> for Me {
             let next: String =
                 percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
                     .to_string();
-            Redirect::to(&format!("/login?next={next}")).into_response()
+            // A language asked for in the address is the sign-in page's language too.
+            match query_lang(parts) {
+                Some(l) => Redirect::to(&format!("/login?next={next}&lang={}", l.code())),
+                None => Redirect::to(&format!("/login?next={next}")),
+            }
+            .into_response()
         };
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(to_login());

@@ -10,37 +10,65 @@ const W: f64 = 720.0;
 const H: f64 = 44.0;
 const DAY_MS: i64 = 86_400_000;
 
-/// Stretches of (start ms, end ms, online) over `[now - 24 h, now]`, from the events (any order)
-/// and the reader's current status.
-pub fn timeline(events: &[Value], now_ms: i64, online_now: bool) -> Vec<(i64, i64, bool)> {
+/// What a reader was during one stretch of the chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stretch {
+    /// Before its registration: it did not exist for tillgate, so it was neither online nor offline.
+    NotRegistered,
+    Online,
+    Offline,
+}
+
+/// Stretches of (start ms, end ms, state) over `[now - 24 h, now]`, from the reader-event log
+/// entries (objects with `type` and `at`, any order), the reader's registration time and its
+/// current status. Nothing before registration is painted online or offline.
+pub fn timeline(
+    events: &[Value],
+    registered_ms: i64,
+    now_ms: i64,
+    online_now: bool,
+) -> Vec<(i64, i64, Stretch)> {
     let from = now_ms - DAY_MS;
+    let born = registered_ms.clamp(from, now_ms);
     let mut changes: Vec<(i64, bool)> = events
         .iter()
         .filter_map(|e| {
             let at = e["at"].as_i64()?;
-            match e["kind"].as_str()? {
+            match e["type"].as_str()? {
                 "online" => Some((at, true)),
                 "offline" => Some((at, false)),
                 _ => None,
             }
         })
-        .filter(|(at, _)| *at >= from && *at <= now_ms)
+        .filter(|(at, _)| *at >= born && *at <= now_ms)
         .collect();
     changes.sort_by_key(|(at, _)| *at);
+    let mut out = Vec::new();
+    if born > from {
+        out.push((from, born, Stretch::NotRegistered));
+    }
     // Before the first change the reader was in the opposite state; with none, as it is now.
     let mut state = changes.first().map(|(_, up)| !up).unwrap_or(online_now);
-    let mut start = from;
-    let mut out = Vec::new();
+    let mut start = born;
+    let of = |up: bool| {
+        if up {
+            Stretch::Online
+        } else {
+            Stretch::Offline
+        }
+    };
     for (at, up) in changes {
         if up != state {
             if at > start {
-                out.push((start, at, state));
+                out.push((start, at, of(state)));
             }
             start = at;
             state = up;
         }
     }
-    out.push((start, now_ms, state));
+    if now_ms > start || out.is_empty() {
+        out.push((start, now_ms, of(state)));
+    }
     out
 }
 
@@ -48,31 +76,71 @@ fn x(at: i64, now_ms: i64) -> f64 {
     ((at - (now_ms - DAY_MS)) as f64 / DAY_MS as f64 * W).clamp(0.0, W)
 }
 
-/// The SVG: green stretches online, red offline, ticks for other events, hour marks.
-pub fn svg(lang: Lang, events: &[Value], now_ms: i64, online_now: bool) -> Markup {
-    let spans = timeline(events, now_ms, online_now);
-    let down_ms: i64 = spans.iter().filter(|s| !s.2).map(|s| s.1 - s.0).sum();
-    let summary = format!(
+fn hours(spans: &[(i64, i64, Stretch)], which: Stretch) -> f64 {
+    spans
+        .iter()
+        .filter(|s| s.2 == which)
+        .map(|s| s.1 - s.0)
+        .sum::<i64>() as f64
+        / 3_600_000.0
+}
+
+/// The SVG: green stretches online, red offline, a hatched grey stretch before registration
+/// (drawn lower, apart from the status bar), ticks for other events, hour marks.
+pub fn svg(
+    lang: Lang,
+    events: &[Value],
+    registered_ms: i64,
+    now_ms: i64,
+    online_now: bool,
+) -> Markup {
+    let spans = timeline(events, registered_ms, now_ms, online_now);
+    let unregistered = hours(&spans, Stretch::NotRegistered);
+    let mut summary = format!(
         "{}: {} {:.1} h, {} {:.1} h",
         t(lang, "chart_24h"),
         t(lang, "online"),
-        (DAY_MS - down_ms) as f64 / 3_600_000.0,
+        hours(&spans, Stretch::Online),
         t(lang, "offline"),
-        down_ms as f64 / 3_600_000.0
+        hours(&spans, Stretch::Offline)
     );
+    if unregistered > 0.0 {
+        summary.push_str(&format!(
+            ", {} {:.1} h",
+            t(lang, "not_registered"),
+            unregistered
+        ));
+    }
     html! {
         figure.chart {
             svg role="img" aria-label=(summary) viewBox={ "0 0 " (W) " " (H + 18.0) } width="100%" preserveAspectRatio="none" {
-                @for (a, b, up) in &spans {
-                    rect x=(format!("{:.1}", x(*a, now_ms))) y="0" width=(format!("{:.1}", (x(*b, now_ms) - x(*a, now_ms)).max(1.0))) height=(H) class=(if *up { "up" } else { "down" }) {
-                        title { (if *up { t(lang, "online") } else { t(lang, "offline") }) }
+                defs {
+                    pattern #unregistered width="8" height="8" patternUnits="userSpaceOnUse" patternTransform="rotate(45)" {
+                        rect width="8" height="8" class="none-bg" {}
+                        line x1="0" y1="0" x2="0" y2="8" class="none-hatch" {}
+                    }
+                }
+                @for (a, b, state) in &spans {
+                    @let (x0, w) = (x(*a, now_ms), (x(*b, now_ms) - x(*a, now_ms)).max(1.0));
+                    @match state {
+                        Stretch::NotRegistered => {
+                            rect x=(format!("{x0:.1}")) y=(format!("{:.1}", H * 0.35)) width=(format!("{w:.1}")) height=(format!("{:.1}", H * 0.3)) class="none" fill="url(#unregistered)" {
+                                title { (t(lang, "not_registered")) }
+                            }
+                        }
+                        Stretch::Online | Stretch::Offline => {
+                            @let up = *state == Stretch::Online;
+                            rect x=(format!("{x0:.1}")) y="0" width=(format!("{w:.1}")) height=(H) class=(if up { "up" } else { "down" }) {
+                                title { (if up { t(lang, "online") } else { t(lang, "offline") }) }
+                            }
+                        }
                     }
                 }
                 @for e in events {
-                    @let kind = e["kind"].as_str().unwrap_or("");
+                    @let kind = e["type"].as_str().unwrap_or("");
                     @if !matches!(kind, "online" | "offline") {
                         @if let Some(at) = e["at"].as_i64() {
-                            line x1=(format!("{:.1}", x(at, now_ms))) x2=(format!("{:.1}", x(at, now_ms))) y1="0" y2=(H) class="mark" { title { (kind) } }
+                            line x1=(format!("{:.1}", x(at, now_ms))) x2=(format!("{:.1}", x(at, now_ms))) y1="0" y2=(H) class="mark" { title { (super::i18n::event_name(lang, kind)) } }
                         }
                     }
                 }
@@ -159,20 +227,49 @@ mod tests {
     fn an_outage_in_the_window_becomes_a_red_stretch() {
         let now = 10 * DAY_MS;
         let events = vec![
-            json!({"kind": "offline", "at": now - 3_600_000}),
-            json!({"kind": "online", "at": now - 1_800_000}),
-            json!({"kind": "ip_changed", "at": now - 60_000}),
+            json!({"type": "offline", "at": now - 3_600_000}),
+            json!({"type": "online", "at": now - 1_800_000}),
+            json!({"type": "ip_changed", "at": now - 60_000}),
         ];
-        let spans = timeline(&events, now, true);
+        let spans = timeline(&events, now - 5 * DAY_MS, now, true);
         assert_eq!(
             spans,
             vec![
-                (now - DAY_MS, now - 3_600_000, true),
-                (now - 3_600_000, now - 1_800_000, false),
-                (now - 1_800_000, now, true)
+                (now - DAY_MS, now - 3_600_000, Stretch::Online),
+                (now - 3_600_000, now - 1_800_000, Stretch::Offline),
+                (now - 1_800_000, now, Stretch::Online)
             ]
         );
-        assert_eq!(timeline(&[], now, false), vec![(now - DAY_MS, now, false)]);
+        assert_eq!(
+            timeline(&[], 0, now, false),
+            vec![(now - DAY_MS, now, Stretch::Offline)]
+        );
+    }
+
+    #[test]
+    fn the_time_before_registration_is_not_registered_not_offline() {
+        let now = 10 * DAY_MS;
+        let registered = now - 120_000;
+        let spans = timeline(&[], registered, now, true);
+        assert_eq!(
+            spans,
+            vec![
+                (now - DAY_MS, registered, Stretch::NotRegistered),
+                (registered, now, Stretch::Online)
+            ]
+        );
+        let html = svg(Lang::En, &[], registered, now, true).into_string();
+        assert!(
+            html.contains("online 0.0 h, offline 0.0 h, not registered 24.0 h"),
+            "{html}"
+        );
+        assert_eq!(html.matches("class=\"down\"").count(), 0, "{html}");
+        // Went offline a minute after registering: one minute online, one offline.
+        let events = vec![json!({"type": "offline", "at": registered + 60_000})];
+        let spans = timeline(&events, registered, now, false);
+        assert_eq!(spans[0].2, Stretch::NotRegistered);
+        assert_eq!(spans[1], (registered, registered + 60_000, Stretch::Online));
+        assert_eq!(spans[2], (registered + 60_000, now, Stretch::Offline));
     }
 
     #[test]

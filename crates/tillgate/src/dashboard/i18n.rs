@@ -188,6 +188,67 @@ const LABELS: &[(&str, [&str; 4])] = &[
     ),
     ("time", ["Time", "Zeit", "Heure", "时间"]),
     ("event", ["Event", "Ereignis", "Événement", "事件"]),
+    (
+        "not_registered",
+        ["not registered", "nicht registriert", "non enregistré", "未注册"],
+    ),
+    ("ev_online", ["Online", "Online", "En ligne", "上线"]),
+    ("ev_offline", ["Offline", "Offline", "Hors ligne", "离线"]),
+    (
+        "ev_ip_changed",
+        [
+            "IP address changed",
+            "IP-Adresse geändert",
+            "Adresse IP modifiée",
+            "IP 地址已变更",
+        ],
+    ),
+    ("ev_rebooted", ["Restarted", "Neu gestartet", "Redémarré", "已重启"]),
+    (
+        "ev_firmware_changed",
+        [
+            "Software updated",
+            "Software aktualisiert",
+            "Logiciel mis à jour",
+            "软件已更新",
+        ],
+    ),
+    (
+        "ev_action_succeeded",
+        [
+            "Action succeeded",
+            "Aktion erfolgreich",
+            "Action réussie",
+            "操作成功",
+        ],
+    ),
+    (
+        "ev_action_failed",
+        [
+            "Action failed",
+            "Aktion fehlgeschlagen",
+            "Action échouée",
+            "操作失败",
+        ],
+    ),
+    (
+        "ev_degraded",
+        [
+            "Unstable link",
+            "Instabile Verbindung",
+            "Liaison instable",
+            "连接不稳定",
+        ],
+    ),
+    (
+        "ev_stable",
+        [
+            "Link stable again",
+            "Verbindung wieder stabil",
+            "Liaison de nouveau stable",
+            "连接恢复稳定",
+        ],
+    ),
     ("reason", ["Reason", "Grund", "Raison", "原因"]),
     (
         "diagnoses",
@@ -653,6 +714,16 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         .unwrap_or(key)
 }
 
+/// A reader-event log entry's `type` as a label; a type without one is shown as it is stored.
+pub fn event_name(lang: Lang, kind: &str) -> String {
+    let key = format!("ev_{kind}");
+    LABELS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v[lang_index(lang)].to_owned())
+        .unwrap_or_else(|| kind.to_owned())
+}
+
 fn lang_index(lang: Lang) -> usize {
     match lang {
         Lang::En => 0,
@@ -842,6 +913,28 @@ mod tests {
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), LABELS.len(), "duplicate label keys");
+    }
+
+    #[test]
+    fn every_reader_event_type_has_a_name_in_every_language() {
+        for kind in [
+            "online",
+            "offline",
+            "ip_changed",
+            "rebooted",
+            "firmware_changed",
+            "action_succeeded",
+            "action_failed",
+            "degraded",
+            "stable",
+        ] {
+            for l in Lang::ALL {
+                let name = event_name(l, kind);
+                assert!(!name.is_empty() && name != kind, "{kind} {l}");
+            }
+        }
+        assert_eq!(event_name(Lang::De, "ip_changed"), "IP-Adresse geändert");
+        assert_eq!(event_name(Lang::En, "something_new"), "something_new");
     }
 
     #[test]

@@ -59,6 +59,9 @@ fn render(
             form method="post" action="/login" {
                 input type="hidden" name="csrf" value=(token);
                 input type="hidden" name="next" value=(next);
+                @if chosen {
+                    input type="hidden" name="lang" value=(lang.code());
+                }
                 label for="email" { (t(lang, "email")) }
                 input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
                 label for="password" { (t(lang, "password")) }
@@ -114,7 +117,8 @@ async fn submit(
     headers: HeaderMap,
     Form(f): Form<FormMap>,
 ) -> Response {
-    let lang = lang_of(&FormMap::new(), &headers);
+    let lang = lang_of(&f, &headers);
+    let chosen = f.get("lang").is_some_and(|l| l.parse::<Lang>().is_ok());
     let email = f
         .get("email")
         .map(|e| e.trim().to_lowercase())
@@ -135,7 +139,7 @@ async fn submit(
             &email,
             &next,
             &headers,
-            false,
+            chosen,
         );
     }
     let password = f.get("password").cloned().unwrap_or_default();
@@ -161,10 +165,21 @@ async fn submit(
             &email,
             &next,
             &headers,
-            false,
+            chosen,
         );
     };
     s.limiter.clear(&ip, &email);
+    // A language picked for this sign-in (`/login?lang=…`, or `/?lang=…` on the way) becomes the
+    // user's, as a `?lang=` switch does once signed in.
+    let mut user = user;
+    if let Some(chosen) = f.get("lang").and_then(|l| l.parse::<Lang>().ok()) {
+        if user.lang.as_deref() != Some(chosen.code()) {
+            if let Err(e) = s.users.set_lang(&user.id, chosen.code()).await {
+                tracing::warn!(user = %user.id, error = %e, "could not keep the chosen language");
+            }
+            user.lang = Some(chosen.code().to_owned());
+        }
+    }
     let token = match auth::start_session(&s, &user).await {
         Ok(t) => t,
         Err(e) => return super::unavailable(lang, e),

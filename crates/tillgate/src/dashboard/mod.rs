@@ -110,7 +110,16 @@ pub fn routes(app: AppState, users: Arc<dyn Users>) -> Router {
         limiter: Arc::new(RateLimiter::default()),
     };
     Router::new()
-        .route("/", get(|| async { Redirect::to("/fleet") }))
+        // `/?lang=de` keeps its language on the way to the fleet (and through sign-in).
+        .route(
+            "/",
+            get(|uri: axum::http::Uri| async move {
+                match uri.query() {
+                    Some(q) => Redirect::to(&format!("/fleet?{q}")),
+                    None => Redirect::to("/fleet"),
+                }
+            }),
+        )
         .route("/assets/style.css", get(style))
         .route("/assets/app.js", get(script))
         .merge(login::routes())

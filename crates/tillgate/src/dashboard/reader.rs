@@ -162,7 +162,7 @@ async fn show(State(s): State<DashState>, me: Me, Path(id): Path<String>) -> Res
         }
         section {
             h2 { (t(lang, "chart_24h")) }
-            (super::chart::svg(lang, &events, now_millis(), r["status"] != "offline"))
+            (super::chart::svg(lang, &events, r["created"].as_i64().unwrap_or(0) * 1000, now_millis(), r["status"] != "offline"))
             (super::chart::metrics_svg(lang, &s.app.gateway.health_history(acct, &id).unwrap_or_default(), now_millis()))
         }
         section #diagnoses {
@@ -179,7 +179,7 @@ async fn show(State(s): State<DashState>, me: Me, Path(id): Path<String>) -> Res
                         @for e in events.iter().take(100) {
                             tr {
                                 td { (e["at"].as_i64().map(|ms| datetime(lang, ms / 1000)).unwrap_or_default()) }
-                                td { (e["kind"].as_str().unwrap_or_default()) }
+                                td { (super::i18n::event_name(lang, e["type"].as_str().unwrap_or_default())) }
                                 td { (e["reason"].as_str().unwrap_or("")) }
                             }
                         }

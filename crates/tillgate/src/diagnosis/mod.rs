@@ -107,7 +107,21 @@ pub async fn collect(
             })
             .collect(),
         audit: Vec::new(),
+        models: supported_models(&gateway.shared().drivers),
     })
+}
+
+/// The models the gateway's drivers declare, as the diagnosis takes them: its only list of what is
+/// supported (a configured minimum software version still overrides a driver's own, per reader).
+pub fn supported_models(drivers: &tillgate_drivers::Registry) -> Vec<SupportedModel> {
+    drivers
+        .models()
+        .into_iter()
+        .map(|m| SupportedModel {
+            device_type: m.device_type,
+            min_software_version: m.min_software_version,
+        })
+        .collect()
 }
 
 /// Where the configuration says a terminal is: `zvt://10.0.0.5:20007` → 10.0.0.5:20007.
