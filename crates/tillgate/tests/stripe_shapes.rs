@@ -15,14 +15,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use support::{spawn_app, TestApp};
 
-/// Where Stripe's fixtures are: `TILLGATE_STRIPE_FIXTURES`, else the shared reference beside the
-/// repository.
+/// Where Stripe's fixtures are: `TILLGATE_STRIPE_FIXTURES`, else the copy in the repository
+/// (`tests/fixtures/stripe-openapi`, MIT).
 fn fixtures() -> Value {
     let path = std::env::var_os("TILLGATE_STRIPE_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/reference/stripe-openapi/fixtures3.json")
+                .join("../../tests/fixtures/stripe-openapi/fixtures3.json")
         });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
