@@ -250,6 +250,13 @@ pub trait Terminal: Send + Sync {
             "this reader cannot release an authorisation".into(),
         ))
     }
+    /// Gives the reader a new label where the device or its provider keeps one (a Stripe reader's
+    /// label lives at Stripe, so a label set in tillgate is set there first). Others keep it in
+    /// tillgate only.
+    async fn rename(&mut self, label: &str) -> Result<(), DriverError> {
+        let _ = label;
+        Ok(())
+    }
     /// Shows a cart on the reader's display.
     async fn display(&mut self, cart: &Value) -> Result<(), DriverError>;
     /// Learns the fate of a payment whose answer was lost (crash, link drop).

@@ -113,8 +113,9 @@ impl App {
             ),
             master: crate::upstream::MasterKey::load(&cfg.database_url)?,
             driver: stripe,
+            lock: Default::default(),
         };
-        let upstream_task = tokio::spawn(upstream_sync.run(cfg.upstream_sync_every));
+        let upstream_task = tokio::spawn(upstream_sync.clone().run(cfg.upstream_sync_every));
         let webhooks = Webhooks::start(&cfg.database_url, {
             let mut wh = WebhookConfig::from_env()?;
             wh.deny_private |= cfg.webhook_deny_private;
@@ -125,6 +126,7 @@ impl App {
             store: store.clone(),
             gateway: gateway.clone(),
             keys: Default::default(),
+            upstream: upstream_sync,
         };
         let users = crate::dashboard::open_users(&cfg.database_url).await?;
         Ok(App {

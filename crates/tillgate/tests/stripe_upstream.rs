@@ -741,3 +741,197 @@ async fn collect_confirm_display_and_cancel_reach_the_stripe_reader() {
     assert_eq!(theirs["action"]["status"], "failed", "{theirs}");
     assert_ne!(mirror(b, &waiting).await["status"], "succeeded");
 }
+
+#[tokio::test]
+async fn a_label_follows_stripe_and_a_label_set_in_tillgate_is_set_at_stripe() {
+    let p = pair(None).await;
+    let (mine, up) = &p.readers[0];
+    // Renamed at Stripe: A follows, with an updated event.
+    let (s, r) =
+        p.b.post(
+            &format!("/v1/terminal/readers/{up}"),
+            &[("label", "Kasse 1 (Stripe)")],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    p.a.wait_for(&format!("/v1/terminal/readers/{mine}"), |v| {
+        v["label"] == "Kasse 1 (Stripe)"
+    })
+    .await;
+    let (_, events) =
+        p.a.get("/v1/events?type=terminal.reader.updated&limit=10")
+            .await;
+    assert!(
+        events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["data"]["object"]["id"] == mine.as_str()
+                && e["data"]["object"]["label"] == "Kasse 1 (Stripe)"),
+        "{events}"
+    );
+    // Renamed in tillgate: set at Stripe first, and the next syncs keep it.
+    let (s, r) =
+        p.a.post(
+            &format!("/v1/terminal/readers/{mine}"),
+            &[("label", "Kasse 1 (tillgate)")],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["label"], "Kasse 1 (tillgate)");
+    let (_, theirs) = p.b.get(&format!("/v1/terminal/readers/{up}")).await;
+    assert_eq!(theirs["label"], "Kasse 1 (tillgate)");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, r) = p.a.get(&format!("/v1/terminal/readers/{mine}")).await;
+    assert_eq!(r["label"], "Kasse 1 (tillgate)");
+    // The other reader kept its label throughout.
+    let (_, other) =
+        p.a.get(&format!("/v1/terminal/readers/{}", p.readers[1].0))
+            .await;
+    assert_eq!(other["label"], "Till 2");
+}
+
+#[tokio::test]
+async fn a_reader_paired_through_tillgate_is_registered_at_stripe_and_takes_payments() {
+    let p = pair(None).await;
+    let (a, b) = (&p.a, &p.b);
+    // A new store, known to tillgate only so far.
+    let (s, loc) = a
+        .post(
+            "/v1/terminal/locations",
+            &[
+                ("display_name", "Store Süd"),
+                ("address[line1]", "Marienplatz 1"),
+                ("address[city]", "München"),
+                ("address[postal_code]", "80331"),
+                ("address[country]", "DE"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{loc}");
+    let loc = loc["id"].as_str().unwrap().to_owned();
+    let (_, before) = b.get("/v1/terminal/readers?limit=100").await;
+    let before = before["data"].as_array().unwrap().len();
+
+    // Refused without a location, with an unknown code (B's own message), and changes nothing.
+    let (s, e) = a
+        .post(
+            "/v1/terminal/readers",
+            &[("registration_code", "stripe:simulated-s700")],
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["param"], "location");
+    let (s, e) = a
+        .post(
+            "/v1/terminal/readers",
+            &[
+                ("registration_code", "stripe:no-such-code"),
+                ("location", &loc),
+            ],
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["code"], "invalid_registration_code", "{e}");
+    assert_eq!(e["error"]["param"], "registration_code");
+    let (_, mine) = a.get("/v1/terminal/readers?limit=100").await;
+    assert_eq!(mine["data"].as_array().unwrap().len(), 2);
+
+    // Paired: registered at Stripe under a new upstream location for the store, imported once.
+    let (s, r) = a
+        .post(
+            "/v1/terminal/readers",
+            &[
+                ("registration_code", "stripe:simulated-s700"),
+                ("location", &loc),
+                ("label", "Till Süd"),
+                ("metadata[till]", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["tillgate"]["driver"], "stripe");
+    assert_eq!(r["location"], loc.as_str());
+    assert_eq!(r["label"], "Till Süd");
+    assert_eq!(r["metadata"]["till"], "7");
+    let reader = r["id"].as_str().unwrap().to_owned();
+    let up = r["tillgate"]["upstream"]["reader"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, theirs) = b.get(&format!("/v1/terminal/readers/{up}")).await;
+    assert_eq!(s, 200, "{theirs}");
+    assert_eq!(theirs["label"], "Till Süd");
+    assert_eq!(theirs["device_type"], r["device_type"]);
+    let up_loc = theirs["location"].as_str().unwrap().to_owned();
+    let (_, l) = b.get(&format!("/v1/terminal/locations/{up_loc}")).await;
+    assert_eq!(l["display_name"], "Store Süd");
+    assert_eq!(l["address"]["city"], "München");
+    let (_, ours) = a.get(&format!("/v1/terminal/locations/{loc}")).await;
+    assert_eq!(
+        ours["metadata"]["tillgate_upstream_location"],
+        up_loc.as_str()
+    );
+    let (_, after) = b.get("/v1/terminal/readers?limit=100").await;
+    assert_eq!(after["data"].as_array().unwrap().len(), before + 1);
+    // Syncs later: still one tillgate reader for it, and one location at Stripe for the store.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, mine) = a.get("/v1/terminal/readers?limit=100").await;
+    let copies = mine["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["tillgate"]["upstream"]["reader"] == up.as_str())
+        .count();
+    assert_eq!(copies, 1, "{mine}");
+    let (_, locs) = b.get("/v1/terminal/locations?limit=100").await;
+    let sued = locs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["display_name"] == "Store Süd")
+        .count();
+    assert_eq!(sued, 1, "{locs}");
+
+    // It takes a payment, booked at Stripe for the same amount.
+    a.wait_for(&format!("/v1/terminal/readers/{reader}"), |v| {
+        v["status"] == "online"
+    })
+    .await;
+    let pi = a.intent(1234, &[]).await;
+    let done = pay(a, &reader, &pi, "4242424242424242").await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let m = mirror(b, &pi).await;
+    assert_eq!(m["status"], "succeeded");
+    assert_eq!(m["amount_received"], 1234);
+    assert_eq!(done["amount_received"], 1234);
+}
+
+#[tokio::test]
+async fn pairing_a_stripe_reader_without_an_upstream_says_how_to_add_one() {
+    let (a, _dir) = spawn_app().await;
+    let (_, loc) = a
+        .post(
+            "/v1/terminal/locations",
+            &[("display_name", "Store"), ("address[country]", "DE")],
+        )
+        .await;
+    let loc = loc["id"].as_str().unwrap();
+    let (s, e) = a
+        .post(
+            "/v1/terminal/readers",
+            &[("registration_code", "stripe:abc-def"), ("location", loc)],
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["code"], "upstream_missing");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tillgate upstream add"),
+        "{e}"
+    );
+    let (_, list) = a.get("/v1/terminal/readers").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0);
+}

@@ -183,7 +183,7 @@ impl Driver for StripeDriver {
 
     async fn register(&self, _registration_code: &str) -> Result<Registration, DriverError> {
         Err(DriverError::Unsupported(
-            "Pairing a Stripe reader through tillgate is not available yet: register it in the Stripe Dashboard (or with Stripe's API); tillgate imports it at the next upstream sync.".into(),
+            "A Stripe reader is paired through its account's upstream connection (registration_code=stripe:CODE with a location), not by this driver.".into(),
         ))
     }
 

@@ -688,6 +688,20 @@ impl Terminal for StripeTerminal {
             .map_err(map_call)
     }
 
+    async fn rename(&mut self, label: &str) -> Result<(), DriverError> {
+        let (client, reader) = self.upstream()?;
+        let key = self.key("label", &reader);
+        client
+            .post(
+                &format!("/v1/terminal/readers/{reader}"),
+                &[("label".to_owned(), label.to_owned())],
+                &key,
+            )
+            .await
+            .map(|_| ())
+            .map_err(map_call)
+    }
+
     async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
         let (client, reader) = self.upstream()?;
         let r = client

@@ -40,6 +40,8 @@ pub struct AppState {
     pub gateway: Gateway,
     /// key hash → account, filled on first use.
     pub keys: Arc<RwLock<HashMap<String, AccountId>>>,
+    /// The upstream (Stripe) connections: pairing a Stripe reader goes through them.
+    pub upstream: crate::upstream::sync::UpstreamSync,
 }
 
 /// The authenticated account of a request.

@@ -84,16 +84,16 @@ async fn create(
         ),
         None => None,
     };
-    let reader = s
-        .gateway
-        .register(
-            &acct,
-            code,
-            p.str("label")?.map(str::to_owned),
-            location,
-            p.new_metadata()?,
-        )
-        .await?;
+    let label = p.str("label")?.map(str::to_owned);
+    let reader = if code.starts_with(crate::upstream::pair::PREFIX) {
+        s.upstream
+            .pair(&acct, code, label, location, p.new_metadata()?)
+            .await?
+    } else {
+        s.gateway
+            .register(&acct, code, label, location, p.new_metadata()?)
+            .await?
+    };
     let mut v = reader.to_public();
     super::expand::expand(&s, &acct, &mut v, &p.expand()?).await?;
     Ok(Json(v))

@@ -33,6 +33,13 @@ pub enum ReaderRequest {
         metadata: Option<MetadataUpdate>,
     },
     Delete,
+    /// What the reader's provider says of it now (the upstream sync): label, location and the
+    /// provider's ids follow the provider, which owns them for an imported reader.
+    Follow {
+        label: String,
+        location: Option<String>,
+        upstream: Value,
+    },
     Process {
         payment_intent: String,
         process_config: Value,
@@ -398,6 +405,29 @@ impl ReaderActor {
     ) -> Result<Value, ApiError> {
         match request {
             ReaderRequest::Update { label, metadata } => self.update(label, metadata, origin).await,
+            ReaderRequest::Follow {
+                label,
+                location,
+                upstream,
+            } => {
+                let r = &self.reader;
+                if r.label == label && r.location == location && r.tillgate.upstream == upstream {
+                    return Ok(self.public());
+                }
+                let mut reader = self.reader.clone();
+                reader.label = label;
+                reader.location = location;
+                reader.tillgate.upstream = upstream;
+                let ev = event(
+                    &self.account,
+                    "terminal.reader.updated",
+                    &reader.to_public(),
+                    origin,
+                )
+                .map_err(store_error)?;
+                self.save(reader, vec![ev]).await?;
+                Ok(self.public())
+            }
             ReaderRequest::Delete => {
                 let _ = self.terminal.cancel().await;
                 *inflight = None;
@@ -587,6 +617,11 @@ impl ReaderActor {
     ) -> Result<Value, ApiError> {
         let mut reader = self.reader.clone();
         if let Some(label) = label {
+            if label != reader.label {
+                // Where the provider keeps the label (Stripe), it is set there first, so the next
+                // sync does not bring back the old one.
+                self.terminal.rename(&label).await.map_err(driver_error)?;
+            }
             reader.label = label;
         }
         if let Some(m) = meta {

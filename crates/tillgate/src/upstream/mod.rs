@@ -1,6 +1,7 @@
 //! Upstream connections (a tillgate account's Stripe account): adding one (the key checked against
 //! the upstream first), the master key that seals API keys at rest (XChaCha20-Poly1305), and the
 //! sync that imports the upstream's readers (`sync.rs`).
+pub mod pair;
 pub mod sync;
 
 use anyhow::{bail, Context};

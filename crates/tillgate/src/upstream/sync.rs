@@ -4,13 +4,14 @@
 //! handed to the driver, whose liveness answers from it (one call per 100 readers per interval).
 use super::{auth_of, MasterKey};
 use crate::gateway::Gateway;
-use serde_json::json;
+use crate::gateway::{Origin, ReaderRequest};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tillgate_domain::objects::{Address, Kind, Location, Reader, ReaderExt, ReaderStatus};
 use tillgate_domain::store::{Store, Write};
-use tillgate_domain::upstream::Upstreams;
+use tillgate_domain::upstream::{UpstreamConnection, Upstreams};
 use tillgate_domain::{new_id, now_millis, now_secs};
 use tillgate_drivers::stripe::StripeDriver;
 
@@ -21,6 +22,8 @@ pub struct SyncReport {
     pub locations_created: usize,
     pub readers_seen: usize,
     pub readers_created: usize,
+    /// Imported readers whose label, location or upstream ids changed at Stripe.
+    pub readers_updated: usize,
 }
 
 /// What the sync needs.
@@ -31,6 +34,8 @@ pub struct UpstreamSync {
     pub upstreams: Arc<dyn Upstreams>,
     pub master: MasterKey,
     pub driver: Arc<StripeDriver>,
+    /// Held by a sync pass and by a pairing, so one upstream reader is imported once.
+    pub lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The metadata key a tillgate location carries with its upstream location's id.
@@ -69,6 +74,7 @@ impl UpstreamSync {
         report: &mut SyncReport,
     ) -> anyhow::Result<()> {
         let acct = &c.account;
+        let _guard = self.lock.lock().await;
         let client = self
             .driver
             .set_upstream(acct.as_str(), auth_of(&self.master, c)?);
@@ -123,59 +129,98 @@ impl UpstreamSync {
             self.store.commit(writes).await?;
         }
 
-        // Upstream reader ids already imported.
-        let mut imported = std::collections::HashSet::new();
+        // Upstream reader id → the tillgate reader imported from it.
+        let mut imported: HashMap<String, Value> = HashMap::new();
         for (a, v) in self.store.all_of_kind(Kind::Reader).await? {
             if &a == acct && v["tillgate"]["driver"] == "stripe" {
                 if let Some(up) = v["tillgate"]["upstream"]["reader"].as_str() {
-                    imported.insert(up.to_owned());
+                    imported.insert(up.to_owned(), v.clone());
                 }
             }
         }
         for r in &readers {
             let Some(up) = r["id"].as_str() else { continue };
-            if imported.contains(up) {
-                continue;
+            let location = r["location"].as_str().and_then(|l| here.get(l).cloned());
+            match imported.get(up) {
+                Some(ours) => {
+                    // Label, location and the upstream ids follow Stripe (device facts follow
+                    // through the reader's heartbeat, which answers from this page).
+                    let label = r["label"].as_str().unwrap_or(up).to_owned();
+                    let upstream = upstream_ids(c, r);
+                    if ours["label"].as_str() != Some(label.as_str())
+                        || ours["location"].as_str() != location.as_deref()
+                        || ours["tillgate"]["upstream"] != upstream
+                    {
+                        let id = ours["id"].as_str().unwrap_or_default();
+                        let follow = ReaderRequest::Follow {
+                            label,
+                            location,
+                            upstream,
+                        };
+                        match self.gateway.ask(acct, id, follow, Origin::default()).await {
+                            Ok(_) => report.readers_updated += 1,
+                            Err(e) => {
+                                tracing::warn!(reader = %id, error = %e.message, "could not follow an upstream reader's change")
+                            }
+                        }
+                    }
+                }
+                None => {
+                    self.gateway
+                        .adopt(acct, reader_of(c, r, location, Default::default()))
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e.message))?;
+                    report.readers_created += 1;
+                }
             }
-            let up_location = r["location"].as_str();
-            let reader = Reader {
-                id: new_id("tmr"),
-                object: "terminal.reader".into(),
-                action: None,
-                device_sw_version: r["device_sw_version"].as_str().map(str::to_owned),
-                device_type: r["device_type"].as_str().unwrap_or("unknown").to_owned(),
-                ip_address: r["ip_address"].as_str().map(str::to_owned),
-                label: r["label"].as_str().unwrap_or(up).to_owned(),
-                last_seen_at: r["last_seen_at"].as_i64().or(Some(now_millis())),
-                livemode: r["livemode"].as_bool().unwrap_or(false),
-                location: up_location.and_then(|l| here.get(l).cloned()),
-                metadata: Default::default(),
-                serial_number: r["serial_number"].as_str().unwrap_or_default().to_owned(),
-                status: if r["status"] == "online" {
-                    ReaderStatus::Online
-                } else {
-                    ReaderStatus::Offline
-                },
-                created: now_secs(),
-                tillgate: ReaderExt {
-                    driver: "stripe".into(),
-                    endpoint: Some(format!("stripe:{up}")),
-                    connection: StripeDriver::connection(acct.as_str(), up),
-                    upstream: json!({
-                        "provider": "stripe",
-                        "reader": up,
-                        "location": up_location,
-                        "account": c.stripe_account,
-                    }),
-                    ..Default::default()
-                },
-            };
-            self.gateway
-                .adopt(acct, reader)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
-            report.readers_created += 1;
         }
         Ok(())
+    }
+}
+
+/// The Stripe ids a tillgate reader keeps under `tillgate.upstream`.
+fn upstream_ids(c: &UpstreamConnection, r: &Value) -> Value {
+    json!({
+        "provider": "stripe",
+        "reader": r["id"],
+        "location": r["location"],
+        "account": c.stripe_account,
+    })
+}
+
+/// The tillgate reader for the upstream reader `r` (at tillgate location `location`).
+pub(super) fn reader_of(
+    c: &UpstreamConnection,
+    r: &Value,
+    location: Option<String>,
+    metadata: tillgate_domain::metadata::Metadata,
+) -> Reader {
+    let up = r["id"].as_str().unwrap_or_default();
+    Reader {
+        id: new_id("tmr"),
+        object: "terminal.reader".into(),
+        action: None,
+        device_sw_version: r["device_sw_version"].as_str().map(str::to_owned),
+        device_type: r["device_type"].as_str().unwrap_or("unknown").to_owned(),
+        ip_address: r["ip_address"].as_str().map(str::to_owned),
+        label: r["label"].as_str().unwrap_or(up).to_owned(),
+        last_seen_at: r["last_seen_at"].as_i64().or(Some(now_millis())),
+        livemode: r["livemode"].as_bool().unwrap_or(false),
+        location,
+        metadata,
+        serial_number: r["serial_number"].as_str().unwrap_or_default().to_owned(),
+        status: if r["status"] == "online" {
+            ReaderStatus::Online
+        } else {
+            ReaderStatus::Offline
+        },
+        created: now_secs(),
+        tillgate: ReaderExt {
+            driver: "stripe".into(),
+            endpoint: Some(format!("stripe:{up}")),
+            connection: StripeDriver::connection(c.account.as_str(), up),
+            upstream: upstream_ids(c, r),
+            ..Default::default()
+        },
     }
 }
