@@ -238,6 +238,10 @@ pub struct ReaderSignals {
     pub heartbeats: Vec<Secs>,
     /// The interval the reader is supposed to send heartbeats at.
     pub heartbeat_interval_s: u32,
+    /// Since when heartbeats were watched, when later than the window's start (a reader
+    /// registered, or a view kept, only since then): no heartbeat is expected before it.
+    #[serde(default)]
+    pub heartbeats_since: Option<Secs>,
     /// Probes from the POS/gateway side over the LAN, oldest first.
     pub probes: Vec<Probe>,
     pub events: Vec<ReaderEvent>,

@@ -3,6 +3,7 @@
 //! name, the DNS → TCP → TLS → HTTP ladder with timings, clock skew against the provider's `Date`, and
 //! each configured terminal's reachability. Its observations feed the same engine as the fleet's.
 
+pub mod lan;
 mod probe;
 pub mod render;
 mod system;

@@ -60,6 +60,11 @@ pub(crate) enum Fact {
         total: usize,
         spread_min: i64,
     },
+    /// Readers the provider lists offline while the gateway reaches them on the LAN.
+    ProviderDarkLanFine {
+        readers: usize,
+        locations: usize,
+    },
     LocationsAffected {
         affected: usize,
         total: usize,
@@ -339,6 +344,10 @@ impl Fact {
             (LocationUnreachable { location, failed, total, spread_min }, De) => format!("{failed} von {total} Terminals in {location} antworteten innerhalb von {spread_min} Min. nicht mehr im Netz"),
             (LocationUnreachable { location, failed, total, spread_min }, Fr) => format!("{failed} terminaux sur {total} à {location} ont cessé de répondre sur le réseau à {spread_min} min d'intervalle"),
             (LocationUnreachable { location, failed, total, spread_min }, Zh) => format!("{location}的{total}台终端中有{failed}台在{spread_min}分钟内相继在网络上失去响应"),
+            (ProviderDarkLanFine { readers, locations }, En) => format!("the provider lists {readers} readers at {locations} locations as offline, yet each answers on its store's network"),
+            (ProviderDarkLanFine { readers, locations }, De) => format!("der Anbieter führt {readers} Terminals an {locations} Standorten als offline, doch jedes antwortet im Netz seiner Filiale"),
+            (ProviderDarkLanFine { readers, locations }, Fr) => format!("le prestataire indique {readers} lecteurs de {locations} emplacements hors ligne, alors que chacun répond sur le réseau de son magasin"),
+            (ProviderDarkLanFine { readers, locations }, Zh) => format!("服务商显示{locations}个门店的{readers}台刷卡机离线，但每台在门店局域网内都有响应"),
             (LocationsAffected { affected, total }, En) => format!("readers at {affected} of {total} locations are affected at the same time"),
             (LocationsAffected { affected, total }, De) => format!("Terminals an {affected} von {total} Standorten sind gleichzeitig betroffen"),
             (LocationsAffected { affected, total }, Fr) => format!("des lecteurs de {affected} emplacements sur {total} sont touchés en même temps"),

@@ -162,12 +162,17 @@ impl ReaderFeatures {
         // Heartbeats and their silent buckets.
         // A reader without a heartbeat channel (ZVT) is judged by its probes alone.
         let interval = r.heartbeat_interval_s.max(1) as i64;
+        // No heartbeat is expected before the reader was watched; the bucket grid stays the
+        // window's, so the buckets of readers watched since different times line up.
+        let since = r
+            .heartbeats_since
+            .map_or(window_start, |s| s.clamp(window_start, now));
         let span = (now - window_start).max(1);
         f.hb_received = r.heartbeats.len();
         f.hb_expected = if r.heartbeat_interval_s == 0 {
             0
         } else {
-            (span / interval) as usize
+            ((now - since).max(1) / interval).max(1) as usize
         };
         f.hb_last = r.heartbeats.last().copied();
         let buckets = ((span + BUCKET_S - 1) / BUCKET_S) as usize;
@@ -179,7 +184,12 @@ impl ReaderFeatures {
             }
         }
         if f.hb_expected > 0 && interval < BUCKET_S {
-            f.hb_gaps = seen.iter().map(|s| !s).collect();
+            let first = ((since - window_start) / BUCKET_S) as usize;
+            f.hb_gaps = seen
+                .iter()
+                .enumerate()
+                .map(|(b, s)| b >= first && !s)
+                .collect();
         }
         if !r.provider_online.is_empty() {
             let on = r.provider_online.iter().filter(|(_, o)| *o).count();

@@ -587,6 +587,48 @@ pub(crate) fn fleet_candidates(
         }
     }
 
+    // The provider lists the readers of several stores offline at once while every one of them
+    // answers on its store's LAN: the break is on the provider's side, not in the stores.
+    let mut dark_locs = std::collections::BTreeSet::new();
+    let mut viewed_locs = std::collections::BTreeSet::new();
+    let (mut dark, mut viewed) = (0usize, 0usize);
+    let mut dark_members = Vec::new();
+    for (i, (f, r)) in feats.iter().zip(&fleet.readers).enumerate() {
+        if r.provider_online.is_empty() || f.probes == 0 {
+            continue;
+        }
+        viewed += 1;
+        if let Some(l) = loc_of[i] {
+            viewed_locs.insert(l);
+        }
+        let dark_now = r.provider_online.iter().rev().take(3).all(|(_, on)| !on);
+        if dark_now && !f.lan_fail() {
+            dark += 1;
+            dark_members.push(i);
+            if let Some(l) = loc_of[i] {
+                dark_locs.insert(l);
+            }
+        }
+    }
+    if dark_locs.len() >= 2 && dark * 10 >= viewed * 8 && dark_locs.len() == viewed_locs.len() {
+        out.push(Candidate {
+            cause: Cause::UpstreamOutage,
+            score: 0.95,
+            facts: vec![
+                Fact::ProviderDarkLanFine {
+                    readers: dark,
+                    locations: dark_locs.len(),
+                },
+                Fact::LocationsAffected {
+                    affected: dark_locs.len(),
+                    total: n_locs,
+                },
+            ],
+            origin: None,
+            members: dark_members,
+        });
+    }
+
     // Probes fail locally everywhere: the host itself has no route.
     let probes: usize = feats.iter().map(|f| f.probes).sum();
     let noroute: usize = feats.iter().map(|f| f.tcp_noroute).sum();

@@ -96,19 +96,67 @@ pub async fn collect(
                 pos_host: None,
             })
             .collect(),
-        readers: readers
-            .iter()
-            .map(|r| {
-                let mut evs = events.remove(&r.id).unwrap_or_default();
-                evs.sort_by_key(|e| e.at);
-                let mut s = reader_signals(r, health.get(&r.id), &evs);
-                s.min_software_version = minimums.remove(&r.id);
-                s
-            })
-            .collect(),
+        readers: {
+            let mut out: Vec<ReaderSignals> = readers
+                .iter()
+                .map(|r| {
+                    let mut evs = events.remove(&r.id).unwrap_or_default();
+                    evs.sort_by_key(|e| e.at);
+                    let mut s = reader_signals(r, health.get(&r.id), &evs);
+                    s.min_software_version = minimums.remove(&r.id);
+                    s
+                })
+                .collect();
+            lan_view(&readers, &mut out).await;
+            out
+        },
         audit: Vec::new(),
         models: supported_models(&gateway.shared().drivers),
     })
+}
+
+/// At most this many Stripe readers are probed on the LAN per diagnosis, this many at once.
+const LAN_PROBE_MAX: usize = 2000;
+const LAN_PROBE_PARALLEL: usize = 64;
+
+/// The second vantage point for Stripe readers: the gateway's own TCP probes of each reader's IP,
+/// for readers on this host's LAN (Stripe's view is in `provider_online`). Two connects of at
+/// most 700 ms each per reader, in parallel.
+async fn lan_view(readers: &[Reader], signals: &mut [ReaderSignals]) {
+    use futures::StreamExt;
+    use tillgate_diagnosis::doctor::lan;
+    let interfaces = lan::host_interfaces();
+    let targets: Vec<(usize, IpAddr)> = readers
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.tillgate.driver == "stripe")
+        .filter_map(|(i, r)| Some((i, r.ip_address.as_deref()?.parse::<IpAddr>().ok()?)))
+        .filter(|(_, ip)| lan::on_local_lan(*ip, &interfaces))
+        .take(LAN_PROBE_MAX)
+        .collect();
+    let results: Vec<(usize, Vec<Probe>)> = futures::stream::iter(targets)
+        .map(|(i, ip)| async move {
+            let port = lan_probe_port();
+            (
+                i,
+                lan::probe_reader(ip, port, 2, std::time::Duration::from_millis(700)).await,
+            )
+        })
+        .buffer_unordered(LAN_PROBE_PARALLEL)
+        .collect()
+        .await;
+    for (i, probes) in results {
+        signals[i].probes = probes;
+    }
+}
+
+/// The port a Stripe reader is probed on over the LAN (`TILLGATE_STRIPE_LAN_PORT`, default 4443,
+/// the port Stripe's smart readers serve local connections on).
+pub fn lan_probe_port() -> u16 {
+    std::env::var("TILLGATE_STRIPE_LAN_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(tillgate_diagnosis::doctor::lan::STRIPE_READER_LAN_PORT)
 }
 
 /// The models the gateway's drivers declare, as the diagnosis takes them: its only list of what is
@@ -164,7 +212,23 @@ pub fn reader_signals(
         events: events_of(events),
         ..Default::default()
     };
-    if let Some(h) = health.filter(|h| h.monitored) {
+    if let Some(h) = health.filter(|h| h.monitored && r.tillgate.driver == "stripe") {
+        // A Stripe reader's monitor reads Stripe's view of it: what the provider sees of the
+        // reader's own heartbeats, not a LAN probe (those come from `lan_view`).
+        s.heartbeat_interval_s = h.interval.as_secs().max(1) as u32;
+        // The monitor keeps its last reads only: no heartbeat is expected before the first.
+        s.heartbeats_since = h.probes.first().map(|p| p.at_ms / 1000);
+        for p in &h.probes {
+            s.provider_online.push((p.at_ms / 1000, p.rtt_ms.is_some()));
+            if p.rtt_ms.is_some() {
+                s.heartbeats.push(p.at_ms / 1000);
+            }
+        }
+        if let Some(hb) = &h.last_heartbeat {
+            s.reports
+                .push(report_of(hb, h.last_seen_ms.unwrap_or(0) / 1000));
+        }
+    } else if let Some(h) = health.filter(|h| h.monitored) {
         s.probes = probes_of(h);
         if let Some(hb) = &h.last_heartbeat {
             s.reports
@@ -503,5 +567,182 @@ mod tests {
         assert_eq!(p[0].at, 10);
         assert_eq!(p[1].tcp.outcome, TcpOutcome::TimedOut);
         assert_eq!(p[2].tcp.outcome, TcpOutcome::Refused);
+    }
+
+    /// A Stripe reader as the gateway holds it, with a monitor that read Stripe's view 20 times
+    /// at 10 s (`online` per read) and the gateway's own LAN probes (`lan` answered or not).
+    fn stripe_reader(
+        id: &str,
+        loc: &str,
+        stripe_online: bool,
+        lan: bool,
+        now: i64,
+    ) -> ReaderSignals {
+        let r = Reader {
+            id: id.into(),
+            object: "terminal.reader".into(),
+            action: None,
+            device_sw_version: Some("2.31.0.0".into()),
+            device_type: "bbpos_wisepos_e".into(),
+            ip_address: Some("192.168.7.41".into()),
+            label: id.into(),
+            last_seen_at: Some((now - 1800) * 1000),
+            livemode: false,
+            location: Some(loc.into()),
+            metadata: Default::default(),
+            serial_number: "WSC5131".into(),
+            status: tillgate_domain::objects::ReaderStatus::Offline,
+            created: now - 7200,
+            tillgate: tillgate_domain::objects::ReaderExt {
+                driver: "stripe".into(),
+                ..Default::default()
+            },
+        };
+        let h = HealthSnapshot {
+            interval: Duration::from_secs(10),
+            monitored: true,
+            online: stripe_online,
+            last_seen_ms: Some((now - 1800) * 1000),
+            probes: (0..20)
+                .map(|k| ProbeSample {
+                    at_ms: (now - 200 + k * 10) * 1000,
+                    rtt_ms: stripe_online.then_some(40),
+                    error: (!stripe_online).then(|| {
+                        tillgate_drivers::DriverError::Offline(
+                            "Stripe shows the reader offline".into(),
+                        )
+                    }),
+                })
+                .collect(),
+            last_heartbeat: None,
+            ip_history: vec![],
+        };
+        let log = if stripe_online {
+            vec![]
+        } else {
+            vec![ev(
+                "offline",
+                Some("timeout"),
+                (now - 1790) * 1000,
+                json!({}),
+            )]
+        };
+        let mut s = reader_signals(&r, Some(&h), &events_of_reader(id, log));
+        assert!(s.probes.is_empty(), "Stripe's view is not a LAN probe");
+        assert_eq!(s.provider_online.len(), 20);
+        s.probes = (0..2)
+            .map(|k| Probe {
+                at: now - k,
+                lookup: None,
+                ping: None,
+                tcp: TcpProbe {
+                    outcome: if lan {
+                        TcpOutcome::Connected
+                    } else {
+                        TcpOutcome::TimedOut
+                    },
+                    ms: if lan { 2 } else { 700 },
+                },
+                tls: None,
+                protocol: None,
+            })
+            .collect();
+        s
+    }
+
+    fn events_of_reader(id: &str, mut log: Vec<ReaderEvent>) -> Vec<ReaderEvent> {
+        for e in &mut log {
+            e.reader = id.into();
+        }
+        log
+    }
+
+    fn fleet(readers: Vec<ReaderSignals>, now: i64) -> FleetSignals {
+        FleetSignals {
+            now,
+            window_start: now - WINDOW_SECS,
+            locations: ["tml_nord", "tml_sued"]
+                .iter()
+                .map(|l| LocationSignals {
+                    id: (*l).into(),
+                    name: (*l).into(),
+                    pos_host: None,
+                })
+                .collect(),
+            readers,
+            ..Default::default()
+        }
+    }
+
+    fn top(d: &tillgate_diagnosis::Diagnosis) -> tillgate_diagnosis::Cause {
+        d.causes.first().map(|c| c.code).expect("a cause")
+    }
+
+    #[test]
+    fn stripes_view_and_the_lan_view_tell_off_from_cut_off_from_isolated() {
+        use tillgate_diagnosis::{diagnose_fleet, diagnose_reader, Cause, Lang};
+        let now = now_secs();
+        // Off or unplugged: dark at Stripe and on the LAN.
+        let f = fleet(
+            vec![
+                stripe_reader("off", "tml_nord", false, false, now),
+                stripe_reader("ok", "tml_nord", true, true, now),
+            ],
+            now,
+        );
+        let d = diagnose_reader(&f, "off", Lang::En).unwrap();
+        assert_eq!(top(&d), Cause::ReaderPoweredOff, "{:?}", d.causes);
+
+        // On the LAN but cut from Stripe.
+        let f = fleet(
+            vec![
+                stripe_reader("cut", "tml_nord", false, true, now),
+                stripe_reader("ok", "tml_nord", true, true, now),
+            ],
+            now,
+        );
+        let d = diagnose_reader(&f, "cut", Lang::En).unwrap();
+        let codes: Vec<Cause> = d.causes.iter().map(|c| c.code).collect();
+        assert_ne!(top(&d), Cause::ReaderPoweredOff, "{codes:?}");
+        assert!(
+            matches!(
+                top(&d),
+                Cause::HostUnreachableFromTerminal
+                    | Cause::FirewallBlocksUpstream
+                    | Cause::DnsFailure
+                    | Cause::LocationNetworkDown
+            ),
+            "{codes:?}"
+        );
+
+        // Stripe sees it, the gateway's LAN does not: isolation or another subnet.
+        let f = fleet(
+            vec![
+                stripe_reader("iso", "tml_nord", true, false, now),
+                stripe_reader("ok", "tml_nord", true, true, now),
+            ],
+            now,
+        );
+        let d = diagnose_reader(&f, "iso", Lang::En).unwrap();
+        assert!(
+            matches!(top(&d), Cause::ClientIsolation | Cause::DifferentSubnet),
+            "{:?}",
+            d.causes
+        );
+
+        // Every reader of every store dark at Stripe, every LAN fine: Stripe's side.
+        let f = fleet(
+            ["a", "b", "c", "d", "e", "f"]
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let loc = if i % 2 == 0 { "tml_nord" } else { "tml_sued" };
+                    stripe_reader(id, loc, false, true, now)
+                })
+                .collect(),
+            now,
+        );
+        let d = diagnose_fleet(&f, Lang::En);
+        assert_eq!(top(&d), Cause::UpstreamOutage, "{:?}", d.causes);
     }
 }
