@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// [default: 10s]; liveness of Stripe readers answers from this reading.
     #[arg(long, env = "TILLGATE_UPSTREAM_SYNC_INTERVAL", value_parser = parse_duration)]
     pub upstream_sync_interval: Option<Duration>,
+    /// The TCP port the gateway probes a Stripe reader's IP on over the store LAN, for the
+    /// diagnosis's second vantage point (any answer, even a refusal, shows the device is there)
+    /// [default: 4443, where Stripe's smart readers serve local connections].
+    #[arg(long, env = "TILLGATE_STRIPE_LAN_PORT")]
+    pub stripe_lan_port: Option<u16>,
     /// Upstream (Stripe) requests per second per upstream account [default: 10].
     #[arg(long, env = "TILLGATE_UPSTREAM_RATE")]
     pub upstream_rate: Option<f64>,
@@ -181,6 +186,9 @@ impl ServeConfig {
             .map_err(|e| anyhow::anyhow!("heartbeat_interval in the config file: {e}"))?;
         if let Some(d) = args.heartbeat_interval.or(file_interval) {
             gateway.heartbeat_interval = d;
+        }
+        if let Some(port) = args.stripe_lan_port {
+            gateway.stripe_lan_port = port;
         }
         if let Some(days) = args
             .reader_event_retention_days

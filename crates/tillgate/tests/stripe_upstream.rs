@@ -78,7 +78,19 @@ struct Pair {
 }
 
 async fn pair(through: Option<&str>) -> Pair {
-    let (b, bdir) = spawn_app().await;
+    pair_with(through, |_| {}).await
+}
+
+async fn pair_with(
+    through: Option<&str>,
+    tweak_a: impl FnOnce(&mut tillgate::config::ServeConfig),
+) -> Pair {
+    // B, "Stripe", notices a reader gone within two of its 1 s probes.
+    let bdir = tempfile::tempdir().unwrap();
+    let b = spawn_on(bdir.path().join("b.db"), |c| {
+        c.gateway.heartbeat_interval = Duration::from_secs(1);
+    })
+    .await;
     let (s, loc) = b
         .post(
             "/v1/terminal/locations",
@@ -115,6 +127,7 @@ async fn pair(through: Option<&str>) -> Pair {
     assert!(ok, "upstream add failed: {out} {err}");
     let a = spawn_on(adb, |c| {
         c.gateway.heartbeat_interval = Duration::from_millis(200);
+        tweak_a(c);
     })
     .await;
     let list = a
@@ -934,4 +947,86 @@ async fn pairing_a_stripe_reader_without_an_upstream_says_how_to_add_one() {
     );
     let (_, list) = a.get("/v1/terminal/readers").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
+}
+
+/// A diagnosis's top cause code.
+async fn top_cause(a: &TestApp, reader: &str) -> (String, Value) {
+    let (s, d) = a
+        .post(&format!("/v1/terminal/readers/{reader}/diagnose"), &[])
+        .await;
+    assert_eq!(s, 200, "{d}");
+    (d["causes"][0]["code"].as_str().unwrap_or("").to_owned(), d)
+}
+
+#[tokio::test]
+async fn stripes_view_and_the_gateways_own_lan_probe_tell_cut_off_from_isolated() {
+    // Two "readers" on loopback: one host answers on the LAN port, one is silent (a listener
+    // whose accept queue is full drops every SYN), on the same port at two addresses.
+    let answering = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = answering.local_addr().unwrap().port();
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("127.0.0.2:{port}").parse().unwrap())
+        .unwrap();
+    let silent = sock.listen(0).unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(c)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(silent.local_addr().unwrap()),
+        )
+        .await
+        {
+            held.push(c);
+        }
+    }
+    let p = pair_with(None, |c| c.gateway.stripe_lan_port = port).await;
+    let (cut, cut_up) = &p.readers[0];
+    let (iso, iso_up) = &p.readers[1];
+    for (up, ip) in [(cut_up, "127.0.0.1"), (iso_up, "127.0.0.2")] {
+        let (s, r) =
+            p.b.post(
+                &format!("/v1/test_helpers/terminal/readers/{up}/change_ip"),
+                &[("ip_address", ip)],
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+    }
+    for (mine, ip) in [(cut, "127.0.0.1"), (iso, "127.0.0.2")] {
+        p.a.wait_for(&format!("/v1/terminal/readers/{mine}"), |v| {
+            v["ip_address"] == ip
+        })
+        .await;
+    }
+    // The first reader loses its way out at Stripe (B sees it offline), its LAN still answers.
+    let (s, r) =
+        p.b.post(
+            &format!("/v1/test_helpers/terminal/readers/{cut_up}/link_down"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    p.a.wait_for(&format!("/v1/terminal/readers/{cut}"), |v| {
+        v["status"] == "offline"
+    })
+    .await;
+    // Let the monitor's reads of Stripe's view all show it offline.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (code, d) = top_cause(&p.a, cut).await;
+    assert_ne!(code, "reader_powered_off", "{d}");
+    assert!(
+        [
+            "host_unreachable_from_terminal",
+            "firewall_blocks_upstream",
+            "dns_failure"
+        ]
+        .contains(&code.as_str()),
+        "a reader on the LAN but cut from Stripe: {d}"
+    );
+    // The second is online at Stripe but silent on the gateway's LAN.
+    let (code, d) = top_cause(&p.a, iso).await;
+    assert!(
+        ["client_isolation", "different_subnet"].contains(&code.as_str()),
+        "a reader Stripe sees but the LAN does not: {d}"
+    );
+    drop(held);
 }

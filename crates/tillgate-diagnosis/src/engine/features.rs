@@ -361,6 +361,11 @@ pub(crate) fn is_private(ip: Ipv4Addr) -> bool {
     ip.is_private()
 }
 
+/// An address a gateway reaches without a router to the internet: private, or on its own host.
+pub(crate) fn is_local(ip: Ipv4Addr) -> bool {
+    ip.is_private() || ip.is_loopback()
+}
+
 pub(crate) fn in_prefix(ip: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
     if prefix == 0 {
         return true;

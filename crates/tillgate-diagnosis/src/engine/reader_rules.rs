@@ -1,7 +1,7 @@
 //! Rules about one reader: its own link, device, configuration and answers.
 
 use super::evidence::Fact;
-use super::features::{in_prefix, is_private, ReaderFeatures};
+use super::features::{in_prefix, is_local, is_private, ReaderFeatures};
 use super::Candidate;
 use crate::catalogue::{min_firmware, model_supported, version_less, Cause};
 use crate::signals::*;
@@ -95,21 +95,21 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
                 });
             }
             match (reported_ip, ctx.lan) {
-                (Some(ip), Some((net, p))) if is_private(ip) && !in_prefix(ip, net, p) => {
+                (Some(ip), Some((net, p))) if is_local(ip) && !in_prefix(ip, net, p) => {
                     facts.push(Fact::OtherSubnet {
                         reader_ip: ip.to_string(),
                         lan: format!("{net}/{p}"),
                     });
                     add(Cause::DifferentSubnet, 0.88, facts);
                 }
-                (Some(ip), Some((net, p))) if is_private(ip) => {
+                (Some(ip), Some((net, p))) if is_local(ip) => {
                     facts.push(Fact::SameSubnet {
                         reader_ip: ip.to_string(),
                         lan: format!("{net}/{p}"),
                     });
                     add(Cause::ClientIsolation, 0.86, facts);
                 }
-                (Some(ip), None) if is_private(ip) => {
+                (Some(ip), None) if is_local(ip) => {
                     // Without the till's own address the two cannot be told apart.
                     add(Cause::ClientIsolation, 0.6, facts.clone());
                     add(Cause::DifferentSubnet, 0.55, facts);

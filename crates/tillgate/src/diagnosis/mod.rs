@@ -107,7 +107,7 @@ pub async fn collect(
                     s
                 })
                 .collect();
-            lan_view(&readers, &mut out).await;
+            lan_view(&readers, &mut out, gateway.shared().config.stripe_lan_port).await;
             out
         },
         audit: Vec::new(),
@@ -122,7 +122,7 @@ const LAN_PROBE_PARALLEL: usize = 64;
 /// The second vantage point for Stripe readers: the gateway's own TCP probes of each reader's IP,
 /// for readers on this host's LAN (Stripe's view is in `provider_online`). Two connects of at
 /// most 700 ms each per reader, in parallel.
-async fn lan_view(readers: &[Reader], signals: &mut [ReaderSignals]) {
+async fn lan_view(readers: &[Reader], signals: &mut [ReaderSignals], port: u16) {
     use futures::StreamExt;
     use tillgate_diagnosis::doctor::lan;
     let interfaces = lan::host_interfaces();
@@ -136,7 +136,6 @@ async fn lan_view(readers: &[Reader], signals: &mut [ReaderSignals]) {
         .collect();
     let results: Vec<(usize, Vec<Probe>)> = futures::stream::iter(targets)
         .map(|(i, ip)| async move {
-            let port = lan_probe_port();
             (
                 i,
                 lan::probe_reader(ip, port, 2, std::time::Duration::from_millis(700)).await,
@@ -148,15 +147,6 @@ async fn lan_view(readers: &[Reader], signals: &mut [ReaderSignals]) {
     for (i, probes) in results {
         signals[i].probes = probes;
     }
-}
-
-/// The port a Stripe reader is probed on over the LAN (`TILLGATE_STRIPE_LAN_PORT`, default 4443,
-/// the port Stripe's smart readers serve local connections on).
-pub fn lan_probe_port() -> u16 {
-    std::env::var("TILLGATE_STRIPE_LAN_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(tillgate_diagnosis::doctor::lan::STRIPE_READER_LAN_PORT)
 }
 
 /// The models the gateway's drivers declare, as the diagnosis takes them: its only list of what is

@@ -45,6 +45,8 @@ pub struct GatewayConfig {
     pub alert_every: Duration,
     /// How often scheduled work (end of day) is checked.
     pub schedule_every: Duration,
+    /// The port Stripe readers are probed on over the LAN by the diagnosis.
+    pub stripe_lan_port: u16,
 }
 
 impl Default for GatewayConfig {
@@ -57,6 +59,7 @@ impl Default for GatewayConfig {
             reader_event_retention: Duration::from_secs(30 * 24 * 3600),
             alert_every: Duration::from_secs(1),
             schedule_every: Duration::from_secs(30),
+            stripe_lan_port: tillgate_diagnosis::doctor::lan::STRIPE_READER_LAN_PORT,
         }
     }
 }
