@@ -1,6 +1,7 @@
 //! The `stripe` driver end to end, on loopback only: tillgate A drives the readers of tillgate B,
 //! which speaks Stripe's API with simulated readers (as Stripe's test mode does). A is connected
 //! with the real `tillgate upstream add` command; the two ledgers are compared at the end.
+mod dashboard_support;
 mod support;
 
 use serde_json::Value;
@@ -1028,5 +1029,39 @@ async fn stripes_view_and_the_gateways_own_lan_probe_tell_cut_off_from_isolated(
         ["client_isolation", "different_subnet"].contains(&code.as_str()),
         "a reader Stripe sees but the LAN does not: {d}"
     );
+
+    // The reader page shows the driver, the Stripe ids and both views.
+    dashboard_support::user(
+        &p.a,
+        "anna@shop.example",
+        tillgate_domain::users::Role::Admin,
+        &[],
+    )
+    .await;
+    let web = dashboard_support::Web::new(&p.a);
+    assert_eq!(
+        web.login("anna@shop.example", dashboard_support::PASSWORD)
+            .await
+            .status,
+        303
+    );
+    let page = web.get(&format!("/readers/{cut}")).await;
+    assert_eq!(page.status, 200);
+    for want in [
+        cut_up.as_str(),
+        "Stripe&#39;s view",
+        "offline at Stripe",
+        "This gateway&#39;s LAN view",
+        "answers (",
+    ] {
+        assert!(
+            page.body.contains(want) || page.body.contains(&want.replace("&#39;", "'")),
+            "reader page lacks {want}"
+        );
+    }
+    let page = web.get(&format!("/readers/{iso}")).await;
+    for want in [iso_up.as_str(), "online at Stripe", "no answer"] {
+        assert!(page.body.contains(want), "reader page lacks {want}");
+    }
     drop(held);
 }

@@ -154,6 +154,16 @@ const LABELS: &[(&str, [&str; 4])] = &[
     ),
     ("label", ["Label", "Bezeichnung", "Libellé", "名称"]),
     ("driver", ["Driver", "Treiber", "Pilote", "驱动"]),
+    ("upstream_reader", ["Stripe reader", "Stripe-Terminal", "Lecteur Stripe", "Stripe 读卡器"]),
+    ("upstream_location", ["Stripe location", "Stripe-Standort", "Emplacement Stripe", "Stripe 门店"]),
+    ("upstream_account", ["Connected account", "Verbundenes Konto", "Compte connecté", "关联账户"]),
+    ("view_stripe", ["Stripe's view", "Sicht von Stripe", "Vue de Stripe", "Stripe 视角"]),
+    ("view_lan", ["This gateway's LAN view", "Sicht dieses Gateways im LAN", "Vue du réseau local de cette passerelle", "本网关的局域网视角"]),
+    ("lan_answers", ["answers", "antwortet", "répond", "有响应"]),
+    ("lan_silent", ["no answer", "keine Antwort", "pas de réponse", "无响应"]),
+    ("lan_elsewhere", ["not on this gateway's network", "nicht im Netz dieses Gateways", "hors du réseau de cette passerelle", "不在本网关的网络中"]),
+    ("online_at_stripe", ["online at Stripe", "online bei Stripe", "en ligne chez Stripe", "在 Stripe 在线"]),
+    ("offline_at_stripe", ["offline at Stripe", "offline bei Stripe", "hors ligne chez Stripe", "在 Stripe 离线"]),
     (
         "rtt",
         [

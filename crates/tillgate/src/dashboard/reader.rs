@@ -103,6 +103,7 @@ async fn show(State(s): State<DashState>, me: Me, Path(id): Path<String>) -> Res
         .await
         .filter(|b| b["status"] == "mismatch");
     let h = &r["tillgate"]["health"];
+    let views = two_views(&s, &r).await;
     let can_act = may_act(&me, r["location"].as_str());
     let path = format!("/readers/{id}");
     let label = r["label"].as_str().unwrap_or(&id).to_owned();
@@ -120,6 +121,18 @@ async fn show(State(s): State<DashState>, me: Me, Path(id): Path<String>) -> Res
                     (fact("device_type", r["device_type"].as_str().unwrap_or("–").to_owned()))
                     (fact("serial", r["serial_number"].as_str().unwrap_or("–").to_owned()))
                     (fact("driver", r["tillgate"]["driver"].as_str().unwrap_or("–").to_owned()))
+                    @if let Some((stripe, lan)) = &views {
+                        @let up = &r["tillgate"]["upstream"];
+                        (fact("upstream_reader", up["reader"].as_str().unwrap_or("–").to_owned()))
+                        (fact("upstream_location", up["location"].as_str().unwrap_or("–").to_owned()))
+                        @if let Some(a) = up["account"].as_str() { (fact("upstream_account", a.to_owned())) }
+                        (fact("view_stripe", t(lang, stripe).to_owned()))
+                        (fact("view_lan", match lan {
+                            LanView::Answers(ms) => format!("{} ({ms} ms)", t(lang, "lan_answers")),
+                            LanView::Silent => t(lang, "lan_silent").to_owned(),
+                            LanView::Elsewhere => t(lang, "lan_elsewhere").to_owned(),
+                        }))
+                    }
                     (fact("action", action(&r)))
                     (fact("signal", signal(&r)))
                     (fact("rtt", h["rtt_ms"]["avg"].as_f64().map(|v| format!("{v:.1} ms")).unwrap_or_else(|| "–".into())))
@@ -189,6 +202,43 @@ async fn show(State(s): State<DashState>, me: Me, Path(id): Path<String>) -> Res
         }
     };
     page(&me, &label, "fleet", &path, body)
+}
+
+/// What this gateway measures of a Stripe reader on its own LAN, right now.
+enum LanView {
+    Answers(u32),
+    Silent,
+    Elsewhere,
+}
+
+/// For a Stripe reader: Stripe's view (its status as the last upstream read showed it) and the
+/// gateway's own LAN view (one TCP probe of the reader's IP, at most 500 ms). `None` for others.
+async fn two_views(s: &DashState, r: &Value) -> Option<(&'static str, LanView)> {
+    use tillgate_diagnosis::doctor::lan;
+    use tillgate_diagnosis::signals::TcpOutcome;
+    if r["tillgate"]["driver"] != "stripe" {
+        return None;
+    }
+    let stripe = if r["status"] == "online" {
+        "online_at_stripe"
+    } else {
+        "offline_at_stripe"
+    };
+    let ip = r["ip_address"]
+        .as_str()
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
+    let lan = match ip {
+        Some(ip) if lan::on_local_lan(ip, &lan::host_interfaces()) => {
+            let port = s.app.gateway.shared().config.stripe_lan_port;
+            let p = lan::probe_reader(ip, port, 1, std::time::Duration::from_millis(500)).await;
+            match p.first() {
+                Some(p) if p.tcp.outcome == TcpOutcome::Connected => LanView::Answers(p.tcp.ms),
+                _ => LanView::Silent,
+            }
+        }
+        _ => LanView::Elsewhere,
+    };
+    Some((stripe, lan))
 }
 
 /// Checks CSRF, the role and the reader's location; answers the reader if the user may act on it.
