@@ -54,6 +54,7 @@ async fn one_run(payments: usize, run: usize) -> anyhow::Result<Run> {
             currency: "eur".into(),
             collect_only: false,
             manual_capture: false,
+            ..Default::default()
         };
         let outcome = terminal.begin_payment(request).await?.await;
         let took_driver = started.elapsed();

@@ -28,6 +28,9 @@ pub struct UpstreamConnection {
     /// The provider's API base URL (`https://api.stripe.com` unless a sandbox or a test).
     pub api_base: String,
     pub created: i64,
+    /// The signing secret of the webhook endpoint the upstream delivers events to, sealed like
+    /// the key; `None` when the gateway only reads the events list.
+    pub sealed_webhook_secret: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for UpstreamConnection {
@@ -39,6 +42,7 @@ impl std::fmt::Debug for UpstreamConnection {
             .field("key_hint", &self.key_hint)
             .field("stripe_account", &self.stripe_account)
             .field("api_base", &self.api_base)
+            .field("webhook", &self.sealed_webhook_secret.is_some())
             .finish()
     }
 }
@@ -48,6 +52,13 @@ impl std::fmt::Debug for UpstreamConnection {
 pub trait Upstreams: Send + Sync {
     /// Adds or replaces the account's connection.
     async fn put(&self, connection: &UpstreamConnection) -> UpstreamResult<()>;
+    /// Sets (or clears) the account's sealed webhook signing secret; whether it has a connection.
+    /// `put` keeps the secret.
+    async fn set_webhook_secret(
+        &self,
+        account: &AccountId,
+        sealed: Option<&[u8]>,
+    ) -> UpstreamResult<bool>;
     async fn get(&self, account: &AccountId) -> UpstreamResult<Option<UpstreamConnection>>;
     /// Every connection of every account (the gateway's sync), by account.
     async fn all(&self) -> UpstreamResult<Vec<UpstreamConnection>>;

@@ -47,6 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             currency: "eur".into(),
             collect_only: false,
             manual_capture: false,
+            ..Default::default()
         };
         let outcome = terminal.begin_payment(request).await?.await;
         let took_driver = started.elapsed();

@@ -46,7 +46,7 @@ pub struct Attach {
 }
 
 /// A payment the terminal should take.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PaymentRequest {
     /// The PaymentIntent id, so a lost outcome can be recovered by reference.
     pub reference: String,
@@ -58,6 +58,10 @@ pub struct PaymentRequest {
     /// only on [`Terminal::capture`], and [`Terminal::release`] gives the hold back. A terminal that
     /// cannot hold an amount must refuse, never book the whole amount instead.
     pub manual_capture: bool,
+    /// The PaymentIntent's description and metadata, for a provider that keeps its own copy of
+    /// the payment (Stripe); terminals ignore them.
+    pub description: Option<String>,
+    pub metadata: tillgate_domain::metadata::Metadata,
 }
 
 /// An approved authorisation.

@@ -47,6 +47,7 @@ fn payment(reference: &str, amount: i64) -> PaymentRequest {
         currency: "eur".into(),
         collect_only: false,
         manual_capture: false,
+        ..Default::default()
     }
 }
 

@@ -86,6 +86,7 @@ async fn registers_and_pays_over_tls_with_the_terminal_ca() {
                 currency: "eur".into(),
                 collect_only: false,
                 manual_capture: false,
+                ..Default::default()
             })
             .await
             .unwrap()

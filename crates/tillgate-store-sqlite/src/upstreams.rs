@@ -14,7 +14,8 @@ fn down(e: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Unavailable(e.to_string())
 }
 
-const COLUMNS: &str = "account, provider, sealed_key, key_hint, stripe_account, api_base, created";
+const COLUMNS: &str =
+    "account, provider, sealed_key, key_hint, stripe_account, api_base, created, sealed_webhook_secret";
 
 fn row(r: &SqliteRow) -> UpstreamConnection {
     UpstreamConnection {
@@ -25,6 +26,7 @@ fn row(r: &SqliteRow) -> UpstreamConnection {
         stripe_account: r.get("stripe_account"),
         api_base: r.get("api_base"),
         created: r.get("created"),
+        sealed_webhook_secret: r.get("sealed_webhook_secret"),
     }
 }
 
@@ -56,6 +58,22 @@ impl Upstreams for SqliteUpstreams {
         .await
         .map_err(down)?;
         Ok(())
+    }
+
+    async fn set_webhook_secret(
+        &self,
+        account: &AccountId,
+        sealed: Option<&[u8]>,
+    ) -> UpstreamResult<bool> {
+        let done = sqlx::query(
+            "UPDATE upstream_connections SET sealed_webhook_secret = ? WHERE account = ?",
+        )
+        .bind(sealed)
+        .bind(account.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(down)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn get(&self, account: &AccountId) -> UpstreamResult<Option<UpstreamConnection>> {
@@ -107,13 +125,25 @@ mod tests {
             stripe_account: Some("acct_1".into()),
             api_base: "https://api.stripe.com".into(),
             created: 5,
+            sealed_webhook_secret: None,
         };
         store.put(&c).await.unwrap();
         assert_eq!(store.get(&acct).await.unwrap(), Some(c.clone()));
+        assert!(store
+            .set_webhook_secret(&acct, Some(&[7, 7]))
+            .await
+            .unwrap());
         c.sealed_key = vec![9];
         c.stripe_account = None;
+        // A new key keeps the webhook's secret (the endpoint at Stripe is unchanged).
         store.put(&c).await.unwrap();
-        assert_eq!(store.all().await.unwrap(), vec![c]);
+        c.sealed_webhook_secret = Some(vec![7, 7]);
+        assert_eq!(store.all().await.unwrap(), vec![c.clone()]);
+        assert!(store.set_webhook_secret(&acct, None).await.unwrap());
+        c.sealed_webhook_secret = None;
+        assert_eq!(store.get(&acct).await.unwrap(), Some(c));
+        let other = AccountId("acct_none".into());
+        assert!(!store.set_webhook_secret(&other, Some(&[1])).await.unwrap());
         assert!(store.remove(&acct).await.unwrap());
         assert!(!store.remove(&acct).await.unwrap());
         assert_eq!(store.get(&acct).await.unwrap(), None);

@@ -115,7 +115,24 @@ impl App {
             driver: stripe,
             lock: Default::default(),
         };
-        let upstream_task = tokio::spawn(upstream_sync.clone().run(cfg.upstream_sync_every));
+        let upstream_task = tokio::spawn({
+            let sync = upstream_sync.clone();
+            let feed = crate::upstream::events::EventFeed::new(
+                sync.upstreams.clone(),
+                sync.master.clone(),
+                sync.driver.clone(),
+            );
+            let (sync_every, events_every) = (cfg.upstream_sync_every, cfg.upstream_events_every);
+            async move {
+                let feed = async move {
+                    match events_every {
+                        Some(every) => feed.run(every).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::join!(sync.run(sync_every), feed);
+            }
+        });
         let webhooks = Webhooks::start(&cfg.database_url, {
             let mut wh = WebhookConfig::from_env()?;
             wh.deny_private |= cfg.webhook_deny_private;
@@ -131,6 +148,7 @@ impl App {
         let users = crate::dashboard::open_users(&cfg.database_url).await?;
         Ok(App {
             router: api::router(state.clone())
+                .merge(crate::upstream::webhook::routes(state.clone()))
                 .merge(crate::dashboard::routes(state, users.clone()))
                 .layer(axum::Extension(
                     crate::dashboard::audit_api::AuditSink::start(users.clone()),

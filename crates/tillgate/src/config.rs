@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// [default: 10s]; liveness of Stripe readers answers from this reading.
     #[arg(long, env = "TILLGATE_UPSTREAM_SYNC_INTERVAL", value_parser = parse_duration)]
     pub upstream_sync_interval: Option<Duration>,
+    /// How often each upstream (Stripe) account's events list is read, e.g. `2s` [default: 2s;
+    /// `0s` turns the feed off]. Events wake the follower of a running payment at once, so its own
+    /// reads of the upstream reader slow down while the feed is live.
+    #[arg(long, env = "TILLGATE_UPSTREAM_EVENTS_INTERVAL", value_parser = parse_duration)]
+    pub upstream_events_interval: Option<Duration>,
     /// The TCP port the gateway probes a Stripe reader's IP on over the store LAN, for the
     /// diagnosis's second vantage point (any answer, even a refusal, shows the device is there)
     /// [default: 4443, where Stripe's smart readers serve local connections].
@@ -133,6 +138,8 @@ pub struct ServeConfig {
     pub limits: crate::api::limits::LimitConfig,
     /// How often the upstream sync reads every upstream account's readers and locations.
     pub upstream_sync_every: Duration,
+    /// How often the upstream events lists are read; `None`: never (webhooks only).
+    pub upstream_events_every: Option<Duration>,
     /// The `stripe` driver's limits, retries and polling.
     pub stripe: tillgate_drivers::stripe::StripeDriverConfig,
 }
@@ -152,6 +159,7 @@ impl ServeConfig {
             webhook_deny_private: false,
             limits: Default::default(),
             upstream_sync_every: Duration::from_millis(500),
+            upstream_events_every: Some(Duration::from_millis(200)),
             stripe: tillgate_drivers::stripe::StripeDriverConfig {
                 poll_min: Duration::from_millis(20),
                 poll_max: Duration::from_millis(200),
@@ -217,8 +225,14 @@ impl ServeConfig {
         let upstream_sync_every = args
             .upstream_sync_interval
             .unwrap_or(Duration::from_secs(10));
+        let upstream_events_every = match args.upstream_events_interval {
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+            None => Some(Duration::from_secs(2)),
+        };
         Ok(ServeConfig {
             upstream_sync_every,
+            upstream_events_every,
             stripe,
             listen: args
                 .listen

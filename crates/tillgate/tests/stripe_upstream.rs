@@ -452,12 +452,38 @@ async fn payments_refunds_and_holds_on_a_stripe_reader_match_the_upstream_ledger
     assert_eq!(succeeded, 2, "B took exactly the two payments A reports");
 }
 
+/// What the proxy does to a request it picks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    /// Forwarded and committed upstream; the connection is closed without an answer.
+    Lost,
+    /// Forwarded and committed upstream; the connection is reset (RST) instead of answered.
+    Reset,
+    /// Forwarded and committed upstream; the connection then stays open and silent.
+    Stall,
+    /// Not forwarded: answered 500 with a Stripe api_error.
+    Error500,
+    /// Not forwarded: answered 429 with `Retry-After: 1`.
+    Limited429,
+}
+
 /// A loopback HTTP proxy that forwards each request to `upstream` and, for the first `drops`
 /// requests whose line starts with `prefix`, closes the connection instead of answering — after
 /// the upstream committed. One request per connection.
 async fn lossy_proxy(
     upstream: std::net::SocketAddr,
     prefix: &'static str,
+    drops: usize,
+) -> (String, Arc<AtomicUsize>) {
+    faulty_proxy(upstream, prefix, Fault::Lost, drops).await
+}
+
+/// A loopback HTTP proxy that forwards each request to `upstream` and does `fault` to the first
+/// `count` requests whose line starts with `prefix`. One request per connection.
+async fn faulty_proxy(
+    upstream: std::net::SocketAddr,
+    prefix: &'static str,
+    fault: Fault,
     drops: usize,
 ) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -499,6 +525,24 @@ async fn lossy_proxy(
                     }
                     buf.extend_from_slice(&chunk[..n]);
                 }
+                let picked =
+                    head.starts_with(prefix) && counter.fetch_add(1, Ordering::SeqCst) < drops;
+                if picked && matches!(fault, Fault::Error500 | Fault::Limited429) {
+                    let (status, extra) = if fault == Fault::Error500 {
+                        ("500 Internal Server Error", "")
+                    } else {
+                        ("429 Too Many Requests", "Retry-After: 1\r\n")
+                    };
+                    let body =
+                        r#"{"error":{"type":"api_error","message":"injected by the test proxy"}}"#;
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = client.write_all(answer.as_bytes()).await;
+                    let _ = client.shutdown().await;
+                    return;
+                }
                 // The same request, asking the upstream to close after answering.
                 let mut out: Vec<u8> = head
                     .trim_end()
@@ -512,7 +556,16 @@ async fn lossy_proxy(
                 up.write_all(&out).await.unwrap();
                 let mut answer = Vec::new();
                 up.read_to_end(&mut answer).await.unwrap();
-                if head.starts_with(prefix) && counter.fetch_add(1, Ordering::SeqCst) < drops {
+                if picked {
+                    match fault {
+                        Fault::Reset => {
+                            let _ = client.set_zero_linger();
+                        }
+                        Fault::Stall => {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        _ => {}
+                    }
                     // Committed upstream; the answer is lost.
                     return;
                 }
@@ -568,6 +621,64 @@ async fn a_lost_answer_from_the_upstream_never_doubles_a_payment() {
         "one upstream PaymentIntent despite the retry: {found:?}"
     );
     assert_eq!(found[0]["amount_received"], 4200);
+    drop(bdir);
+}
+
+/// Every way an answer from Stripe can go wrong, on the two writes of a payment (the PaymentIntent
+/// and the reader action): the payment ends once, and Stripe's ledger shows exactly what A's does.
+#[tokio::test]
+async fn errors_limits_resets_and_stalls_from_the_upstream_never_lose_or_double_a_payment() {
+    let (b, bdir) = spawn_app().await;
+    let (_, r) = b
+        .post(
+            "/v1/terminal/readers",
+            &[("registration_code", "simulated-wpe"), ("label", "Till 1")],
+        )
+        .await;
+    assert!(r["id"].is_string(), "{r}");
+    let mut amount = 5000;
+    for prefix in ["POST /v1/payment_intents ", "POST /v1/terminal/readers/"] {
+        for fault in [
+            Fault::Error500,
+            Fault::Limited429,
+            Fault::Reset,
+            Fault::Stall,
+            Fault::Lost,
+        ] {
+            let (base, hit) = faulty_proxy(b.addr, prefix, fault, 1).await;
+            let adir = tempfile::tempdir().unwrap();
+            let adb = adir.path().join("a.db");
+            let (ok, out, err) = upstream_add(&adb, &base, KEY).await;
+            assert!(ok, "{out} {err}");
+            let a = spawn_on(adb, |c| {
+                // A stalled answer is given up after 1 s and the request retried with its key.
+                c.stripe.client.timeout = Duration::from_secs(1);
+            })
+            .await;
+            let list = a
+                .wait_for("/v1/terminal/readers", |v| {
+                    v["data"].as_array().is_some_and(|d| d.len() == 1)
+                })
+                .await;
+            let reader = list["data"][0]["id"].as_str().unwrap().to_owned();
+            a.wait_for(&format!("/v1/terminal/readers/{reader}"), |v| {
+                v["status"] == "online"
+            })
+            .await;
+            amount += 100;
+            let pi = a.intent(amount, &[]).await;
+            let paid = pay(&a, &reader, &pi, "4242424242424242").await;
+            let what = format!("{fault:?} on {prefix}");
+            assert_eq!(paid["status"], "succeeded", "{what}: {paid}");
+            assert!(hit.load(Ordering::SeqCst) >= 1, "{what}: no request hit");
+            let found = mirrors(&b, &pi).await;
+            assert_eq!(found.len(), 1, "{what}: {found:?}");
+            assert_eq!(found[0]["status"], "succeeded", "{what}");
+            assert_eq!(found[0]["amount_received"], amount, "{what}");
+            assert_eq!(paid["amount_received"], amount, "{what}");
+            a.stop().await;
+        }
+    }
     drop(bdir);
 }
 
@@ -1064,4 +1175,211 @@ async fn stripes_view_and_the_gateways_own_lan_probe_tell_cut_off_from_isolated(
         assert!(page.body.contains(want), "reader page lacks {want}");
     }
     drop(held);
+}
+
+/// A's followers read the upstream reader only every 30 s: a payment that ends within seconds
+/// ended because an upstream event woke its follower.
+fn slow_polls(c: &mut tillgate::config::ServeConfig) {
+    c.stripe.poll_min = Duration::from_secs(30);
+    c.stripe.poll_max = Duration::from_secs(30);
+    c.stripe.poll_max_fed = Duration::from_secs(30);
+}
+
+/// Pays 20.00 on A's first reader and waits (at most `within`) for A's PaymentIntent to be
+/// final; answers A's PaymentIntent and the time it took.
+async fn pay_within(p: &Pair, within: Duration) -> (Value, Duration) {
+    let reader = &p.readers[0].0;
+    let pi =
+        p.a.intent(
+            2000,
+            &[
+                ("payment_method_types[]", "card_present"),
+                ("description", "Kaffee und Kuchen"),
+                ("metadata[order]", "A-17"),
+            ],
+        )
+        .await;
+    let t0 = std::time::Instant::now();
+    let (s, r) =
+        p.a.post(
+            &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+            &[("payment_intent", &pi)],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) =
+        p.a.post(
+            &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+            &[("card_present[number]", "4242424242424242")],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    loop {
+        let (_, v) = p.a.get(&format!("/v1/payment_intents/{pi}")).await;
+        if v["status"] == "succeeded" || t0.elapsed() > within {
+            return (v, t0.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn stripes_events_list_read_with_a_cursor_ends_a_payment_without_waiting_for_a_poll() {
+    // Control: no feed, 30 s polls: B has booked the payment, A has not heard yet after 3 s.
+    let p = pair_with(None, |c| {
+        slow_polls(c);
+        c.upstream_events_every = None;
+    })
+    .await;
+    let (pi, _) = pay_within(&p, Duration::from_secs(3)).await;
+    assert_eq!(pi["status"], "processing", "{pi}");
+    let up = mirror(&p.b, pi["id"].as_str().unwrap()).await;
+    assert_eq!(up["status"], "succeeded", "{up}");
+    drop(p);
+
+    // With the feed (every 200 ms): the event wakes the follower, which reads and settles.
+    let p = pair_with(None, |c| {
+        slow_polls(c);
+        c.upstream_events_every = Some(Duration::from_millis(200));
+    })
+    .await;
+    let (pi, took) = pay_within(&p, Duration::from_secs(10)).await;
+    assert_eq!(pi["status"], "succeeded", "{pi}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let up = mirror(&p.b, pi["id"].as_str().unwrap()).await;
+    assert_eq!(up["status"], "succeeded", "{up}");
+    assert_eq!(up["amount_received"], pi["amount_received"]);
+    // Stripe's copy carries the POS's description and metadata beside tillgate's id.
+    assert_eq!(up["description"], "Kaffee und Kuchen", "{up}");
+    assert_eq!(up["metadata"]["order"], "A-17", "{up}");
+    assert_eq!(up["metadata"]["tillgate_payment_intent"], pi["id"], "{up}");
+    // A second payment: the cursor moved on (no event is missed or replayed into a wrong one).
+    let (pi2, took2) = pay_within(&p, Duration::from_secs(10)).await;
+    assert_eq!(pi2["status"], "succeeded", "{pi2}");
+    assert!(took2 < Duration::from_secs(5), "took {took2:?}");
+    assert_eq!(
+        mirror(&p.b, pi2["id"].as_str().unwrap()).await["amount_received"],
+        2000
+    );
+}
+
+/// `tillgate upstream webhook` with `args` against A's database: (success, stdout, stderr).
+async fn upstream_webhook(db: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let db = db.to_owned();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let stdin = stdin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = tillgate()
+            .args(["upstream", "webhook", "--account", "default"])
+            .args(&args)
+            .arg("--database-url")
+            .arg(format!("sqlite://{}", db.display()))
+            .env_remove("TILLGATE_MASTER_KEY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tillgate runs");
+        child.stdin.take().unwrap().write_all_sync(stdin.as_bytes());
+        let out = child.wait_with_output().expect("tillgate ends");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn stripes_signed_webhooks_end_a_payment_and_forged_ones_are_refused() {
+    // No events list at all: only B's webhooks can wake A's followers.
+    let p = pair_with(None, |c| {
+        slow_polls(c);
+        c.upstream_events_every = None;
+    })
+    .await;
+    let adb = p._dirs.0.path().join("a.db");
+    let (ok, out, err) = upstream_webhook(&adb, &["--public-url", &p.a.base], "").await;
+    assert!(ok, "{out} {err}");
+    // B (Stripe) now has an endpoint pointing at A, for the events that end an action.
+    let (_, eps) = p.b.get("/v1/webhook_endpoints").await;
+    let ep = &eps["data"][0];
+    assert!(
+        ep["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/upstream/stripe/webhook/acct_", p.a.base)),
+        "{ep}"
+    );
+    assert!(ep["enabled_events"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("terminal.reader.action_succeeded")));
+    let url = ep["url"].as_str().unwrap().to_owned();
+    // Registering again is the same endpoint (idempotent), not a second one.
+    let (ok, out, err) = upstream_webhook(&adb, &["--public-url", &p.a.base], "").await;
+    assert!(ok, "{out} {err}");
+    assert_eq!(
+        p.b.get("/v1/webhook_endpoints").await.1["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let (pi, took) = pay_within(&p, Duration::from_secs(10)).await;
+    assert_eq!(pi["status"], "succeeded", "{pi}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let up = mirror(&p.b, pi["id"].as_str().unwrap()).await;
+    assert_eq!(up["amount_received"], pi["amount_received"]);
+
+    // Forged, unsigned and stale deliveries are refused with Stripe's error shape.
+    let body = r#"{"id":"evt_forged","type":"terminal.reader.action_succeeded","data":{"object":{"id":"tmr_x"}}}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for header in [
+        None,
+        Some(format!("t={now},v1={}", "ab".repeat(32))),
+        Some("v1=00".to_owned()),
+    ] {
+        let mut req = p.a.client.post(&url).body(body);
+        if let Some(h) = &header {
+            req = req.header("Stripe-Signature", h);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 400, "{header:?}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    }
+    // A secret set by hand (made in Stripe's Dashboard) replaces it; a non-secret is refused.
+    let (ok, _, err) = upstream_webhook(&adb, &["--secret-stdin"], "not-a-secret\n").await;
+    assert!(!ok);
+    assert!(err.contains("whsec_"), "{err}");
+    let (ok, out, err) = upstream_webhook(&adb, &["--clear"], "").await;
+    assert!(ok, "{out} {err}");
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let adb = adb.clone();
+        move || {
+            let out = tillgate()
+                .args(["upstream", "list", "--database-url"])
+                .arg(format!("sqlite://{}", adb.display()))
+                .env_remove("TILLGATE_MASTER_KEY")
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains("webhook -"), "{out}");
+    assert!(!out.contains("whsec_"), "{out}");
 }

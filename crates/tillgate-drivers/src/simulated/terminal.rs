@@ -235,6 +235,7 @@ mod tests {
             currency: "eur".into(),
             collect_only,
             manual_capture: false,
+            ..Default::default()
         }
     }
 

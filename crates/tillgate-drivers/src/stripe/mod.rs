@@ -3,7 +3,11 @@
 //! Tillgate's PaymentIntent is mirrored by one upstream PaymentIntent (created with an
 //! idempotency key derived from tillgate's id, so a retry or a recovery finds the same one), the
 //! reader action is called upstream, and the outcome is followed by polling the upstream reader
-//! and PaymentIntent. Readers are not registered here but imported by the gateway's sync, which
+//! and PaymentIntent. Stripe's events (read from its events list by the gateway's feed, or pushed
+//! to its webhook endpoint) are handed in through [`StripeDriver::event`]: they wake the follower
+//! of the action they concern at once, so with a live feed the polls slow down to
+//! `poll_max_fed` and an outcome still arrives within one event read. Events are hints, never
+//! the record: the follower always settles on what it reads from the upstream objects. Readers are not registered here but imported by the gateway's sync, which
 //! also hands this driver the upstream credentials ([`StripeDriver::set_upstream`]) and each page
 //! of upstream readers it reads ([`StripeDriver::observe`]): liveness answers from that view,
 //! so monitoring costs one upstream call per 100 readers, never one per reader per beat.
@@ -16,9 +20,9 @@ use crate::{Attach, Driver, DriverError, Registration, Terminal, TerminalEvent};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// Tunables of the driver.
 #[derive(Debug, Clone)]
@@ -32,6 +36,11 @@ pub struct StripeDriverConfig {
     pub payment_limit: Duration,
     /// How old the last page of upstream readers may be before liveness stops trusting it.
     pub view_max_age: Duration,
+    /// The longest wait between two reads of a running action while the account's event feed is
+    /// live (events wake the follower, so the reads are only a safety net).
+    pub poll_max_fed: Duration,
+    /// How recently the event feed must have answered to count as live.
+    pub feed_max_age: Duration,
 }
 
 impl Default for StripeDriverConfig {
@@ -42,6 +51,8 @@ impl Default for StripeDriverConfig {
             poll_max: Duration::from_secs(2),
             payment_limit: Duration::from_secs(600),
             view_max_age: Duration::from_secs(45),
+            poll_max_fed: Duration::from_secs(10),
+            feed_max_age: Duration::from_secs(15),
         }
     }
 }
@@ -64,6 +75,29 @@ pub(crate) struct Inner {
     views: RwLock<HashMap<(String, String), ReaderView>>,
     /// The upstream PaymentIntent of each tillgate PaymentIntent this process has seen.
     pub mirrors: RwLock<HashMap<String, String>>,
+    /// The wake-up of each running follower, by (tillgate account, upstream reader or
+    /// PaymentIntent id): an event about either wakes it.
+    nudges: Mutex<HashMap<(String, String), Arc<Notify>>>,
+    /// When each account's event feed last answered.
+    feeds: RwLock<HashMap<String, Instant>>,
+}
+
+/// A follower's registration for wake-ups; removed when the follower ends.
+pub(crate) struct Nudge {
+    inner: Arc<Inner>,
+    keys: Vec<(String, String)>,
+    pub notify: Arc<Notify>,
+}
+
+impl Drop for Nudge {
+    fn drop(&mut self) {
+        let mut nudges = self.inner.nudges.lock().expect("nudges lock");
+        for k in &self.keys {
+            if nudges.get(k).is_some_and(|n| Arc::ptr_eq(n, &self.notify)) {
+                nudges.remove(k);
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -78,6 +112,39 @@ impl Inner {
                     "this account has no upstream Stripe connection (tillgate upstream add)".into(),
                 )
             })
+    }
+
+    /// Registers a follower of `account`'s upstream `ids` (its reader and PaymentIntent).
+    pub fn nudge(self: &Arc<Self>, account: &str, ids: &[&str]) -> Nudge {
+        let notify = Arc::new(Notify::new());
+        let keys: Vec<_> = ids
+            .iter()
+            .map(|id| (account.to_owned(), (*id).to_owned()))
+            .collect();
+        let mut nudges = self.nudges.lock().expect("nudges lock");
+        for k in &keys {
+            nudges.insert(k.clone(), notify.clone());
+        }
+        Nudge {
+            inner: self.clone(),
+            keys,
+            notify,
+        }
+    }
+
+    /// The longest wait between two reads of a running action of `account`.
+    pub fn poll_max(&self, account: &str) -> Duration {
+        let fed = self
+            .feeds
+            .read()
+            .expect("feeds lock")
+            .get(account)
+            .is_some_and(|at| at.elapsed() <= self.config.feed_max_age);
+        if fed {
+            self.config.poll_max_fed.max(self.config.poll_max)
+        } else {
+            self.config.poll_max
+        }
     }
 
     pub fn view(&self, account: &str, reader: &str) -> Option<ReaderView> {
@@ -102,6 +169,8 @@ impl StripeDriver {
                 upstreams: Default::default(),
                 views: Default::default(),
                 mirrors: Default::default(),
+                nudges: Default::default(),
+                feeds: Default::default(),
             }),
         })
     }
@@ -163,6 +232,47 @@ impl StripeDriver {
                 view.read_at = now;
             }
         }
+    }
+
+    /// Takes in one upstream event of `account` (from the events list or a verified webhook):
+    /// wakes the follower of the reader or PaymentIntent it concerns. Whether one was waiting.
+    pub fn event(&self, account: &str, event: &Value) -> bool {
+        let kind = event["type"].as_str().unwrap_or_default();
+        let object = &event["data"]["object"];
+        let mut ids: Vec<&str> = Vec::new();
+        if kind.starts_with("terminal.reader.") {
+            ids.extend(object["id"].as_str());
+        } else if kind.starts_with("payment_intent.") || kind.starts_with("charge.") {
+            ids.extend(object["id"].as_str());
+            ids.extend(object["payment_intent"].as_str());
+        }
+        let nudges = self.inner.nudges.lock().expect("nudges lock");
+        let mut woke = false;
+        for id in ids {
+            if let Some(n) = nudges.get(&(account.to_owned(), id.to_owned())) {
+                n.notify_one();
+                woke = true;
+            }
+        }
+        woke
+    }
+
+    /// Notes that `account`'s event feed answered: followers then poll at `poll_max_fed`.
+    pub fn feed_alive(&self, account: &str) {
+        self.inner
+            .feeds
+            .write()
+            .expect("feeds lock")
+            .insert(account.to_owned(), Instant::now());
+    }
+
+    /// Notes that `account`'s event feed failed: followers go back to `poll_max`.
+    pub fn feed_lost(&self, account: &str) {
+        self.inner
+            .feeds
+            .write()
+            .expect("feeds lock")
+            .remove(account);
     }
 
     /// The connection stored on a reader imported from `account`'s upstream reader `reader`.

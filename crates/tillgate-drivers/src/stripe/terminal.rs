@@ -231,7 +231,44 @@ impl StripeTerminal {
                 .expect("mirrors lock")
                 .insert(req.reference.clone(), id.to_owned());
         }
+        self.describe(client, req, &pi).await;
         Ok(pi)
+    }
+
+    /// Brings the upstream PaymentIntent's description and the POS's metadata up to tillgate's
+    /// (they may change between attempts, so they are not part of the creation, whose key must
+    /// mean the same request every time). Best effort: the payment does not depend on it.
+    async fn describe(&self, client: &StripeClient, req: &PaymentRequest, pi: &Value) {
+        let Some(id) = pi["id"].as_str() else { return };
+        let mut form = Vec::new();
+        let want = req.description.as_deref().unwrap_or("");
+        if pi["description"].as_str().unwrap_or("") != want {
+            form.push(("description".to_owned(), want.to_owned()));
+        }
+        // Stripe allows 50 keys: tillgate's two and 48 of the POS's (never overwriting tillgate's).
+        for (k, v) in req
+            .metadata
+            .iter()
+            .filter(|(k, _)| !k.starts_with("tillgate_"))
+            .take(48)
+        {
+            if pi["metadata"][k].as_str() != Some(v.as_str()) {
+                form.push((format!("metadata[{k}]"), v.clone()));
+            }
+        }
+        if form.is_empty() {
+            return;
+        }
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        form.hash(&mut h);
+        let key = format!("tillgate-{}-describe-{:016x}", req.reference, h.finish());
+        if let Err(e) = client
+            .post(&format!("/v1/payment_intents/{id}"), &form, &key)
+            .await
+        {
+            tracing::warn!(account = %self.account, error = %e.message(), "could not copy the description and metadata to the upstream PaymentIntent");
+        }
     }
 
     /// Starts `action` upstream for `upstream_pi`. A lost or timed-out answer is settled by reading
@@ -300,6 +337,9 @@ async fn follow(mut f: Follow) -> PaymentOutcome {
     let started = Instant::now();
     let mut wait = cfg.poll_min;
     let mut presented = 0u32;
+    let nudge = f
+        .inner
+        .nudge(&f.account, &[f.reader.as_str(), f.upstream_pi.as_str()]);
     loop {
         let card = async {
             match f.cards.as_mut() {
@@ -319,9 +359,10 @@ async fn follow(mut f: Follow) -> PaymentOutcome {
                 }
                 continue;
             }
+            _ = nudge.notify.notified() => wait = cfg.poll_min,
             _ = tokio::time::sleep(wait) => {}
         }
-        wait = (wait * 2).min(cfg.poll_max);
+        wait = (wait * 2).min(f.inner.poll_max(&f.account));
         if started.elapsed() > cfg.payment_limit {
             let key = format!("tillgate-{}-cancel-limit", f.reference);
             let _ = f

@@ -61,9 +61,12 @@ pub async fn render(
     q: &ListQuery,
     url: &str,
 ) -> Result<Value, ApiError> {
-    for cursor in [p.str("starting_after")?, p.str("ending_before")?]
-        .into_iter()
-        .flatten()
+    for (param, cursor) in [
+        ("starting_after", p.str("starting_after")?),
+        ("ending_before", p.str("ending_before")?),
+    ]
+    .into_iter()
+    .filter_map(|(param, c)| Some((param, c?)))
     {
         if state
             .store
@@ -72,7 +75,7 @@ pub async fn render(
             .map_err(crate::gateway::store_error)?
             .is_none()
         {
-            return Err(ApiError::not_found(q.kind.noun(), cursor, "starting_after"));
+            return Err(ApiError::not_found(q.kind.noun(), cursor, param));
         }
     }
     let page = state

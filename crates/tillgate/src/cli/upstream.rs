@@ -31,6 +31,25 @@ pub enum UpstreamCommand {
         #[arg(long, env = "TILLGATE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
         database_url: String,
     },
+    /// Have Stripe push the account's events to this gateway (where it is reachable): creates the
+    /// webhook endpoint at Stripe with --public-url, or stores a signing secret made in Stripe's
+    /// Dashboard (read from stdin). Without either, the gateway reads Stripe's events list.
+    Webhook {
+        #[arg(long)]
+        account: String,
+        /// This gateway's address as Stripe reaches it, e.g. https://gateway.example.com; the
+        /// endpoint is `<public-url>/upstream/stripe/webhook/<account id>`.
+        #[arg(long, conflicts_with_all = ["secret_stdin", "clear"])]
+        public_url: Option<String>,
+        /// Read an endpoint's signing secret (whsec_…) from stdin instead.
+        #[arg(long, conflicts_with = "clear")]
+        secret_stdin: bool,
+        /// Forget the signing secret (webhooks are then refused).
+        #[arg(long)]
+        clear: bool,
+        #[arg(long, env = "TILLGATE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
     /// List the upstream connections (keys masked).
     List {
         #[arg(long, env = "TILLGATE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
@@ -85,16 +104,53 @@ pub async fn run(command: UpstreamCommand) -> anyhow::Result<()> {
             println!("connected account {account} ({id}) to stripe with key {hint}");
             Ok(())
         }
+        UpstreamCommand::Webhook {
+            account,
+            public_url,
+            secret_stdin,
+            clear,
+            database_url,
+        } => {
+            let store = open_store(&database_url).await?;
+            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            let master = MasterKey::load(&database_url)?;
+            let id = store.ensure_account(account.trim()).await?;
+            if let Some(url) = public_url {
+                let (ep, url) =
+                    crate::upstream::register_webhook(&upstreams, &master, &id, &url).await?;
+                println!("stripe delivers the events of {account} to {url} (endpoint {ep})");
+            } else if secret_stdin {
+                let mut secret = String::new();
+                std::io::stdin().read_line(&mut secret)?;
+                crate::upstream::set_webhook_secret(&upstreams, &master, &id, Some(secret.trim()))
+                    .await?;
+                println!(
+                    "stored the webhook signing secret of {account}; point the endpoint at {}",
+                    crate::upstream::webhook::path_for(&id)
+                );
+            } else if clear {
+                crate::upstream::set_webhook_secret(&upstreams, &master, &id, None).await?;
+                println!("cleared the webhook signing secret of {account}");
+            } else {
+                bail!("pass --public-url URL, --secret-stdin or --clear");
+            }
+            Ok(())
+        }
         UpstreamCommand::List { database_url } => {
             let upstreams = SqliteUpstreams::open(&database_url).await?;
             for c in upstreams.all().await? {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\twebhook {}",
                     c.account,
                     c.provider,
                     c.key_hint,
                     c.stripe_account.as_deref().unwrap_or("-"),
-                    c.api_base
+                    c.api_base,
+                    if c.sealed_webhook_secret.is_some() {
+                        "set"
+                    } else {
+                        "-"
+                    }
                 );
             }
             Ok(())

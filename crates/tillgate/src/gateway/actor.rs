@@ -706,6 +706,8 @@ impl ReaderActor {
                 currency: pi.currency.clone(),
                 collect_only: kind == ActionType::CollectPaymentMethod,
                 manual_capture: pi.capture_method == CaptureMethod::Manual,
+                description: pi.description.clone(),
+                metadata: pi.metadata.clone(),
             })
             .await;
         let fut = match started {
@@ -860,6 +862,8 @@ impl ReaderActor {
                 currency: pi.currency.clone(),
                 collect_only: false,
                 manual_capture: pi.capture_method == CaptureMethod::Manual,
+                description: pi.description.clone(),
+                metadata: pi.metadata.clone(),
             })
             .await
             .map_err(driver_error)?;

@@ -1,8 +1,11 @@
 //! Upstream connections (a tillgate account's Stripe account): adding one (the key checked against
 //! the upstream first), the master key that seals API keys at rest (XChaCha20-Poly1305), and the
-//! sync that imports the upstream's readers (`sync.rs`).
+//! sync that imports the upstream's readers (`sync.rs`), the feed of its events (`events.rs`) and
+//! the endpoint that takes its signed webhooks (`webhook.rs`).
+pub mod events;
 pub mod pair;
 pub mod sync;
+pub mod webhook;
 
 use anyhow::{bail, Context};
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -181,9 +184,76 @@ pub async fn add(
             stripe_account: auth.stripe_account.clone(),
             api_base: auth.api_base.clone(),
             created: tillgate_domain::now_secs(),
+            sealed_webhook_secret: None,
         })
         .await?;
     Ok(hint)
+}
+
+/// Has the upstream deliver `account`'s events to this gateway at `public_url` (its address as
+/// Stripe reaches it): creates the webhook endpoint at the upstream (once: the idempotency key is
+/// derived from the account and URL) and stores its signing secret sealed. Answers the endpoint
+/// id and the URL Stripe was given.
+pub async fn register_webhook(
+    upstreams: &dyn Upstreams,
+    master: &MasterKey,
+    account: &AccountId,
+    public_url: &str,
+) -> anyhow::Result<(String, String)> {
+    let base = public_url.trim().trim_end_matches('/');
+    if !(base.starts_with("https://") || base.starts_with("http://")) {
+        bail!("--public-url must be an http(s) URL, e.g. https://gateway.example.com");
+    }
+    let url = format!("{base}{}", webhook::path_for(account));
+    let Some(c) = upstreams.get(account).await? else {
+        bail!("account {account} has no upstream connection (tillgate upstream add first)");
+    };
+    let client = StripeClient::new(auth_of(master, &c)?, ClientConfig::default());
+    let mut form = vec![
+        ("url".to_owned(), url.clone()),
+        (
+            "description".to_owned(),
+            "tillgate: reader action and payment outcomes".to_owned(),
+        ),
+    ];
+    for t in webhook::EVENT_TYPES {
+        form.push(("enabled_events[]".to_owned(), t.to_owned()));
+    }
+    let key = format!("tillgate-webhook-{}-{url}", account.as_str());
+    let ep = client
+        .post("/v1/webhook_endpoints", &form, &key)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("the upstream refused the webhook endpoint: {}", e.message())
+        })?;
+    let secret = ep["secret"]
+        .as_str()
+        .filter(|s| s.starts_with("whsec_"))
+        .ok_or_else(|| anyhow::anyhow!("the upstream's answer carried no signing secret"))?;
+    set_webhook_secret(upstreams, master, account, Some(secret)).await?;
+    Ok((ep["id"].as_str().unwrap_or_default().to_owned(), url))
+}
+
+/// Stores (or clears) the signing secret of `account`'s upstream webhook endpoint, sealed.
+pub async fn set_webhook_secret(
+    upstreams: &dyn Upstreams,
+    master: &MasterKey,
+    account: &AccountId,
+    secret: Option<&str>,
+) -> anyhow::Result<()> {
+    if let Some(s) = secret {
+        if !s.starts_with("whsec_") {
+            bail!("a webhook signing secret starts with whsec_");
+        }
+    }
+    let sealed = secret.map(|s| master.seal(account, s));
+    if !upstreams
+        .set_webhook_secret(account, sealed.as_deref())
+        .await?
+    {
+        bail!("account {account} has no upstream connection (tillgate upstream add first)");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
