@@ -22,6 +22,7 @@ import pytest
 import stripe
 
 from conftest import BIN, KEYS, METRICS, SERVERS, Server, new_key, using
+from stripe_spec import RecordingProxy, problems
 from tg import field, raw, wait_for
 
 Reader = stripe.terminal.Reader
@@ -32,9 +33,11 @@ DEADLINE = float(os.environ.get("TILLGATE_UPSTREAM_CRASH_DEADLINE", "600"))
 B_READERS = 4
 
 
-def upstream_pair(tmp_path_factory, server_factory, name: str, readers: int = B_READERS):
-    """B ("Stripe") with a location and `readers` simulated readers; A connected to B and started;
-    returns (a, b, {A reader id: B reader id}) once A imported every reader and shows it online."""
+def upstream_pair(tmp_path_factory, server_factory, name: str, readers: int = B_READERS,
+                  through=None):
+    """B ("Stripe") with a location and `readers` simulated readers; A connected to B (through
+    `through(b)`'s URL if given) and started; returns (a, b, {A reader id: B reader id}) once A
+    imported every reader and shows it online."""
     b = server_factory(f"{name}-b", extra_args=["--heartbeat-interval", "1s"])
     with using(b):
         loc = stripe.terminal.Location.create(
@@ -47,7 +50,8 @@ def upstream_pair(tmp_path_factory, server_factory, name: str, readers: int = B_
     KEYS.add(a.api_key)
     SERVERS.append(a)
     cmd = [str(BIN), "upstream", "add", "--account", "default", "--provider", "stripe",
-           "--api-key-stdin", "--api-base", b.base_url, "--database-url", a.database_url]
+           "--api-key-stdin", "--api-base", through(b) if through else b.base_url,
+           "--database-url", a.database_url]
     p = subprocess.run(cmd, input=b.api_key + "\n", capture_output=True, text=True, timeout=60,
                        cwd=a.workdir)
     assert p.returncode == 0, f"upstream add failed: {p.stdout} {p.stderr}"
@@ -87,7 +91,13 @@ def present_and_wait(reader_id: str, pi_id: str, number: str):
 @pytest.mark.slow
 def test_payments_declines_holds_and_refunds_on_a_stripe_reader_match_stripe(
         tmp_path_factory, server_factory):
-    a, b, readers = upstream_pair(tmp_path_factory, server_factory, "upflows")
+    proxies = []
+
+    def recorded(b):
+        proxies.append(RecordingProxy(("127.0.0.1", b.port)))
+        return proxies[0].url
+
+    a, b, readers = upstream_pair(tmp_path_factory, server_factory, "upflows", through=recorded)
     reader = sorted(readers)[0]
     with using(a):
         # Approved.
@@ -130,6 +140,41 @@ def test_payments_declines_holds_and_refunds_on_a_stripe_reader_match_stripe(
         stripe.Refund.create(payment_intent=held, amount=1000)
         ours = {p: stripe.PaymentIntent.retrieve(p) for p in [approved, held, canceled, *declined]}
         refunded = {p: charge_of(ours[p]).amount_refunded for p in [approved, held]}
+        # The cart on the reader's screen, cleared by cancel_action.
+        r = Reader.set_reader_display(reader, type="cart", cart={
+            "currency": "eur", "total": 700, "tax": 0,
+            "line_items": [{"description": "Brezel", "amount": 350, "quantity": 2}]})
+        assert field(r, "action", "status") == "in_progress", r
+        Reader.cancel_action(reader)
+        # A new reader paired through A, registered at Stripe under the store's location.
+        loc = stripe.terminal.Location.list(limit=10).data[0].id
+        paired = Reader.create(registration_code="stripe:simulated-s700", location=loc, label="Kasse neu")
+        assert field(paired, "tillgate", "upstream", "reader"), paired
+    # Stripe pushes A's events to A (the endpoint created at Stripe by the CLI).
+    p = subprocess.run([str(BIN), "upstream", "webhook", "--account", "default", "--public-url",
+                        a.base_url, "--database-url", a.database_url],
+                       capture_output=True, text=True, timeout=60, cwd=a.workdir)
+    assert p.returncode == 0, f"upstream webhook failed: {p.stdout} {p.stderr}"
+
+    # Every request A sent to "Stripe" is one Stripe's API has, with parameters its description
+    # (the official library's, generated from Stripe's OpenAPI spec) allows.
+    sent = list(proxies[0].requests)
+    proxies[0].close()
+    assert sent, "A sent nothing upstream"
+    paths = {f"{m} {'/'.join(x if not x.startswith(('tmr_', 'pi_', 'ch_', 'tml_', 'evt_', 're_')) else '{id}' for x in path.split('/'))}"
+             for m, path, _ in sent}
+    for must in ["post /v1/payment_intents", "post /v1/terminal/readers/{id}/process_payment_intent",
+                 "post /v1/test_helpers/terminal/readers/{id}/present_payment_method",
+                 "post /v1/payment_intents/{id}/capture", "post /v1/payment_intents/{id}/cancel",
+                 "post /v1/refunds", "post /v1/terminal/readers/{id}/set_reader_display",
+                 "post /v1/terminal/readers/{id}/cancel_action", "post /v1/terminal/readers",
+                 "get /v1/terminal/readers", "get /v1/terminal/locations", "get /v1/events",
+                 "post /v1/webhook_endpoints"]:
+        assert must in paths, f"{must} never sent upstream: {sorted(paths)}"
+    wrong = problems(sent)
+    assert not wrong, "requests Stripe's API description does not allow:\n" + "\n".join(sorted(set(wrong)))
+    METRICS["upstream requests checked against Stripe's API description"] = \
+        f"{len(sent)} requests, {len(paths)} operations"
 
     # Stripe's side: one PaymentIntent per payment, the same money.
     for p, mine in ours.items():

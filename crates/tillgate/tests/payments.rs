@@ -208,3 +208,55 @@ async fn a_retry_after_the_answer_was_lost_in_a_crash_returns_the_first_result_n
     assert_eq!((status, &third["id"]), (200, &serde_json::json!(re)));
     app.stop().await;
 }
+
+/// Stripe's API from 2026-07-29 takes `allowed_payment_method_types` (and from 2026-09-30 refuses
+/// `payment_method_types` on writes): a POS on a current library version must be able to pay.
+#[tokio::test]
+async fn allowed_payment_method_types_keep_the_supported_ones_and_exclude_payment_method_types() {
+    let (app, _dir) = spawn_app().await;
+    let (s, pi) = app
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "1200"),
+                ("currency", "eur"),
+                ("allowed_payment_method_types[]", "card_present"),
+                ("allowed_payment_method_types[]", "us_bank_account"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{pi}");
+    assert_eq!(
+        pi["payment_method_types"],
+        serde_json::json!(["card_present"])
+    );
+    let (s, e) = app
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "1200"),
+                ("currency", "eur"),
+                ("allowed_payment_method_types[]", "card_present"),
+                ("payment_method_types[]", "card_present"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["param"], "allowed_payment_method_types");
+    let (s, e) = app
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "1200"),
+                ("currency", "eur"),
+                ("allowed_payment_method_types[]", "sepa_debit"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["type"], "invalid_request_error");
+    // Refused requests created nothing.
+    let (_, list) = app.get("/v1/payment_intents").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}

@@ -9,6 +9,14 @@ use tokio::sync::Mutex;
 /// Stripe's own API.
 pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
 
+/// The Stripe API version every request names (`Stripe-Version`), so the driver's requests and the
+/// answers it parses do not change with the account's default version. The tests check every
+/// request the driver sends against this version's description, as the official `stripe` Python
+/// library (16.1.0) ships it. On it, a PaymentIntent's methods are `allowed_payment_method_types`
+/// (`payment_method_types` is refused with `payment_method_types_no_longer_supported` since
+/// 2026-09-30).
+pub const STRIPE_API_VERSION: &str = "2026-10-28.endive";
+
 /// What is needed to call an upstream account.
 #[derive(Clone)]
 pub struct UpstreamAuth {
@@ -218,6 +226,7 @@ impl StripeClient {
             } else {
                 req.form(params)
             };
+            req = req.header("Stripe-Version", STRIPE_API_VERSION);
             if let Some(acct) = &self.auth.stripe_account {
                 req = req.header("Stripe-Account", acct);
             }

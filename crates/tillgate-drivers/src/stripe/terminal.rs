@@ -198,7 +198,7 @@ impl StripeTerminal {
             ("amount".to_owned(), req.amount.to_string()),
             ("currency".to_owned(), req.currency.clone()),
             (
-                "payment_method_types[]".to_owned(),
+                "allowed_payment_method_types[]".to_owned(),
                 "card_present".to_owned(),
             ),
             ("capture_method".to_owned(), capture.to_owned()),
@@ -399,17 +399,10 @@ async fn follow(mut f: Follow) -> PaymentOutcome {
 
 /// Forwards a card presented through tillgate's test helper to Stripe's test helper.
 async fn forward_card(f: &Follow, card: PresentedCard, n: u32) {
+    // Stripe's test helper takes the card number only (its simulated cards have fixed expiries).
     let mut form = vec![
         ("type".to_owned(), "card_present".to_owned()),
         ("card_present[number]".to_owned(), card.number),
-        (
-            "card_present[exp_month]".to_owned(),
-            card.exp_month.to_string(),
-        ),
-        (
-            "card_present[exp_year]".to_owned(),
-            card.exp_year.to_string(),
-        ),
     ];
     if card.tip > 0 {
         form.push(("amount_tip".into(), card.tip.to_string()));

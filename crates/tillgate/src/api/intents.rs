@@ -81,11 +81,38 @@ async fn create(
     p: Params,
 ) -> ApiResult<Json<Value>> {
     let mut allowed = WRITABLE.to_vec();
-    allowed.extend(["payment_method_types", "confirmation_method"]);
+    allowed.extend([
+        "payment_method_types",
+        "allowed_payment_method_types",
+        "confirmation_method",
+    ]);
     p.allow(&allowed)?;
     let amount = validate_amount(p.req_int("amount")?, "amount")?;
     let currency = Currency::parse(p.req_str("currency")?, "currency")?;
     let mut types = p.list("payment_method_types")?;
+    // Stripe's newer API versions (from 2026-07-29) take `allowed_payment_method_types`, which
+    // keeps the compatible types silently; it excludes `payment_method_types`.
+    let allowed_types = p.list("allowed_payment_method_types")?;
+    if !allowed_types.is_empty() {
+        if !types.is_empty() {
+            return Err(ApiError::invalid_param(
+                "allowed_payment_method_types",
+                "allowed_payment_method_types cannot be used together with payment_method_types.",
+            )
+            .into());
+        }
+        types = allowed_types
+            .into_iter()
+            .filter(|t| ["card_present", "interac_present", "card"].contains(&t.as_str()))
+            .collect();
+        if types.is_empty() {
+            return Err(ApiError::invalid_param(
+                "allowed_payment_method_types",
+                "None of the allowed payment method types is supported by tillgate. Allow card_present.",
+            )
+            .into());
+        }
+    }
     if types.is_empty() {
         types.push("card_present".into());
     }
