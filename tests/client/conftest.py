@@ -156,12 +156,15 @@ def server_factory(tmp_path_factory):
     """Start extra servers (own database each); all are stopped at the end of the session."""
     started: list[Server] = []
 
-    def make(name: str, extra_args=(), extra_env=None, api_key=None) -> Server:
+    def make(name: str, extra_args=(), extra_env=None, api_key=None, start=True) -> Server:
+        """A server (started unless `start=False`, for a test that prepares its database first);
+        stopped at the end of the session either way."""
         srv = Server(tmp_path_factory.mktemp(name), api_key or new_key(), extra_args, extra_env, name)
         KEYS.add(srv.api_key)
         SERVERS.append(srv)
-        srv.start()
         started.append(srv)
+        if start:
+            srv.start()
         return srv
 
     yield make

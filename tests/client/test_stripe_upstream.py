@@ -21,7 +21,7 @@ import time
 import pytest
 import stripe
 
-from conftest import BIN, KEYS, METRICS, SERVERS, Server, new_key, using
+from conftest import BIN, METRICS, Server, using
 from stripe_spec import RecordingProxy, problems
 from tg import field, raw, wait_for
 
@@ -45,10 +45,8 @@ def upstream_pair(tmp_path_factory, server_factory, name: str, readers: int = B_
             address={"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"})
         b_readers = [Reader.create(registration_code="simulated-wpe", location=loc.id,
                                    label=f"Kasse {i}").id for i in range(readers)]
-    a = Server(tmp_path_factory.mktemp(f"{name}-a"), new_key(),
-               ["--upstream-sync-interval", "500ms", "--heartbeat-interval", "500ms"], name=f"{name}-a")
-    KEYS.add(a.api_key)
-    SERVERS.append(a)
+    a = server_factory(f"{name}-a", extra_args=["--upstream-sync-interval", "500ms",
+                                                "--heartbeat-interval", "500ms"], start=False)
     cmd = [str(BIN), "upstream", "add", "--account", "default", "--provider", "stripe",
            "--api-key-stdin", "--api-base", through(b) if through else b.base_url,
            "--database-url", a.database_url]

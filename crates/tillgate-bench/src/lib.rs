@@ -5,6 +5,7 @@ pub mod durability;
 pub mod fleet;
 pub mod payments;
 pub mod soak;
+pub mod stripe;
 pub mod zvt;
 
 use std::fmt::Write as _;
@@ -263,11 +264,85 @@ pub fn markdown(figures: &[Figure], command: &str, date: &str, notes: &[String])
     s
 }
 
+/// Puts the benchmark sections of `fresh` (a [`markdown`] of some benchmarks) into `existing`
+/// (BENCHMARKS.md from earlier runs), replacing the sections of the same name and adding new ones
+/// before `## Notes`; the header gains a line naming the command and date of those sections.
+pub fn merge_sections(existing: &str, fresh: &str, command: &str, date: &str) -> String {
+    fn sections(text: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix("## ") {
+                out.push((name.trim().to_owned(), String::new()));
+            }
+            if let Some((_, body)) = out.last_mut() {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+        out
+    }
+    let head_end = existing.find("\n## ").map_or(existing.len(), |i| i + 1);
+    let mut head = existing[..head_end].trim_end().to_owned();
+    let mut old = sections(&existing[head_end..]);
+    let new: Vec<_> = sections(fresh)
+        .into_iter()
+        .filter(|(n, _)| n != "Notes")
+        .collect();
+    let names: Vec<&str> = new.iter().map(|(n, _)| n.as_str()).collect();
+    head.push_str(&format!(
+        "\n- **{} section{}:** `{command}` ({date})",
+        names.join(", "),
+        if names.len() == 1 { "" } else { "s" }
+    ));
+    for (name, body) in new.iter() {
+        match old.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = body.clone(),
+            None => {
+                let at = old
+                    .iter()
+                    .position(|(n, _)| n == "Notes")
+                    .unwrap_or(old.len());
+                old.insert(at, (name.clone(), body.clone()));
+            }
+        }
+    }
+    let mut out = head;
+    out.push_str("\n\n");
+    for (_, body) in old {
+        out.push_str(body.trim_end());
+        out.push_str("\n\n");
+    }
+    out.trim_end().to_owned() + "\n"
+}
+
 /// `met` / `NOT met` for a goal check.
 pub fn met(ok: bool) -> &'static str {
     if ok {
         "met"
     } else {
         "NOT met"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_run_replaces_its_own_sections_and_keeps_the_others() {
+        let old = "# tillgate benchmarks\n\n- **Command:** `all`\n\n## payments\n\n| a |\n\n## zvt\n\n| old zvt |\n\n## Notes\n\n- n\n";
+        let fresh = "# tillgate benchmarks\n\n- **Command:** `x`\n\n## zvt\n\n| new zvt |\n\n## stripe\n\n| s |\n";
+        let out = merge_sections(old, fresh, "cargo run -- zvt stripe", "2026-12-07");
+        assert!(out.contains("| a |"), "{out}");
+        assert!(
+            out.contains("| new zvt |") && !out.contains("old zvt"),
+            "{out}"
+        );
+        let (s, n) = (
+            out.find("## stripe").unwrap(),
+            out.find("## Notes").unwrap(),
+        );
+        assert!(s < n, "{out}");
+        assert!(out.contains("- **zvt, stripe sections:** `cargo run -- zvt stripe` (2026-12-07)"));
     }
 }

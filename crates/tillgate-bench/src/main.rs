@@ -1,19 +1,26 @@
-//! `tillgate-bench [all|payments|durability|fleet|zvt|diagnosis|soak]... [--quick] [--minutes M]
+//! `tillgate-bench [all|payments|durability|fleet|zvt|stripe|diagnosis|soak]... [--quick] [--minutes M]
 //! [--write BENCHMARKS.md]`: runs the benchmarks, prints every figure beside its same-run baseline,
 //! optionally writes the file. `soak` (30 minutes, 2 with `--quick`, or `--minutes`) is not in `all`.
 //! RUST_LOG (e.g. `warn`) turns the gateway's own logs on, to stderr.
 use std::path::PathBuf;
-use tillgate_bench::{durability, fleet, markdown, payments, soak, zvt, Figure, Size};
+use tillgate_bench::{durability, fleet, markdown, payments, soak, stripe, zvt, Figure, Size};
 
 /// The allocator tillgate's own binary uses, so the figures are the shipped binary's.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ALL: [&str; 5] = ["payments", "durability", "fleet", "zvt", "diagnosis"];
+const ALL: [&str; 6] = [
+    "payments",
+    "durability",
+    "fleet",
+    "zvt",
+    "stripe",
+    "diagnosis",
+];
 
 fn usage() -> ! {
     eprintln!(
-        "usage: tillgate-bench [all|payments|durability|fleet|zvt|diagnosis|soak]... [--quick] [--minutes M] [--clients N] [--write FILE]"
+        "usage: tillgate-bench [all|payments|durability|fleet|zvt|stripe|diagnosis|soak]... [--quick] [--minutes M] [--clients N] [--write FILE]"
     );
     std::process::exit(2);
 }
@@ -69,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
     // has used (the fleet benchmark allocates and frees 100,000 readers' worth).
     which.sort_by_key(|b| *b != "soak");
     let size = Size { quick };
+    let ran: Vec<&str> = which.clone();
     let mut figures: Vec<Figure> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     for b in which {
@@ -87,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
                 f
             }),
             "zvt" => zvt::run(size).await,
+            "stripe" => stripe::run(size).await,
             "soak" => {
                 let m = minutes.unwrap_or(if quick { 2.0 } else { 30.0 });
                 soak::run(soak::Opts::minutes(m)).await
@@ -126,7 +135,16 @@ async fn main() -> anyhow::Result<()> {
             .ok()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default();
-        std::fs::write(&path, markdown(&figures, &command, &date, &notes))?;
+        let fresh = markdown(&figures, &command, &date, &notes);
+        // A run of some benchmarks replaces their sections only; `all` rewrites the file.
+        let partial = !ALL.iter().all(|b| ran.contains(b));
+        let text = match std::fs::read_to_string(&path) {
+            Ok(existing) if partial => {
+                tillgate_bench::merge_sections(&existing, &fresh, &command, &date)
+            }
+            _ => fresh,
+        };
+        std::fs::write(&path, text)?;
         println!("wrote {}", path.display());
     }
     Ok(())

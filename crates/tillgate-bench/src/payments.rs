@@ -14,7 +14,7 @@ use tillgate::app::App;
 use tillgate::config::ServeConfig;
 use tokio::sync::oneshot;
 
-const KEY: &str = "sk_test_bench_0123456789abcdef";
+pub const KEY: &str = "sk_test_bench_0123456789abcdef";
 
 /// How a payments run is sized.
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +132,8 @@ async fn timed(req: reqwest::RequestBuilder) -> anyhow::Result<(Duration, Value)
 /// A running tillgate on a temporary SQLite file.
 pub struct Server {
     pub base: String,
+    /// The database URL (for tools that open it beside the server, as the CLI does).
+    pub url: String,
     pub app_gateway: tillgate::gateway::Gateway,
     pub account: tillgate_domain::AccountId,
     stop: Option<oneshot::Sender<()>>,
@@ -155,6 +157,7 @@ impl Server {
             let _ = rx.await;
         }));
         Ok(Server {
+            url,
             base: format!("http://{addr}"),
             app_gateway: gateway,
             account,

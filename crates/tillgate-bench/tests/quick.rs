@@ -64,3 +64,20 @@ async fn two_minute_soak_runs_clean() {
     assert!(value("memory growth") < 50.0, "memory keeps growing");
     assert!(value("p99 drift") < 5.0, "latency drifts");
 }
+
+/// The Stripe upstream benchmark at CI size: a driver payment, the watch of 200 readers and their
+/// import all complete; the list calls stay at one per 100 readers per sync pass (a call per
+/// reader per beat would be hundreds per second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_benchmark_runs_at_ci_size() {
+    let figures = tillgate_bench::stripe::run(QUICK).await.expect("stripe");
+    check(&figures, "stripe");
+    for f in &figures {
+        println!("{}", f.line());
+    }
+    let lists = figures
+        .iter()
+        .find(|f| f.name.contains("list calls"))
+        .expect("list calls figure");
+    assert!(lists.value < 2.0, "{lists:?}");
+}

@@ -420,9 +420,13 @@ async fn forward_card(f: &Follow, card: PresentedCard, n: u32) {
 /// What the upstream PaymentIntent (and the finished action, if any) say of the payment; `None`
 /// while it cannot be read or is still undecided.
 async fn settle(f: &Follow, action: Option<&Value>) -> Option<PaymentOutcome> {
+    // The charge comes expanded in the same read (one call, not two, per outcome).
     let pi = f
         .client
-        .get(&format!("/v1/payment_intents/{}", f.upstream_pi), &[])
+        .get(
+            &format!("/v1/payment_intents/{}", f.upstream_pi),
+            &[("expand[]".to_owned(), "latest_charge".to_owned())],
+        )
         .await
         .ok()?;
     let outcome = outcome_of(
@@ -455,11 +459,13 @@ async fn outcome_of(
     let status = pi["status"].as_str().unwrap_or_default();
     match status {
         "succeeded" | "requires_capture" => {
-            let charge_id = pi["latest_charge"].as_str()?;
-            let charge = client
-                .get(&format!("/v1/charges/{charge_id}"), &[])
-                .await
-                .ok()?;
+            let charge = match &pi["latest_charge"] {
+                Value::Object(_) => pi["latest_charge"].clone(),
+                id => client
+                    .get(&format!("/v1/charges/{}", id.as_str()?), &[])
+                    .await
+                    .ok()?,
+            };
             let details = &charge["payment_method_details"]["card_present"];
             let card = card_of(details).unwrap_or(CardFacts {
                 brand: "unknown".into(),
@@ -483,7 +489,7 @@ async fn outcome_of(
                         "account": account,
                         "reader": reader,
                         "payment_intent": pi["id"],
-                        "charge": charge_id,
+                        "charge": charge["id"],
                     },
                     "receipt": details["receipt"],
                 }),
