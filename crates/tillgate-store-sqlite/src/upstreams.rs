@@ -88,34 +88,3 @@ impl Upstreams for SqliteUpstreams {
         Ok(done.rows_affected() > 0)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_connection_is_kept_replaced_and_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteUpstreams::open(&url).await.unwrap();
-        let acct = AccountId("acct_a".into());
-        let mut c = UpstreamConnection {
-            account: acct.clone(),
-            provider: "stripe".into(),
-            sealed_key: vec![1, 2, 3],
-            key_hint: "sk_test_…1234".into(),
-            stripe_account: Some("acct_1".into()),
-            api_base: "https://api.stripe.com".into(),
-            created: 5,
-        };
-        store.put(&c).await.unwrap();
-        assert_eq!(store.get(&acct).await.unwrap(), Some(c.clone()));
-        c.sealed_key = vec![9];
-        c.stripe_account = None;
-        store.put(&c).await.unwrap();
-        assert_eq!(store.all().await.unwrap(), vec![c]);
-        assert!(store.remove(&acct).await.unwrap());
-        assert!(!store.remove(&acct).await.unwrap());
-        assert_eq!(store.get(&acct).await.unwrap(), None);
-    }
-}
