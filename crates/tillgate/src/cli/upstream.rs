@@ -7,7 +7,6 @@ use anyhow::bail;
 use clap::Subcommand;
 use tillgate_domain::upstream::Upstreams;
 use tillgate_drivers::stripe::{UpstreamAuth, STRIPE_API_BASE};
-use tillgate_store_sqlite::SqliteUpstreams;
 
 #[derive(Debug, Subcommand)]
 pub enum UpstreamCommand {
@@ -68,11 +67,11 @@ pub async fn run(command: UpstreamCommand) -> anyhow::Result<()> {
             let mut key = String::new();
             std::io::stdin().read_line(&mut key)?;
             let store = open_store(&database_url).await?;
-            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            let upstreams = crate::app::open_upstreams(&database_url).await?;
             let master = MasterKey::load(&database_url)?;
             let id = store.ensure_account(account).await?;
             let hint = crate::upstream::add(
-                &upstreams,
+                upstreams.as_ref(),
                 &master,
                 &id,
                 UpstreamAuth {
@@ -86,7 +85,7 @@ pub async fn run(command: UpstreamCommand) -> anyhow::Result<()> {
             Ok(())
         }
         UpstreamCommand::List { database_url } => {
-            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            let upstreams = crate::app::open_upstreams(&database_url).await?;
             for c in upstreams.all().await? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
@@ -104,7 +103,7 @@ pub async fn run(command: UpstreamCommand) -> anyhow::Result<()> {
             database_url,
         } => {
             let store = open_store(&database_url).await?;
-            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            let upstreams = crate::app::open_upstreams(&database_url).await?;
             let id = store.ensure_account(account.trim()).await?;
             if !upstreams.remove(&id).await? {
                 bail!("account {account} has no upstream connection");
