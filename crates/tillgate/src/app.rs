@@ -10,12 +10,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tillgate_domain::store::Store;
+use tillgate_domain::upstream::Upstreams;
 use tillgate_domain::AccountId;
 use tillgate_drivers::simulated::SimulatedDriver;
 use tillgate_drivers::stripe::StripeDriver;
 use tillgate_drivers::zvt::{ZvtDriver, ZvtDriverConfig};
 use tillgate_drivers::Registry;
-use tillgate_domain::upstream::Upstreams;
 use tillgate_store_postgres::{is_postgres_url, PgStore, PgUpstreams};
 use tillgate_store_sqlite::{SqliteStore, SqliteUpstreams};
 use tokio::net::TcpListener;
@@ -45,7 +45,9 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 pub async fn open_upstreams(url: &str) -> anyhow::Result<Arc<dyn Upstreams>> {
     let context = || format!("opening the upstream connections in {}", redact_url(url));
     if is_postgres_url(url) {
-        return Ok(Arc::new(PgUpstreams::open(url).await.with_context(context)?));
+        return Ok(Arc::new(
+            PgUpstreams::open(url).await.with_context(context)?,
+        ));
     }
     Ok(Arc::new(
         SqliteUpstreams::open(url).await.with_context(context)?,

@@ -205,6 +205,7 @@ impl ServeConfig {
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let master_key_file = crate::upstream::key_file_for(&database_url);
         let zvt_state_dir = args
             .zvt_state_dir
             .clone()
@@ -241,7 +242,7 @@ impl ServeConfig {
             api_key: api_key.filter(|k| !k.is_empty()),
             gateway,
             zvt_state_dir,
-            master_key_file: crate::upstream::key_file_for(&database_url),
+            master_key_file,
             zvt_driver: Default::default(),
             webhook_deny_private: args.webhook_deny_private
                 || file.webhook_deny_private.unwrap_or(false),
@@ -269,7 +270,11 @@ impl ServeConfig {
 /// matched again (and nothing is left in a shared temp directory).
 pub fn state_dir(database_url: &str) -> Option<PathBuf> {
     if tillgate_store_postgres::is_postgres_url(database_url) {
-        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         return Some(
             env("TILLGATE_STATE_DIR")
                 .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("tillgate")))
@@ -357,7 +362,8 @@ mod tests {
         let pg = default_zvt_state_dir("postgres://till:pw@db/tillgate").unwrap();
         assert!(pg.ends_with("zvt-state"), "{}", pg.display());
         assert_eq!(
-            crate::upstream::key_file_for("postgresql://db/tillgate").map(|k| k.parent().map(Path::to_path_buf)),
+            crate::upstream::key_file_for("postgresql://db/tillgate")
+                .map(|k| k.parent().map(Path::to_path_buf)),
             Some(pg.parent().map(Path::to_path_buf))
         );
         let args = ServeArgs {

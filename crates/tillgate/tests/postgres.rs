@@ -56,7 +56,8 @@ async fn snapshot(app: &TestApp, reader: &str, pi: &str, re: &str) -> Vec<Value>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_refunds_and_keys_survive_a_restart_on_postgres() {
-    let Some((url, state)) = database("payments_refunds_and_keys_survive_a_restart_on_postgres").await
+    let Some((url, state)) =
+        database("payments_refunds_and_keys_survive_a_restart_on_postgres").await
     else {
         return;
     };
@@ -114,7 +115,10 @@ async fn payments_refunds_and_keys_survive_a_restart_on_postgres() {
 
     let app = start(&url, &state).await;
     let after = snapshot(&app, &reader, &pi, &re).await;
-    assert_eq!(before, after, "everything reads back the same after the restart");
+    assert_eq!(
+        before, after,
+        "everything reads back the same after the restart"
+    );
     let (_, charges) = app.get(&format!("/v1/charges?payment_intent={pi}")).await;
     assert_eq!(charges["data"][0]["amount_refunded"], 1200);
 
@@ -126,9 +130,16 @@ async fn payments_refunds_and_keys_survive_a_restart_on_postgres() {
     let (status, again) = app.post_with("/v1/refunds", &refund, Some("pg-re-1")).await;
     assert_eq!((status, again["id"].as_str()), (200, Some(re.as_str())));
     let (status, other) = app
-        .post_with("/v1/refunds", &[("payment_intent", pi.as_str()), ("amount", "1")], Some("pg-re-1"))
+        .post_with(
+            "/v1/refunds",
+            &[("payment_intent", pi.as_str()), ("amount", "1")],
+            Some("pg-re-1"),
+        )
         .await;
-    assert_eq!(status, 400, "the same key with other parameters is refused: {other}");
+    assert_eq!(
+        status, 400,
+        "the same key with other parameters is refused: {other}"
+    );
     let (_, intents) = app.get("/v1/payment_intents?limit=100").await;
     assert_eq!(intents["data"].as_array().unwrap().len(), 1, "{intents}");
     let (_, refunds) = app.get(&format!("/v1/refunds?payment_intent={pi}")).await;
@@ -161,7 +172,9 @@ async fn a_retry_interrupted_by_a_crash_resumes_with_the_first_result_on_postgre
     let pi = pi["id"].as_str().unwrap().to_owned();
     app.pay(&reader, &pi).await;
     let refund = [("payment_intent", pi.as_str()), ("amount", "700")];
-    let (status, re) = app.post_with("/v1/refunds", &refund, Some("pg-re-once")).await;
+    let (status, re) = app
+        .post_with("/v1/refunds", &refund, Some("pg-re-once"))
+        .await;
     assert_eq!(status, 200, "{re}");
     let re = re["id"].as_str().unwrap().to_owned();
     app.stop().await;
@@ -184,9 +197,19 @@ async fn a_retry_interrupted_by_a_crash_resumes_with_the_first_result_on_postgre
     let (status, again) = app
         .post_with("/v1/payment_intents", &create, Some("pg-once"))
         .await;
-    assert_eq!((status, again["id"].as_str()), (200, Some(pi.as_str())), "{again}");
-    let (status, again) = app.post_with("/v1/refunds", &refund, Some("pg-re-once")).await;
-    assert_eq!((status, again["id"].as_str()), (200, Some(re.as_str())), "{again}");
+    assert_eq!(
+        (status, again["id"].as_str()),
+        (200, Some(pi.as_str())),
+        "{again}"
+    );
+    let (status, again) = app
+        .post_with("/v1/refunds", &refund, Some("pg-re-once"))
+        .await;
+    assert_eq!(
+        (status, again["id"].as_str()),
+        (200, Some(re.as_str())),
+        "{again}"
+    );
     let (_, refunds) = app.get(&format!("/v1/refunds?payment_intent={pi}")).await;
     assert_eq!(refunds["data"].as_array().unwrap().len(), 1, "{refunds}");
     let (_, charge) = app.get(&format!("/v1/charges?payment_intent={pi}")).await;

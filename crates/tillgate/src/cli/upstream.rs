@@ -5,7 +5,6 @@ use crate::config::DEFAULT_DATABASE_URL;
 use crate::upstream::MasterKey;
 use anyhow::bail;
 use clap::Subcommand;
-use tillgate_domain::upstream::Upstreams;
 use tillgate_drivers::stripe::{UpstreamAuth, STRIPE_API_BASE};
 
 #[derive(Debug, Subcommand)]
