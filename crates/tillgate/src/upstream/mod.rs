@@ -44,7 +44,7 @@ impl MasterKey {
             return Self::from_hex(hexed.trim()).context("TILLGATE_MASTER_KEY");
         }
         match file {
-            Some(path) => Self::from_file(&path),
+            Some(path) => Self::from_file(path),
             None => {
                 let mut k = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut k);
