@@ -18,7 +18,10 @@ pub fn cluster_url(test: &str) -> Option<String> {
             if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") {
                 panic!("{test}: {REQUIRE_VAR}=1 but {URL_VAR} is not set (scripts/pg-test-cluster.sh start)");
             }
-            eprintln!(
+            // Straight to stderr, past the test harness's capture, so a skip is seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "skipping {test}: no PostgreSQL to test against; set {URL_VAR} \
                  (scripts/pg-test-cluster.sh start prints one)"
             );
