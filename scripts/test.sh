@@ -5,7 +5,8 @@
 #   scripts/test.sh
 #
 # Installs what the tests need itself: Python packages into .venv (scripts/client-tests.sh);
-# Debian packages with apt-get when a suite needs them (see scripts/deps.sh).
+# Debian packages with apt-get when a suite needs them (see scripts/deps.sh); a throwaway
+# PostgreSQL cluster for the PostgreSQL store's tests, stopped at exit (scripts/pg-test-cluster.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -22,6 +23,13 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "throwaway PostgreSQL cluster (scripts/pg-test-cluster.sh)"
+trap 'scripts/pg-test-cluster.sh stop' EXIT
+TILLGATE_TEST_POSTGRES_URL="$(scripts/pg-test-cluster.sh start)"
+export TILLGATE_TEST_POSTGRES_URL
+# The PostgreSQL tests must run here, not skip.
+export TILLGATE_REQUIRE_POSTGRES=1
 
 step "cargo test --workspace"
 cargo test --workspace

@@ -10,16 +10,18 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tillgate_domain::store::Store;
+use tillgate_domain::upstream::Upstreams;
 use tillgate_domain::AccountId;
 use tillgate_drivers::simulated::SimulatedDriver;
 use tillgate_drivers::stripe::StripeDriver;
 use tillgate_drivers::zvt::{ZvtDriver, ZvtDriverConfig};
 use tillgate_drivers::Registry;
-use tillgate_store_sqlite::SqliteStore;
+use tillgate_store_postgres::{is_postgres_url, PgStore, PgUpstreams};
+use tillgate_store_sqlite::{SqliteStore, SqliteUpstreams};
 use tokio::net::TcpListener;
 
-/// Opens the database a URL names. SQLite is built in; PostgreSQL is refused with a clear message
-/// until its store lands.
+/// Opens the database a URL names: `sqlite://PATH` (the default, one process per file) or
+/// `postgres://…` / `postgresql://…`.
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         let store = SqliteStore::open(url)
@@ -27,13 +29,29 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
             .with_context(|| format!("opening the database {}", redact_url(url)))?;
         return Ok(Arc::new(store));
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!("PostgreSQL support is not built yet; use a sqlite:// database URL");
+    if is_postgres_url(url) {
+        let store = PgStore::open(url)
+            .await
+            .with_context(|| format!("opening the database {}", redact_url(url)))?;
+        return Ok(Arc::new(store));
     }
     bail!(
-        "unsupported database URL {}: use sqlite://PATH",
+        "unsupported database URL {}: use sqlite://PATH or postgres://USER@HOST/DB",
         redact_url(url)
     )
+}
+
+/// Opens the upstream connections stored in the database a URL names.
+pub async fn open_upstreams(url: &str) -> anyhow::Result<Arc<dyn Upstreams>> {
+    let context = || format!("opening the upstream connections in {}", redact_url(url));
+    if is_postgres_url(url) {
+        return Ok(Arc::new(
+            PgUpstreams::open(url).await.with_context(context)?,
+        ));
+    }
+    Ok(Arc::new(
+        SqliteUpstreams::open(url).await.with_context(context)?,
+    ))
 }
 
 /// A database URL with any password hidden, for messages and logs.
@@ -108,10 +126,8 @@ impl App {
         let upstream_sync = crate::upstream::sync::UpstreamSync {
             gateway: gateway.clone(),
             store: store.clone(),
-            upstreams: Arc::new(
-                tillgate_store_sqlite::SqliteUpstreams::open(&cfg.database_url).await?,
-            ),
-            master: crate::upstream::MasterKey::load(&cfg.database_url)?,
+            upstreams: open_upstreams(&cfg.database_url).await?,
+            master: crate::upstream::MasterKey::load_from(cfg.master_key_file.as_deref())?,
             driver: stripe,
             lock: Default::default(),
         };

@@ -142,6 +142,9 @@ pub struct ServeConfig {
     pub upstream_events_every: Option<Duration>,
     /// The `stripe` driver's limits, retries and polling.
     pub stripe: tillgate_drivers::stripe::StripeDriverConfig,
+    /// The master key file sealing upstream API keys when `TILLGATE_MASTER_KEY` is unset
+    /// (`tillgate-master.key` in the [`state_dir`]); `None`: a key for this process only.
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -155,6 +158,7 @@ impl ServeConfig {
             api_key: None,
             gateway: GatewayConfig::default(),
             zvt_state_dir: default_zvt_state_dir(database_url),
+            master_key_file: crate::upstream::key_file_for(database_url),
             zvt_driver: Default::default(),
             webhook_deny_private: false,
             limits: Default::default(),
@@ -209,6 +213,7 @@ impl ServeConfig {
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let master_key_file = crate::upstream::key_file_for(&database_url);
         let zvt_state_dir = args
             .zvt_state_dir
             .clone()
@@ -251,6 +256,7 @@ impl ServeConfig {
             api_key: api_key.filter(|k| !k.is_empty()),
             gateway,
             zvt_state_dir,
+            master_key_file,
             zvt_driver: Default::default(),
             webhook_deny_private: args.webhook_deny_private
                 || file.webhook_deny_private.unwrap_or(false),
@@ -269,21 +275,42 @@ impl ServeConfig {
     }
 }
 
-/// `zvt-state` in the directory of a `sqlite://PATH` database. An in-memory database gets none: its
-/// readers vanish at exit, so a record on disk could never be matched again (and nothing is left in
-/// a shared temp directory).
-pub fn default_zvt_state_dir(database_url: &str) -> Option<PathBuf> {
+/// Where the gateway keeps its files beside the database (the ZVT driver's `zvt-state`, the master
+/// key `tillgate-master.key`): for a `sqlite://PATH` database its directory; for PostgreSQL
+/// (`postgres://`, `postgresql://`) `TILLGATE_STATE_DIR`, else `$XDG_DATA_HOME/tillgate`, else
+/// `$HOME/.local/share/tillgate`, else `./tillgate-state`. Every instance of one PostgreSQL
+/// database needs the same master key (`TILLGATE_MASTER_KEY` or a copy of the key file). An
+/// in-memory database gets none: its readers vanish at exit, so a record on disk could never be
+/// matched again (and nothing is left in a shared temp directory).
+pub fn state_dir(database_url: &str) -> Option<PathBuf> {
+    if tillgate_store_postgres::is_postgres_url(database_url) {
+        let env = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        return Some(
+            env("TILLGATE_STATE_DIR")
+                .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("tillgate")))
+                .or_else(|| env("HOME").map(|h| h.join(".local/share/tillgate")))
+                .unwrap_or_else(|| PathBuf::from("./tillgate-state")),
+        );
+    }
     let rest = database_url.strip_prefix("sqlite:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() || path.contains(":memory:") || path.starts_with("file::memory") {
         return None;
     }
-    let dir = match Path::new(path).parent() {
+    Some(match Path::new(path).parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    Some(dir.join("zvt-state"))
+    })
+}
+
+/// `zvt-state` in the [`state_dir`] of the database (beside a SQLite file).
+pub fn default_zvt_state_dir(database_url: &str) -> Option<PathBuf> {
+    state_dir(database_url).map(|d| d.join("zvt-state"))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -344,6 +371,15 @@ mod tests {
         );
         assert_eq!(dir("sqlite:tillgate.db").as_deref(), Some("./zvt-state"));
         assert_eq!(dir("sqlite::memory:"), None);
+        // PostgreSQL has no file to sit beside: the state directory (TILLGATE_STATE_DIR or the
+        // user's data directory) holds the ZVT state and the master key.
+        let pg = default_zvt_state_dir("postgres://till:pw@db/tillgate").unwrap();
+        assert!(pg.ends_with("zvt-state"), "{}", pg.display());
+        assert_eq!(
+            crate::upstream::key_file_for("postgresql://db/tillgate")
+                .map(|k| k.parent().map(Path::to_path_buf)),
+            Some(pg.parent().map(Path::to_path_buf))
+        );
         let args = ServeArgs {
             zvt_state_dir: Some("/srv/zvt".into()),
             ..Default::default()

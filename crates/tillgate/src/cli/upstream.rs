@@ -5,9 +5,7 @@ use crate::config::DEFAULT_DATABASE_URL;
 use crate::upstream::MasterKey;
 use anyhow::bail;
 use clap::Subcommand;
-use tillgate_domain::upstream::Upstreams;
 use tillgate_drivers::stripe::{UpstreamAuth, STRIPE_API_BASE};
-use tillgate_store_sqlite::SqliteUpstreams;
 
 #[derive(Debug, Subcommand)]
 pub enum UpstreamCommand {
@@ -87,11 +85,11 @@ pub async fn run(command: UpstreamCommand) -> anyhow::Result<()> {
             let mut key = String::new();
             std::io::stdin().read_line(&mut key)?;
             let store = open_store(&database_url).await?;
-            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            let upstreams = crate::app::open_upstreams(&database_url).await?;
             let master = MasterKey::load(&database_url)?;
             let id = store.ensure_account(account).await?;
             let hint = crate::upstream::add(
-                &upstreams,
+                upstreams.as_ref(),
                 &master,
                 &id,
                 UpstreamAuth {
@@ -112,24 +110,25 @@ pub async fn run(command: UpstreamCommand) -> anyhow::Result<()> {
             database_url,
         } => {
             let store = open_store(&database_url).await?;
-            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            let upstreams = crate::app::open_upstreams(&database_url).await?;
+            let upstreams = upstreams.as_ref();
             let master = MasterKey::load(&database_url)?;
             let id = store.ensure_account(account.trim()).await?;
             if let Some(url) = public_url {
                 let (ep, url) =
-                    crate::upstream::register_webhook(&upstreams, &master, &id, &url).await?;
+                    crate::upstream::register_webhook(upstreams, &master, &id, &url).await?;
                 println!("stripe delivers the events of {account} to {url} (endpoint {ep})");
             } else if secret_stdin {
                 let mut secret = String::new();
                 std::io::stdin().read_line(&mut secret)?;
-                crate::upstream::set_webhook_secret(&upstreams, &master, &id, Some(secret.trim()))
+                crate::upstream::set_webhook_secret(upstreams, &master, &id, Some(secret.trim()))
                     .await?;
                 println!(
                     "stored the webhook signing secret of {account}; point the endpoint at {}",
                     crate::upstream::webhook::path_for(&id)
                 );
             } else if clear {
-                crate::upstream::set_webhook_secret(&upstreams, &master, &id, None).await?;
+                crate::upstream::set_webhook_secret(upstreams, &master, &id, None).await?;
                 println!("cleared the webhook signing secret of {account}");
             } else {
                 bail!("pass --public-url URL, --secret-stdin or --clear");
@@ -137,7 +136,7 @@ pub async fn run(command: UpstreamCommand) -> anyhow::Result<()> {
             Ok(())
         }
         UpstreamCommand::List { database_url } => {
-            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            let upstreams = crate::app::open_upstreams(&database_url).await?;
             for c in upstreams.all().await? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\twebhook {}",
@@ -160,7 +159,7 @@ pub async fn run(command: UpstreamCommand) -> anyhow::Result<()> {
             database_url,
         } => {
             let store = open_store(&database_url).await?;
-            let upstreams = SqliteUpstreams::open(&database_url).await?;
+            let upstreams = crate::app::open_upstreams(&database_url).await?;
             let id = store.ensure_account(account.trim()).await?;
             if !upstreams.remove(&id).await? {
                 bail!("account {account} has no upstream connection");

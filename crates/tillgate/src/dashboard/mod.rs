@@ -44,6 +44,12 @@ pub struct DashState {
 
 /// Opens the user store next to the object store.
 pub async fn open_users(database_url: &str) -> anyhow::Result<Arc<dyn Users>> {
+    if tillgate_store_postgres::is_postgres_url(database_url) {
+        let users = tillgate_store_postgres::PgUsers::open(database_url)
+            .await
+            .map_err(|e| anyhow::anyhow!("opening the dashboard users: {e}"))?;
+        return Ok(Arc::new(users));
+    }
     let users = tillgate_store_sqlite::SqliteUsers::open(database_url)
         .await
         .map_err(|e| anyhow::anyhow!("opening the dashboard users: {e}"))?;

@@ -26,21 +26,28 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
-/// Where the master key file lives for a database: beside it (`tillgate-master.key`).
+/// Where the master key file lives for a database: `tillgate-master.key` in its state directory
+/// (beside a SQLite file; for PostgreSQL `TILLGATE_STATE_DIR` or the user's data directory, see
+/// [`crate::config::state_dir`]).
 pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
-    crate::config::default_zvt_state_dir(database_url)
-        .and_then(|zvt| zvt.parent().map(|p| p.join("tillgate-master.key")))
+    crate::config::state_dir(database_url).map(|d| d.join("tillgate-master.key"))
 }
 
 impl MasterKey {
     /// `TILLGATE_MASTER_KEY` (64 hex digits) if set, else the key file beside the database,
     /// created (mode 0600) on first use. An in-memory database gets a key for this process only.
     pub fn load(database_url: &str) -> anyhow::Result<MasterKey> {
+        Self::load_from(key_file_for(database_url).as_deref())
+    }
+
+    /// `TILLGATE_MASTER_KEY` if set, else the key file at `file` (created on first use, with its
+    /// directory), else a key for this process only.
+    pub fn load_from(file: Option<&Path>) -> anyhow::Result<MasterKey> {
         if let Ok(hexed) = std::env::var("TILLGATE_MASTER_KEY") {
             return Self::from_hex(hexed.trim()).context("TILLGATE_MASTER_KEY");
         }
-        match key_file_for(database_url) {
-            Some(path) => Self::from_file(&path),
+        match file {
+            Some(path) => Self::from_file(path),
             None => {
                 let mut k = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut k);
@@ -71,6 +78,10 @@ impl MasterKey {
         {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the state directory {}", dir.display()))?;
         }
         match opts.open(path) {
             Ok(mut f) => {

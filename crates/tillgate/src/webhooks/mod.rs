@@ -151,7 +151,13 @@ pub async fn open_outbox(database_url: &str) -> anyhow::Result<Arc<dyn Outbox>> 
             .context("opening the webhook outbox")?;
         return Ok(Arc::new(outbox));
     }
-    anyhow::bail!("the webhook outbox needs a sqlite:// database URL")
+    if tillgate_store_postgres::is_postgres_url(database_url) {
+        let outbox = tillgate_store_postgres::PgOutbox::open(database_url)
+            .await
+            .context("opening the webhook outbox")?;
+        return Ok(Arc::new(outbox));
+    }
+    anyhow::bail!("the webhook outbox needs a sqlite:// or postgres:// database URL")
 }
 
 impl Webhooks {

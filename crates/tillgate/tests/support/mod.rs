@@ -32,7 +32,16 @@ pub async fn spawn_app() -> (TestApp, tempfile::TempDir) {
 /// Starts tillgate on the database at `db_path` (reused across restarts), with a config hook.
 pub async fn spawn_on(db_path: PathBuf, tweak: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let url = format!("sqlite://{}", db_path.display());
-    let mut cfg = ServeConfig::for_tests(&url);
+    spawn_url(&url, db_path, tweak).await
+}
+
+/// Starts tillgate on the database `url` names (any backend); `db_path` is only reported back.
+pub async fn spawn_url(
+    url: &str,
+    db_path: PathBuf,
+    tweak: impl FnOnce(&mut ServeConfig),
+) -> TestApp {
+    let mut cfg = ServeConfig::for_tests(url);
     cfg.api_key = Some(KEY.to_owned());
     tweak(&mut cfg);
     let app = App::build(&cfg).await.expect("app builds");
