@@ -193,7 +193,9 @@ impl Request {
     pub fn to_fields(&self) -> Result<Fields, EncodeError> {
         let mut f = Fields::new();
         f.push(Tag::CZ, self.version.as_str())?;
-        f.push(Tag::CJ, self.ecr_id.as_str())?;
+        if !self.ecr_id.is_empty() {
+            f.push(Tag::CJ, self.ecr_id.as_str())?;
+        }
         f.push(Tag::CA, self.register.as_str())?;
         if let Some(amount) = self.amount {
             let v = amount_field(amount);
