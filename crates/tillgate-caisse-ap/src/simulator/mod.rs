@@ -124,6 +124,9 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     connections: std::sync::atomic::AtomicUsize,
+    /// Debits being carried out: a terminal serves one ECR request at a time, so a connection
+    /// meanwhile is closed unanswered (the card is in; the booking is coming).
+    in_progress: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -174,6 +177,7 @@ fn shared(cfg: SimConfig) -> Arc<Shared> {
             requests: Vec::new(),
         }),
         connections: Default::default(),
+        in_progress: Default::default(),
     })
 }
 
@@ -285,6 +289,9 @@ enum Reply {
 }
 
 async fn session(mut stream: TcpStream, shared: Arc<Shared>) {
+    if shared.in_progress.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        return;
+    }
     let behaviour = shared.lock().config.behaviour;
     if behaviour == Behaviour::NotCaisse {
         let _ = stream.write_all(b"TELIUM MANAGER - MODE CAISSE INACTIF\r\n").await;
@@ -457,6 +464,8 @@ async fn debit(shared: &Shared, cfg: &SimConfig, req: &Request) -> Reply {
     if cfg.behaviour == Behaviour::Timeout {
         return Reply::Silence;
     }
+    // Carried out to the end even if the ECR leaves meanwhile (the session task is not tied to it).
+    let _busy = Busy::enter(&shared.in_progress);
     tokio::time::sleep(Duration::from_millis(cfg.answer_delay_ms)).await;
     match cfg.behaviour {
         Behaviour::Refuse => {
@@ -480,6 +489,21 @@ async fn debit(shared: &Shared, cfg: &SimConfig, req: &Request) -> Reply {
                 _ => Reply::Answer(a),
             }
         }
+    }
+}
+
+struct Busy<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn enter(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Busy(n)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
