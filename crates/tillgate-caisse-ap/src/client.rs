@@ -54,7 +54,9 @@ pub enum ClientError {
     Send(String),
     #[error("no whole answer within {after:?} ({received} bytes received)")]
     Timeout { after: Duration, received: usize },
-    #[error("the terminal closed the connection before a whole answer ({received} bytes received)")]
+    #[error(
+        "the terminal closed the connection before a whole answer ({received} bytes received)"
+    )]
     Closed { received: usize },
     #[error("the connection failed while reading the answer: {0}")]
     Read(String),
@@ -134,12 +136,11 @@ pub async fn exchange(
         .map_err(|e| ClientError::Send(e.to_string()))?;
     let raw = read_answer(&mut stream, opts).await?;
     let _ = stream.shutdown().await;
-    let answer = Answer::decode(crate::codec::trim_crlf(&raw)).map_err(|error| {
-        ClientError::Malformed {
+    let answer =
+        Answer::decode(crate::codec::trim_crlf(&raw)).map_err(|error| ClientError::Malformed {
             error,
             raw: String::from_utf8_lossy(&raw).into_owned(),
-        }
-    })?;
+        })?;
     check_answer(req, &answer).map_err(ClientError::Mismatch)?;
     Ok(Exchange { answer, raw })
 }

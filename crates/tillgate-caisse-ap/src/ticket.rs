@@ -224,10 +224,15 @@ mod tests {
 
     #[test]
     fn a_text_ticket_round_trips_and_tells_its_time() {
-        let t = Ticket::from_text("CARTE BANCAIRE\r\nLE 07/12/26 A 01:23:45\r\nMONTANT 12,34 EUR\r\n");
+        let t =
+            Ticket::from_text("CARTE BANCAIRE\r\nLE 07/12/26 A 01:23:45\r\nMONTANT 12,34 EUR\r\n");
         assert_eq!(
             t.lines(),
-            vec!["CARTE BANCAIRE", "LE 07/12/26 A 01:23:45", "MONTANT 12,34 EUR"]
+            vec![
+                "CARTE BANCAIRE",
+                "LE 07/12/26 A 01:23:45",
+                "MONTANT 12,34 EUR"
+            ]
         );
         let at = t.printed_at().unwrap();
         assert_eq!((at.year, at.month, at.day), (2026, 12, 7));

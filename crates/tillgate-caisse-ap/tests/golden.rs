@@ -73,7 +73,10 @@ fn hipay_bad_format_answer_is_a_refusal_with_af_09() {
 fn a_refused_answer_echoes_the_request() {
     let refused = b"CZ0040320CJ012999999999999CA00201CB00512345CD0010CE003978AE00201AF00204";
     let ans = Answer::decode(refused).unwrap();
-    assert_eq!((&ans.status, ans.detail.as_deref()), (&Status::NotDone, Some("04")));
+    assert_eq!(
+        (&ans.status, ans.detail.as_deref()),
+        (&Status::NotDone, Some("04"))
+    );
     check_answer(&Request::decode(HIPAY_REQUEST).unwrap(), &ans).unwrap();
 }
 
@@ -100,7 +103,10 @@ fn an_answer_that_does_not_belong_to_the_request_is_refused() {
     // Zero-padded amounts are the same amount.
     check_answer(&req, &ok).unwrap();
     for (bad, tag) in [
-        (&b"CZ0040320CA00202CB00512345CD0010CE003978AE00210"[..], Tag::CA),
+        (
+            &b"CZ0040320CA00202CB00512345CD0010CE003978AE00210"[..],
+            Tag::CA,
+        ),
         (b"CZ0040320CA00201CB00512345CD0011CE003978AE00210", Tag::CD),
         (b"CZ0040320CA00201CB00512345CD0010CE003953AE00210", Tag::CE),
         (b"CZ0040320CA00201CB00512300CD0010CE003978AE00210", Tag::CB),

@@ -54,14 +54,24 @@ async fn an_approved_debit_brings_card_facts_a_ticket_and_a_journal_entry() {
     assert_eq!(a.aid.as_deref(), Some("A0000000031010"));
     assert_eq!(a.read_mode, Some('2'));
     let ticket = a.ticket.unwrap();
-    assert!(ticket.lines().iter().any(|l| l == "MONTANT 12,34 EUR"), "{:?}", ticket.lines());
+    assert!(
+        ticket.lines().iter().any(|l| l == "MONTANT 12,34 EUR"),
+        "{:?}",
+        ticket.lines()
+    );
     assert!(ticket.printed_at().is_some());
     let entries = sim.journal();
     assert_eq!(entries.len(), 1);
-    assert_eq!((entries[0].kind, entries[0].amount_minor), (EntryKind::Payment, 1234));
+    assert_eq!(
+        (entries[0].kind, entries[0].amount_minor),
+        (EntryKind::Payment, 1234)
+    );
     assert_eq!(a.auth_code.as_deref(), Some(entries[0].auth_code.as_str()));
     let file = std::fs::read_to_string(&journal).unwrap();
-    assert!(file.starts_with("{\"kind\":\"payment\",\"seq\":1,\"amount\":1234,"), "{file}");
+    assert!(
+        file.starts_with("{\"kind\":\"payment\",\"seq\":1,\"amount\":1234,"),
+        "{file}"
+    );
     let _ = std::fs::remove_file(journal);
 }
 
@@ -73,7 +83,10 @@ async fn refusal_abandon_and_unsupported_currency_book_nothing() {
         .await
         .unwrap()
         .answer;
-    assert_eq!((a.status, a.detail.as_deref()), (Status::NotDone, Some("04")));
+    assert_eq!(
+        (a.status, a.detail.as_deref()),
+        (Status::NotDone, Some("04"))
+    );
     sim.set_behaviour(Behaviour::Abandon);
     let a = exchange(&addr, &request(Action::Debit, Some(500)), &opts())
         .await
@@ -105,7 +118,11 @@ async fn a_split_answer_and_a_connection_kept_open_are_read_whole() {
         .answer;
     assert_eq!(a.status, Status::Done);
     // The drain (0.3 s) ends the read, not the 3 s answer timeout.
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(sim.net_booked(), 1500);
 }
 
@@ -127,7 +144,10 @@ async fn a_silent_terminal_times_out_and_a_dropped_answer_is_known_by_its_duplic
         .await
         .unwrap()
         .answer;
-    assert_eq!((dup.status, dup.detail.as_deref()), (Status::NotDone, Some("07")));
+    assert_eq!(
+        (dup.status, dup.detail.as_deref()),
+        (Status::NotDone, Some("07"))
+    );
 
     sim.set_behaviour(Behaviour::DropAfterBooking);
     let e = exchange(&addr, &request(Action::Debit, Some(900)), &opts())
@@ -149,7 +169,9 @@ async fn a_silent_terminal_times_out_and_a_dropped_answer_is_known_by_its_duplic
 async fn refund_and_cancellation_of_the_last_payment() {
     let sim = sim(Behaviour::Approve).await;
     let addr = sim.addr().to_string();
-    exchange(&addr, &request(Action::Debit, Some(1000)), &opts()).await.unwrap();
+    exchange(&addr, &request(Action::Debit, Some(1000)), &opts())
+        .await
+        .unwrap();
     let r = exchange(&addr, &request(Action::Credit, Some(300)), &opts())
         .await
         .unwrap()
@@ -162,14 +184,20 @@ async fn refund_and_cancellation_of_the_last_payment() {
         .unwrap()
         .answer;
     assert_eq!(c.status, Status::NotDone);
-    exchange(&addr, &request(Action::Debit, Some(2000)), &opts()).await.unwrap();
+    exchange(&addr, &request(Action::Debit, Some(2000)), &opts())
+        .await
+        .unwrap();
     let c = exchange(&addr, &request(Action::Cancel, Some(2000)), &opts())
         .await
         .unwrap()
         .answer;
     assert_eq!(c.status, Status::Done);
     assert_eq!(sim.net_booked(), 700);
-    let kinds: Vec<_> = sim.journal().iter().map(|e| (e.kind, e.cancelled)).collect();
+    let kinds: Vec<_> = sim
+        .journal()
+        .iter()
+        .map(|e| (e.kind, e.cancelled))
+        .collect();
     assert_eq!(
         kinds,
         vec![
@@ -192,7 +220,10 @@ async fn bad_requests_and_wrong_answers_are_refused() {
     let mut buf = Vec::new();
     s.write_all(b"x").await.unwrap();
     s.read_to_end(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf).contains("AE00201AF00209"), "{buf:?}");
+    assert!(
+        String::from_utf8_lossy(&buf).contains("AE00201AF00209"),
+        "{buf:?}"
+    );
     // An unknown action gets AF=12.
     let a = exchange(&addr, &request(Action::Other('Q'), None), &opts())
         .await
@@ -215,12 +246,17 @@ async fn bad_requests_and_wrong_answers_are_refused() {
         let (mut s, _) = fake.accept().await.unwrap();
         let mut b = [0u8; 256];
         let _ = s.read(&mut b).await;
-        s.write_all(b"CZ0040320CA00202CB00205CD0010CE003978AE00210").await.unwrap();
+        s.write_all(b"CZ0040320CA00202CB00205CD0010CE003978AE00210")
+            .await
+            .unwrap();
     });
     let e = exchange(&fake_addr, &request(Action::Debit, Some(5)), &opts())
         .await
         .unwrap_err();
-    assert!(matches!(&e, ClientError::Mismatch(m) if m.tag == Tag::CA), "{e}");
+    assert!(
+        matches!(&e, ClientError::Mismatch(m) if m.tag == Tag::CA),
+        "{e}"
+    );
 
     // Not in caisse mode: a banner, not an answer.
     sim.set_behaviour(Behaviour::NotCaisse);

@@ -59,7 +59,10 @@ async fn pay(app: &TestApp, reader: &str, pi: &str) -> Value {
 
 async fn charge_of(app: &TestApp, pi: &str) -> Value {
     let (_, intent) = app.get(&format!("/v1/payment_intents/{pi}")).await;
-    let id = intent["latest_charge"].as_str().expect("a charge").to_owned();
+    let id = intent["latest_charge"]
+        .as_str()
+        .expect("a charge")
+        .to_owned();
     app.get(&format!("/v1/charges/{id}")).await.1
 }
 
@@ -76,14 +79,30 @@ async fn assert_ledgers_agree(app: &TestApp, sim: &SimHandle, pis: &[&str]) {
             continue;
         }
         let charge = charge_of(app, pi).await;
-        let auth = charge["tillgate"]["terminal"]["auth_code"].as_str().unwrap().to_owned();
+        if charge["paid"] != true {
+            // A declined charge: nothing on the terminal either.
+            assert_eq!(intent["amount_received"], 0, "{intent}");
+            continue;
+        }
+        let auth = charge["tillgate"]["terminal"]["auth_code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let mut codes = vec![auth.clone()];
         let (_, refunds) = app
-            .get(&format!("/v1/refunds?charge={}", charge["id"].as_str().unwrap()))
+            .get(&format!(
+                "/v1/refunds?charge={}",
+                charge["id"].as_str().unwrap()
+            ))
             .await;
         for r in refunds["data"].as_array().into_iter().flatten() {
             assert_eq!(r["status"], "succeeded", "{r}");
-            codes.push(r["tillgate"]["terminal"]["auth_code"].as_str().unwrap().to_owned());
+            codes.push(
+                r["tillgate"]["terminal"]["auth_code"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
         }
         let entries: Vec<_> = journal
             .iter()
@@ -94,10 +113,17 @@ async fn assert_ledgers_agree(app: &TestApp, sim: &SimHandle, pis: &[&str]) {
         let theirs: i64 = entries.iter().map(|e| e.net()).sum();
         let ours = intent["amount_received"].as_i64().unwrap()
             - charge["amount_refunded"].as_i64().unwrap();
-        assert_eq!(ours, theirs, "{pi}: tillgate {ours}, terminal {theirs}: {journal:?}");
+        assert_eq!(
+            ours, theirs,
+            "{pi}: tillgate {ours}, terminal {theirs}: {journal:?}"
+        );
         total += ours;
     }
-    assert_eq!(matched, journal.len(), "journal entries tillgate does not know: {journal:?}");
+    assert_eq!(
+        matched,
+        journal.len(),
+        "journal entries tillgate does not know: {journal:?}"
+    );
     assert_eq!(sim.net_booked(), total);
 }
 
@@ -114,7 +140,10 @@ async fn a_caisse_ap_terminal_pays_refuses_refunds_and_cancels_with_matching_led
     let card = &charge["payment_method_details"]["card_present"];
     assert_eq!(card["last4"], "0674", "{charge}");
     assert_eq!(card["brand"], "visa", "{charge}");
-    assert_eq!((card["exp_month"].as_i64(), card["exp_year"].as_i64()), (Some(12), Some(2030)));
+    assert_eq!(
+        (card["exp_month"].as_i64(), card["exp_year"].as_i64()),
+        (Some(12), Some(2030))
+    );
     let terminal = &charge["tillgate"]["terminal"];
     assert_eq!(terminal["protocol"], "caisse-ap");
     assert_eq!(terminal["aid"], "A0000000031010");
@@ -122,15 +151,24 @@ async fn a_caisse_ap_terminal_pays_refuses_refunds_and_cancels_with_matching_led
     assert_eq!(terminal["auth_code"], sim.journal()[0].auth_code.as_str());
     let lines = charge["tillgate"]["receipt_lines"].to_string();
     assert!(lines.contains("MONTANT 10,00 EUR"), "{charge}");
-    assert!(!charge.to_string().contains("497010******0674") || charge["tillgate"]["masked_pan"] == "497010******0674");
+    assert!(
+        !charge.to_string().contains("497010******0674")
+            || charge["tillgate"]["masked_pan"] == "497010******0674"
+    );
 
     // Refused: a Stripe-shaped decline, nothing booked.
     sim.set_behaviour(Behaviour::Refuse);
     let refused = app.intent(1100, &[]).await;
     let intent = pay(&app, &id, &refused).await;
     assert_eq!(intent["status"], "requires_payment_method", "{intent}");
-    assert_eq!(intent["last_payment_error"]["code"], "card_declined", "{intent}");
-    assert_eq!(intent["last_payment_error"]["decline_code"], "generic_decline");
+    assert_eq!(
+        intent["last_payment_error"]["code"], "card_declined",
+        "{intent}"
+    );
+    assert_eq!(
+        intent["last_payment_error"]["decline_code"],
+        "generic_decline"
+    );
 
     // Abandoned on the terminal: nothing booked, the intent payable again.
     sim.set_behaviour(Behaviour::Abandon);
@@ -144,14 +182,23 @@ async fn a_caisse_ap_terminal_pays_refuses_refunds_and_cancels_with_matching_led
     let manual = app.intent(500, &[("capture_method", "manual")]).await;
     let (status, err) = process(&app, &id, &manual).await;
     assert_eq!(status, 400, "{err}");
-    assert!(err["error"]["message"].as_str().unwrap().contains("capture_method=manual"), "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("capture_method=manual"),
+        "{err}"
+    );
     assert_eq!(sim.debits_received(), 3);
 
     // A partial refund is a credit (CD=1).
     let second = app.intent(2000, &[]).await;
     assert_eq!(pay(&app, &id, &second).await["status"], "succeeded");
     let (status, refund) = app
-        .post("/v1/refunds", &[("payment_intent", second.as_str()), ("amount", "500")])
+        .post(
+            "/v1/refunds",
+            &[("payment_intent", second.as_str()), ("amount", "500")],
+        )
         .await;
     assert_eq!(status, 200, "{refund}");
     assert_eq!(refund["status"], "succeeded", "{refund}");
@@ -165,9 +212,15 @@ async fn a_caisse_ap_terminal_pays_refuses_refunds_and_cancels_with_matching_led
         .await;
     assert_eq!(status, 200, "{refund}");
     assert_eq!(refund["status"], "succeeded", "{refund}");
-    assert_eq!(refund["tillgate"]["terminal"]["kind"], "cancellation", "{refund}");
+    assert_eq!(
+        refund["tillgate"]["terminal"]["kind"], "cancellation",
+        "{refund}"
+    );
     let journal = sim.journal();
-    let kinds: Vec<_> = journal.iter().map(|e| (e.kind, e.amount_minor, e.cancelled)).collect();
+    let kinds: Vec<_> = journal
+        .iter()
+        .map(|e| (e.kind, e.amount_minor, e.cancelled))
+        .collect();
     assert_eq!(
         kinds,
         vec![
@@ -197,8 +250,19 @@ async fn a_timed_out_payment_books_nothing_and_the_reader_takes_the_next_one() {
     let pi = app.intent(1000, &[]).await;
     let intent = pay(&app, &id, &pi).await;
     assert_eq!(intent["status"], "requires_payment_method", "{intent}");
-    let error = intent["last_payment_error"].to_string();
-    assert!(error.contains("in time"), "{intent}");
+    let (_, reader) = app.get(&format!("/v1/terminal/readers/{id}")).await;
+    assert_eq!(reader["action"]["status"], "failed", "{reader}");
+    assert_eq!(
+        reader["action"]["failure_code"], "terminal_reader_timeout",
+        "{reader}"
+    );
+    let message = reader["action"]["failure_message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("in time") && message.contains("nothing was charged"),
+        "{reader}"
+    );
     assert!(sim.journal().is_empty());
     sim.set_behaviour(Behaviour::Approve);
     assert_eq!(pay(&app, &id, &pi).await["status"], "succeeded");
@@ -224,10 +288,18 @@ async fn a_lost_answer_is_recovered_from_the_duplicate_ticket_without_a_second_c
     let third = app.intent(2500, &[]).await;
     let intent = pay(&app, &id, &third).await;
     assert_eq!(intent["status"], "succeeded", "{intent}");
-    assert_eq!(sim.debits_received(), 3, "one debit per payment: {:?}", sim.requests());
+    assert_eq!(
+        sim.debits_received(),
+        3,
+        "one debit per payment: {:?}",
+        sim.requests()
+    );
     assert_eq!(sim.journal().len(), 3);
     let charge = charge_of(&app, &third).await;
-    assert_eq!(charge["tillgate"]["terminal"]["auth_code"], sim.journal()[2].auth_code.as_str());
+    assert_eq!(
+        charge["tillgate"]["terminal"]["auth_code"],
+        sim.journal()[2].auth_code.as_str()
+    );
     assert_ledgers_agree(&app, &sim, &[&first, &second, &third]).await;
     app.stop().await;
     sim.shutdown().await;
@@ -250,13 +322,22 @@ async fn an_unsettled_lost_answer_keeps_the_reader_blocked_and_sends_no_second_p
     tokio::time::sleep(Duration::from_millis(800)).await;
     let (_, intent) = app.get(&format!("/v1/payment_intents/{pi}")).await;
     assert_ne!(intent["status"], "succeeded", "{intent}");
-    assert_ne!(intent["status"], "requires_payment_method", "{intent}");
+    assert!(intent["latest_charge"].is_null(), "{intent}");
+    let (_, reader) = app.get(&format!("/v1/terminal/readers/{id}")).await;
+    assert_eq!(
+        reader["action"]["status"], "in_progress",
+        "still unknown: {reader}"
+    );
     // Another payment is refused while the first one's fate is unknown.
     let other = app.intent(700, &[]).await;
     let (status, busy) = process(&app, &id, &other).await;
     assert_eq!(status, 400, "{busy}");
     assert_eq!(sim.debits_received(), 1, "{:?}", sim.requests());
-    assert_eq!(sim.journal().len(), 1, "the terminal booked the first payment");
+    assert_eq!(
+        sim.journal().len(),
+        1,
+        "the terminal booked the first payment"
+    );
     app.stop().await;
     sim.shutdown().await;
 }

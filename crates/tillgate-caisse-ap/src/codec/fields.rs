@@ -194,7 +194,9 @@ impl Fields {
         }
         if let [a, b, ..] = bytes {
             if a.is_ascii_uppercase() && b.is_ascii_uppercase() && [*a, *b] != Tag::CZ.0 {
-                return Err(DecodeError::CzNotFirst { found: Tag([*a, *b]) });
+                return Err(DecodeError::CzNotFirst {
+                    found: Tag([*a, *b]),
+                });
             }
         }
         let fields = decode_at(bytes, 0)?;
@@ -347,7 +349,10 @@ mod tests {
         assert!(matches!(d(b"CZ0040300CA000"), ZeroLength { at: 9, .. }));
         assert!(matches!(d(b"CZ0040300CA002\x01\x02"), NotAscii { .. }));
         assert!(matches!(d(b"CA00201CZ0040300"), CzNotFirst { .. }));
-        assert!(matches!(d(b"CZ0040300CA00201CA00202"), Duplicate { at: 16, .. }));
+        assert!(matches!(
+            d(b"CZ0040300CA00201CA00202"),
+            Duplicate { at: 16, .. }
+        ));
         assert!(matches!(d(b"CZ0040300CZ0040300"), Duplicate { .. }));
     }
 
@@ -365,14 +370,23 @@ mod tests {
     #[test]
     fn encoding_refuses_what_cannot_be_sent() {
         let mut f = Fields::new();
-        assert!(matches!(f.push(Tag::CB, ""), Err(EncodeError::Empty { .. })));
+        assert!(matches!(
+            f.push(Tag::CB, ""),
+            Err(EncodeError::Empty { .. })
+        ));
         assert!(matches!(
             f.push(Tag::CF, "x".repeat(1000)),
             Err(EncodeError::TooLong { len: 1000, .. })
         ));
-        assert!(matches!(f.push(Tag::CF, "é"), Err(EncodeError::NotAscii { .. })));
+        assert!(matches!(
+            f.push(Tag::CF, "é"),
+            Err(EncodeError::NotAscii { .. })
+        ));
         f.push(Tag::CA, "01").unwrap();
-        assert!(matches!(f.push(Tag::CA, "02"), Err(EncodeError::Duplicate { .. })));
+        assert!(matches!(
+            f.push(Tag::CA, "02"),
+            Err(EncodeError::Duplicate { .. })
+        ));
         assert_eq!(f.encode_message(), Err(EncodeError::CzNotFirst));
         assert!(Tag::new("Cz").is_err() && Tag::new("CZZ").is_err());
     }

@@ -328,13 +328,15 @@ impl Answer {
         digits(Tag::AE, status, 2, 2)?;
         let s = |tag| f.get(tag).map(str::to_owned);
         let ticket = match f.constructed(Tag::ZT) {
-            Some(inner) => Some(Ticket::from_fields(&inner?).map_err(|why| {
-                MessageError::BadValue {
-                    tag: Tag::ZT,
-                    value: String::new(),
-                    why,
-                }
-            })?),
+            Some(inner) => {
+                Some(
+                    Ticket::from_fields(&inner?).map_err(|why| MessageError::BadValue {
+                        tag: Tag::ZT,
+                        value: String::new(),
+                        why,
+                    })?,
+                )
+            }
             None => None,
         };
         Ok(Answer {

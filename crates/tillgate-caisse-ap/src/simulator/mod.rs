@@ -16,8 +16,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use journal::{EntryKind, JournalEntry};
 use journal::Ledger;
+pub use journal::{EntryKind, JournalEntry};
 
 use crate::codec::{progress, Action, Answer, Fields, Progress, Request, Status, Tag};
 use crate::ticket::{PrintedAt, Ticket};
@@ -294,7 +294,9 @@ async fn session(mut stream: TcpStream, shared: Arc<Shared>) {
     }
     let behaviour = shared.lock().config.behaviour;
     if behaviour == Behaviour::NotCaisse {
-        let _ = stream.write_all(b"TELIUM MANAGER - MODE CAISSE INACTIF\r\n").await;
+        let _ = stream
+            .write_all(b"TELIUM MANAGER - MODE CAISSE INACTIF\r\n")
+            .await;
         return;
     }
     // Read until the request parses whole (CR/LF after it is tolerated), or garbage is certain.
@@ -328,7 +330,11 @@ async fn session(mut stream: TcpStream, shared: Arc<Shared>) {
         Reply::Split(a) => {
             let bytes = encode(&a);
             let third = bytes.len() / 3;
-            for part in [&bytes[..third], &bytes[third..2 * third], &bytes[2 * third..]] {
+            for part in [
+                &bytes[..third],
+                &bytes[third..2 * third],
+                &bytes[2 * third..],
+            ] {
                 if stream.write_all(part).await.is_err() {
                     return;
                 }
@@ -549,7 +555,14 @@ fn book(
         EntryKind::Refund => "CREDIT",
         EntryKind::Cancellation => "ANNULATION",
     };
-    a.ticket = Some(ticket(cfg, label, amount, seq, a.auth_code.as_deref(), "ACCEPTE"));
+    a.ticket = Some(ticket(
+        cfg,
+        label,
+        amount,
+        seq,
+        a.auth_code.as_deref(),
+        "ACCEPTE",
+    ));
     st.last = Some(a.clone());
     a
 }

@@ -73,9 +73,8 @@ impl Endpoint {
     }
 
     pub fn parse(code: &str) -> Result<Self, DriverError> {
-        let bad = |why: &str| {
-            DriverError::Refused(format!("invalid Caisse-AP registration code: {why}"))
-        };
+        let bad =
+            |why: &str| DriverError::Refused(format!("invalid Caisse-AP registration code: {why}"));
         let rest = code
             .strip_prefix("caisse-ap://")
             .ok_or_else(|| bad("it must start with caisse-ap://"))?;
@@ -145,7 +144,10 @@ impl Endpoint {
                         .ok_or_else(|| bad("unknown currency (use eur, xpf or a number)"))?;
                 }
                 "ecr_id" | "cj" => {
-                    if value.is_empty() || value.len() > 12 || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    if value.is_empty()
+                        || value.len() > 12
+                        || !value.bytes().all(|b| b.is_ascii_alphanumeric())
+                    {
                         return Err(bad("ecr_id (CJ) must be up to 12 letters or digits"));
                     }
                     endpoint.ecr_id = value.to_owned();
@@ -177,7 +179,10 @@ mod tests {
     #[test]
     fn the_port_defaults_to_8888_and_options_are_read() {
         let e = Endpoint::parse("caisse-ap://192.168.1.20").unwrap();
-        assert_eq!((e.addr().as_str(), e.version.as_str()), ("192.168.1.20:8888", "0300"));
+        assert_eq!(
+            (e.addr().as_str(), e.version.as_str()),
+            ("192.168.1.20:8888", "0300")
+        );
         let e = Endpoint::parse(
             "caisse-ap://tpe.local:9999?version=0320&register=02&currency=xpf&crlf=true&ticket=1&cancel=false",
         )
@@ -188,7 +193,10 @@ mod tests {
         assert_eq!(e.currency, 953);
         assert!(e.crlf && e.ticket && !e.cancel);
         assert_eq!(Endpoint::from_connection(&e.to_connection()).unwrap(), e);
-        assert_eq!(Endpoint::parse("caisse-ap://[::1]").unwrap().addr(), "[::1]:8888");
+        assert_eq!(
+            Endpoint::parse("caisse-ap://[::1]").unwrap().addr(),
+            "[::1]:8888"
+        );
         assert_eq!(Endpoint::parse("caisse-ap://[::1]:7").unwrap().port, 7);
     }
 

@@ -85,8 +85,16 @@ pub(crate) fn decline_for(af: &str) -> Decline {
             Some("pin_try_exceeded"),
             "The allowable number of PIN tries has been exceeded.",
         ),
-        (_, Some("41")) => ("card_declined", Some("lost_card"), "Your card was declined."),
-        (_, Some("43")) => ("card_declined", Some("stolen_card"), "Your card was declined."),
+        (_, Some("41")) => (
+            "card_declined",
+            Some("lost_card"),
+            "Your card was declined.",
+        ),
+        (_, Some("43")) => (
+            "card_declined",
+            Some("stolen_card"),
+            "Your card was declined.",
+        ),
         (_, Some("14")) => (
             "incorrect_number",
             Some("incorrect_number"),
@@ -279,7 +287,10 @@ mod tests {
         assert_eq!(card_facts(&a).masked, "555555******4444");
         let a = answer("CZ0040320AA015***********0674AE00210AI014A0000000041010");
         let card = card_facts(&a);
-        assert_eq!((card.brand.as_str(), card.last4.as_str()), ("mastercard", "0674"));
+        assert_eq!(
+            (card.brand.as_str(), card.last4.as_str()),
+            ("mastercard", "0674")
+        );
     }
 
     #[test]
@@ -290,11 +301,18 @@ mod tests {
         assert_eq!(decline_for("0454").code, "expired_card");
         assert_eq!(d("05"), Some("transaction_not_allowed"));
         assert_eq!(d("02"), Some("call_issuer"));
-        let outcome = |af: &str| refusal(&answer(&format!("CZ0040320AE00201AF0{:02}{af}", af.len())));
+        let outcome =
+            |af: &str| refusal(&answer(&format!("CZ0040320AE00201AF0{:02}{af}", af.len())));
         assert_eq!(outcome("06"), PaymentOutcome::Canceled);
-        assert!(matches!(outcome("13"), PaymentOutcome::Failed { message, .. } if message.contains("currency")));
-        assert!(matches!(outcome("09"), PaymentOutcome::Failed { message, .. } if message.contains("version")));
-        assert!(matches!(outcome("08"), PaymentOutcome::Failed { code, .. } if code == "terminal_reader_timeout"));
+        assert!(
+            matches!(outcome("13"), PaymentOutcome::Failed { message, .. } if message.contains("currency"))
+        );
+        assert!(
+            matches!(outcome("09"), PaymentOutcome::Failed { message, .. } if message.contains("version"))
+        );
+        assert!(
+            matches!(outcome("08"), PaymentOutcome::Failed { code, .. } if code == "terminal_reader_timeout")
+        );
         assert!(matches!(outcome("04"), PaymentOutcome::Declined { .. }));
     }
 }

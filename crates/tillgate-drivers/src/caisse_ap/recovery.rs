@@ -123,10 +123,7 @@ mod tests {
     const SENT_MS: i64 = 1_796_600_000_000;
 
     fn dup(amount: u64, printed_utc: i64, offset: i64, auth: &str) -> Answer {
-        let mut a = Answer::echo(
-            &Request::new("0320", "01", Action::Duplicate),
-            Status::Done,
-        );
+        let mut a = Answer::echo(&Request::new("0320", "01", Action::Duplicate), Status::Done);
         a.amount = Some(amount);
         a.auth_code = Some(auth.into());
         let line = PrintedAt::from_epoch(printed_utc + offset).ticket_line();
@@ -149,9 +146,15 @@ mod tests {
         let sent = SENT_MS / 1000;
         let d = dup(1000, sent + 20, 3600, "A2");
         let now = SENT_MS + 60_000;
-        assert!(matches!(decide(&d, &flight(None), Some(3600), now), Ok(Settled::Booked(_))));
+        assert!(matches!(
+            decide(&d, &flight(None), Some(3600), now),
+            Ok(Settled::Booked(_))
+        ));
         // Without a learnt clock: a whole-hour offset is found.
-        assert!(matches!(decide(&d, &flight(None), None, now), Ok(Settled::Booked(_))));
+        assert!(matches!(
+            decide(&d, &flight(None), None, now),
+            Ok(Settled::Booked(_))
+        ));
         // Another amount is not it, and nothing is concluded.
         let other = dup(999, sent + 20, 3600, "A2");
         assert!(decide(&other, &flight(None), Some(3600), now).is_err());
@@ -178,9 +181,15 @@ mod tests {
 
     #[test]
     fn refused_or_dateless_duplicates_cannot_settle() {
-        let mut none = Answer::echo(&Request::new("0320", "01", Action::Duplicate), Status::NotDone);
+        let mut none = Answer::echo(
+            &Request::new("0320", "01", Action::Duplicate),
+            Status::NotDone,
+        );
         none.detail = Some("07".into());
-        assert!(matches!(decide(&none, &flight(None), None, SENT_MS), Ok(Settled::NotBooked(_))));
+        assert!(matches!(
+            decide(&none, &flight(None), None, SENT_MS),
+            Ok(Settled::NotBooked(_))
+        ));
         none.detail = Some("12".into());
         assert!(decide(&none, &flight(None), None, SENT_MS).is_err());
         let mut dateless = dup(1000, SENT_MS / 1000, 0, "A3");

@@ -310,7 +310,14 @@ async fn run_payment(link: &Link, in_flight: &InFlight, amount: u64) -> PaymentO
                 Status::Done => link.booked(&answer, payment_key(&answer, in_flight.amount)),
                 Status::NotDone => link.clear_in_flight(),
                 // Immediate mode was not asked for (`BA=0`): the result is still to come.
-                _ => return settle(link, in_flight, "the terminal acknowledged without a result").await,
+                _ => {
+                    return settle(
+                        link,
+                        in_flight,
+                        "the terminal acknowledged without a result",
+                    )
+                    .await
+                }
             }
             return payment_outcome(&answer, in_flight.amount);
         }
@@ -418,7 +425,8 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
         && req.full
         && req.refunded_before == 0
         && auth.is_some()
-        && record.last_payment.as_ref().map(|(a, n)| (a.as_str(), *n)) == auth.map(|a| (a, req.amount));
+        && record.last_payment.as_ref().map(|(a, n)| (a.as_str(), *n))
+            == auth.map(|a| (a, req.amount));
     let mut kinds = vec![];
     if cancel {
         kinds.push((Action::Cancel, "cancellation"));
