@@ -55,7 +55,8 @@ class CaisseSim:
 
 @contextlib.contextmanager
 def caisse_sim(tmp_path, name, *args):
-    sim = CaisseSim(tmp_path, name, "--answer-delay-ms", "50", *args)
+    defaults = () if "--answer-delay-ms" in args else ("--answer-delay-ms", "50")
+    sim = CaisseSim(tmp_path, name, *defaults, *args)
     try:
         sim.wait_ready(time.monotonic() + 30)
         yield sim
@@ -133,15 +134,19 @@ def test_refused_abandoned_and_timed_out_payments_book_nothing(server_factory, t
     srv = server_factory("caisse_faults", extra_args=["--caisse-ap-answer-timeout", "2s"])
     with using(srv):
         for behaviour, check in [
-            ("refuse", lambda p: p.last_payment_error.code == "card_declined"
+            ("refuse", lambda p, a: p.last_payment_error.code == "card_declined"
                 and p.last_payment_error.decline_code == "generic_decline"),
-            ("abandon", lambda p: p.last_payment_error is not None),
-            ("timeout", lambda p: "in time" in p.last_payment_error.message),
+            # The customer left on the terminal: the reader's action says so, the intent stays payable.
+            ("abandon", lambda p, a: a.failure_code == "canceled"),
+            ("timeout", lambda p, a: a.failure_code == "terminal_reader_timeout"
+                and "nothing was charged" in a.failure_message),
         ]:
             with caisse_sim(tmp_path, behaviour, "--behaviour", behaviour) as sim:
                 reader = stripe.terminal.Reader.create(registration_code=sim.code)
                 pi = pay(reader.id, 1000, "requires_payment_method")
-                assert check(pi), (behaviour, pi.last_payment_error)
+                action = stripe.terminal.Reader.retrieve(reader.id).action
+                assert action.status == "failed", (behaviour, action)
+                assert check(pi, action), (behaviour, pi.last_payment_error, action)
                 assert sim.journal() == [], (behaviour, sim.journal())
                 assert stripe.Charge.list(payment_intent=pi.id).data == [] or all(
                     c.status != "succeeded" for c in stripe.Charge.list(payment_intent=pi.id).data)
