@@ -24,7 +24,7 @@ const SLACK_SECS: i64 = 30;
 
 #[derive(Debug)]
 pub(crate) enum Settled {
-    Booked(Answer),
+    Booked(Box<Answer>),
     NotBooked(String),
 }
 
@@ -104,7 +104,7 @@ pub(crate) fn decide(
     };
     let amount_matches = dup.amount.and_then(|a| i64::try_from(a).ok()) == Some(in_flight.amount);
     if in_window && amount_matches {
-        return Ok(Settled::Booked(dup.clone()));
+        return Ok(Settled::Booked(Box::new(dup.clone())));
     }
     Err(DriverError::Protocol(format!(
         "the terminal's last booking ({} at {}) does not match the request ({} sent at {}); check the terminal's journal",
