@@ -2,6 +2,7 @@
 //!
 //! A driver turns a registration code into a terminal and opens a [`Terminal`] link to it. The gateway's
 //! reader actor is the only caller; drivers never touch the database or the HTTP API.
+pub mod caisse_ap;
 mod models;
 pub mod simulated;
 pub mod stripe;

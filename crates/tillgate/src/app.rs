@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tillgate_domain::store::Store;
 use tillgate_domain::upstream::Upstreams;
 use tillgate_domain::AccountId;
+use tillgate_drivers::caisse_ap::{CaisseApDriver, CaisseApDriverConfig};
 use tillgate_drivers::simulated::SimulatedDriver;
 use tillgate_drivers::stripe::StripeDriver;
 use tillgate_drivers::zvt::{ZvtDriver, ZvtDriverConfig};
@@ -80,6 +81,14 @@ pub fn drivers(cfg: &ServeConfig) -> Registry {
         .with(ZvtDriver::new(ZvtDriverConfig {
             state_dir: cfg.zvt_state_dir.clone(),
             ..cfg.zvt_driver.clone()
+        }))
+        .with(CaisseApDriver::new(CaisseApDriverConfig {
+            // Beside the ZVT records: `caisse-ap-state` next to `zvt-state`.
+            state_dir: cfg
+                .zvt_state_dir
+                .as_ref()
+                .map(|d| d.with_file_name("caisse-ap-state")),
+            ..cfg.caisse_ap_driver.clone()
         }))
 }
 

@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// recovered from the terminal's own record [default: `zvt-state` next to the SQLite database].
     #[arg(long, env = "TILLGATE_ZVT_STATE_DIR")]
     pub zvt_state_dir: Option<PathBuf>,
+    /// How long a Caisse-AP terminal may take to answer a payment, customer included, before its
+    /// last ticket is asked for (e.g. `90s`) [default: 180s].
+    #[arg(long, env = "TILLGATE_CAISSE_AP_ANSWER_TIMEOUT", value_parser = parse_duration)]
+    pub caisse_ap_answer_timeout: Option<Duration>,
 }
 
 /// `500ms`, `5s`, `2m`, or a bare number of seconds; at least 10 ms.
@@ -132,6 +136,8 @@ pub struct ServeConfig {
     /// The ZVT driver's timeouts (T3, command, connect, recovery retry); its `state_dir` is
     /// `zvt_state_dir`. Defaults everywhere but in tests, which shorten them.
     pub zvt_driver: tillgate_drivers::zvt::ZvtDriverConfig,
+    /// The Caisse-AP driver's timeouts; its `state_dir` is `caisse-ap-state` beside `zvt_state_dir`.
+    pub caisse_ap_driver: tillgate_drivers::caisse_ap::CaisseApDriverConfig,
     /// Refuse loopback/private webhook receivers (also `TILLGATE_WEBHOOK_DENY_PRIVATE`).
     pub webhook_deny_private: bool,
     /// Per-key rate limit and in-flight cap.
@@ -160,6 +166,7 @@ impl ServeConfig {
             zvt_state_dir: default_zvt_state_dir(database_url),
             master_key_file: crate::upstream::key_file_for(database_url),
             zvt_driver: Default::default(),
+            caisse_ap_driver: Default::default(),
             webhook_deny_private: false,
             limits: Default::default(),
             upstream_sync_every: Duration::from_millis(500),
@@ -258,6 +265,12 @@ impl ServeConfig {
             zvt_state_dir,
             master_key_file,
             zvt_driver: Default::default(),
+            caisse_ap_driver: tillgate_drivers::caisse_ap::CaisseApDriverConfig {
+                answer_timeout: args
+                    .caisse_ap_answer_timeout
+                    .unwrap_or(Duration::from_secs(180)),
+                ..Default::default()
+            },
             webhook_deny_private: args.webhook_deny_private
                 || file.webhook_deny_private.unwrap_or(false),
             limits: {

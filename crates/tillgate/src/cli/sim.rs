@@ -1,5 +1,6 @@
 //! `tillgate sim zvt`: a simulated ZVT payment terminal on a TCP port, to register with
 //! `zvt://HOST:PORT?password=…` and pay through without hardware. Runs until Ctrl-C.
+//! `tillgate sim caisse-ap`: a simulated French Caisse-AP terminal, registered with `caisse-ap://HOST:PORT`.
 //! `tillgate sim run` / `tillgate sim score`: scenario files through the diagnosis (tillgate-scenario).
 use anyhow::Context;
 use clap::Subcommand;
@@ -23,6 +24,15 @@ pub enum SimCommand {
         listen: SocketAddr,
         #[command(flatten)]
         config: Box<SimConfig>,
+    },
+    /// A Caisse-AP terminal (French ECR protocol over IP) speaking real bytes over TCP, with a
+    /// journal and faults.
+    CaisseAp {
+        /// Address to listen on (port 0 picks a free one; terminals listen on 8888).
+        #[arg(long, default_value = "127.0.0.1:8888")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        config: Box<tillgate_caisse_ap::simulator::SimConfig>,
     },
     /// Simulate a scenario's world for its `duration` (accelerated: a day takes milliseconds),
     /// diagnose its target and print the report.
@@ -119,6 +129,21 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
             lang,
         } => run_scenario(&scenario, json, lang),
         SimCommand::Score { paths, json, lang } => score(&paths, json, lang),
+        SimCommand::CaisseAp { listen, config } => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            let addr = listener.local_addr()?;
+            println!(
+                "Caisse-AP terminal simulator listening on {addr} (behaviour: {:?})",
+                config.behaviour
+            );
+            println!("Register it with:  registration_code=caisse-ap://{addr}");
+            tillgate_caisse_ap::simulator::run(listener, *config, stop_signal())
+                .await
+                .context("running the Caisse-AP simulator")?;
+            Ok(())
+        }
         SimCommand::Zvt { listen, config } => {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await

@@ -1,0 +1,500 @@
+//! One registered Caisse-AP terminal as the reader actor sees it. One transaction per TCP
+//! connection; the in-flight record is written before each request leaves; a payment runs in its
+//! own task, and a lost answer is settled with the duplicate ticket (see `recovery`) — never with a
+//! second debit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use serde_json::Value;
+use tillgate_caisse_ap::client::{exchange, probe, ClientError, ClientOptions};
+use tillgate_caisse_ap::codec::{Action, Answer, Request, Status};
+use tokio::sync::{mpsc, watch};
+
+use super::endpoint::{currency_numeric, Endpoint};
+use super::mapping::{approval, driver_error, payment_outcome, terminal_facts};
+use super::memory::{InFlight, Memory, Record, Seen};
+use super::recovery::{self, Settled};
+use crate::{
+    DriverError, Heartbeat, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest,
+    Recovery, RefundOutcome, RefundRequest, Terminal, TerminalEvent,
+};
+
+/// Why a manual PaymentIntent cannot be taken on this terminal.
+pub(crate) const NO_PREAUTH: &str = "Caisse-AP terminals have no pre-authorisation in the documented protocol, so a PaymentIntent with capture_method=manual cannot be held on them. Use capture_method=automatic.";
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Everything a transaction on one terminal needs; shared with the payment task.
+pub(crate) struct Link {
+    pub endpoint: Endpoint,
+    pub key: String,
+    pub opts: ClientOptions,
+    pub memory: Memory,
+    pub events: mpsc::Sender<TerminalEvent>,
+    pub retry: Duration,
+    pub max_retry: Duration,
+    /// One transaction at a time on the terminal (its socket serves one ECR request).
+    pub busy: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Link {
+    pub fn record(&self) -> Record {
+        self.memory.get(&self.key).unwrap_or_default()
+    }
+
+    pub fn save(&self, record: Record) -> Result<(), DriverError> {
+        self.memory.put(&self.key, record).map_err(|e| {
+            DriverError::Hardware(format!(
+                "cannot record the in-flight request on disk ({e}); nothing was sent"
+            ))
+        })
+    }
+
+    fn save_logged(&self, record: Record) {
+        if let Err(e) = self.save(record) {
+            tracing::error!(terminal = %self.key, error = %e, "terminal record not written");
+        }
+    }
+
+    fn prompt(&self, text: &str) {
+        let _ = self.events.try_send(TerminalEvent::Prompt(text.to_owned()));
+    }
+
+    fn request(&self, action: Action, amount: Option<u64>) -> Request {
+        let mut req = Request::new(&self.endpoint.version, &self.endpoint.register, action);
+        req.ecr_id = self.endpoint.ecr_id.clone();
+        req.amount = amount;
+        req.currency = amount.map(|_| self.endpoint.currency);
+        if self.endpoint.ticket {
+            req.ticket_mode = Some("100".into());
+        }
+        req
+    }
+
+    /// Records a booking the terminal answered: the new baseline and the terminal's clock.
+    fn booked(&self, answer: &Answer, payment: Option<(String, i64)>) {
+        let mut record = self.record();
+        let seen = Seen::of(answer);
+        if let Some(printed) = seen.printed_at {
+            record.clock_offset_secs = Some(printed - now_ms().div_euclid(1000));
+        }
+        record.last = Some(seen);
+        record.last_payment = payment;
+        record.in_flight = None;
+        self.save_logged(record);
+    }
+
+    fn clear_in_flight(&self) {
+        let mut record = self.record();
+        record.in_flight = None;
+        self.save_logged(record);
+    }
+
+    /// Writes `in_flight` durably, before its request leaves.
+    fn begin(&self, in_flight: &InFlight) -> Result<(), DriverError> {
+        let mut record = self.record();
+        record.in_flight = Some(in_flight.clone());
+        self.save(record)
+    }
+}
+
+struct Running {
+    reference: String,
+    outcome: watch::Receiver<Option<PaymentOutcome>>,
+}
+
+pub struct CaisseApTerminal {
+    link: Result<Arc<Link>, DriverError>,
+    running: Option<Running>,
+}
+
+impl CaisseApTerminal {
+    pub(crate) fn new(link: Result<Arc<Link>, DriverError>) -> Self {
+        Self {
+            link,
+            running: None,
+        }
+    }
+
+    fn link(&self) -> Result<Arc<Link>, DriverError> {
+        self.link.clone()
+    }
+
+    fn payment_running(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|r| r.outcome.borrow().is_none())
+    }
+}
+
+#[async_trait]
+impl Terminal for CaisseApTerminal {
+    async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        if req.collect_only {
+            return Err(DriverError::Unsupported(
+                "Caisse-AP terminals read and authorise the card in one step; use process_payment_intent".into(),
+            ));
+        }
+        if req.manual_capture {
+            return Err(DriverError::Unsupported(NO_PREAUTH.into()));
+        }
+        if self.payment_running() {
+            return Err(DriverError::Busy(
+                "a payment is running on the terminal".into(),
+            ));
+        }
+        let link = self.link()?;
+        let amount = u64::try_from(req.amount)
+            .ok()
+            .filter(|a| *a > 0)
+            .ok_or_else(|| DriverError::Refused("the amount must be positive".into()))?;
+        if let Some(c) = currency_numeric(&req.currency) {
+            if c != link.endpoint.currency {
+                return Err(DriverError::Unsupported(format!(
+                    "this terminal is registered for currency {:03}, the PaymentIntent is in {}; register it with currency={} if the terminal accepts it",
+                    link.endpoint.currency, req.currency, req.currency
+                )));
+            }
+        }
+        let guard = link.busy.clone().lock_owned().await;
+        let record = link.record();
+        if let Some(stale) = &record.in_flight {
+            return Err(DriverError::Busy(format!(
+                "the outcome of an interrupted {} ({}) is not known yet; no new payment is sent until it is",
+                stale.kind, stale.reference
+            )));
+        }
+        let in_flight = InFlight {
+            reference: req.reference.clone(),
+            kind: "payment".into(),
+            amount: req.amount,
+            sent_at_ms: now_ms(),
+            baseline: record.last.clone(),
+        };
+        // Written before the debit leaves: a crash from here on is settled, not guessed.
+        link.begin(&in_flight)?;
+        let (tx, mut rx) = watch::channel(None);
+        self.running = Some(Running {
+            reference: req.reference,
+            outcome: rx.clone(),
+        });
+        tokio::spawn(async move {
+            let _guard = guard;
+            let outcome = run_payment(&link, &in_flight, amount).await;
+            let _ = tx.send(Some(outcome));
+        });
+        Ok(async move {
+            match rx.wait_for(Option::is_some).await.map(|o| o.clone()) {
+                Ok(Some(outcome)) => outcome,
+                _ => std::future::pending().await,
+            }
+        }
+        .boxed())
+    }
+
+    async fn confirm(&mut self, _req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        Err(DriverError::Unsupported(
+            "Caisse-AP terminals have no separate confirm step".into(),
+        ))
+    }
+
+    async fn cancel(&mut self) -> Result<(), DriverError> {
+        if self.payment_running() {
+            return Err(DriverError::Busy(
+                "Caisse-AP has no abort from the cash register: cancel the payment on the terminal itself".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn refund(&mut self, req: RefundRequest) -> Result<RefundOutcome, DriverError> {
+        if self.payment_running() {
+            return Err(DriverError::Busy(
+                "a payment is running on the terminal".into(),
+            ));
+        }
+        let link = self.link()?;
+        let _guard = link.busy.clone().lock_owned().await;
+        run_refund(&link, &req).await
+    }
+
+    async fn display(&mut self, _cart: &Value) -> Result<(), DriverError> {
+        Err(DriverError::Unsupported(
+            "Caisse-AP terminals do not show a cart from the cash register".into(),
+        ))
+    }
+
+    async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
+        if let Some(running) = self.running.as_ref().filter(|r| r.reference == reference) {
+            return match running.outcome.borrow().clone() {
+                Some(outcome) => Ok(Recovery::Known(outcome)),
+                None => Err(DriverError::Busy("the payment is still running".into())),
+            };
+        }
+        let link = self.link()?;
+        let Some(record) = link.memory.get(&link.key) else {
+            if link.memory.is_durable() {
+                // The record is written before any debit leaves: none means none was sent.
+                return Ok(Recovery::NotCharged);
+            }
+            return Err(DriverError::Unsupported(
+                "the Caisse-AP driver keeps no durable record (no state dir); the payment's fate cannot be proven".into(),
+            ));
+        };
+        let Some(in_flight) = record.in_flight.filter(|f| f.reference == reference) else {
+            return Ok(Recovery::NotCharged);
+        };
+        let _guard = link.busy.clone().lock_owned().await;
+        match recovery::once(&link, &in_flight).await {
+            Ok(Settled::Booked(answer)) => {
+                link.booked(&answer, payment_key(&answer, in_flight.amount));
+                Ok(Recovery::Known(PaymentOutcome::Approved(approval(
+                    &answer,
+                    in_flight.amount,
+                    "payment",
+                ))))
+            }
+            Ok(Settled::NotBooked(why)) => {
+                tracing::info!(terminal = %link.key, reference, why, "interrupted payment was not booked");
+                link.clear_in_flight();
+                Ok(Recovery::NotCharged)
+            }
+            Err(e) => {
+                link.prompt(&format!("Payment outcome unknown: {e}"));
+                Err(e)
+            }
+        }
+    }
+
+    fn heartbeat(&mut self) -> HeartbeatFuture {
+        let link = match self.link() {
+            Ok(link) => link,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        Box::pin(async move {
+            let heartbeat = Heartbeat {
+                ip_address: Some(link.endpoint.host.clone()),
+                ..Heartbeat::default()
+            };
+            // A terminal mid-transaction serves its one connection: that traffic is its answer.
+            let Ok(_guard) = link.busy.try_lock() else {
+                return Ok(heartbeat);
+            };
+            probe(&link.endpoint.addr(), &link.opts)
+                .await
+                .map_err(|e| driver_error(&e))?;
+            Ok(heartbeat)
+        })
+    }
+}
+
+/// The cancellation key of a payment: its auth code and amount.
+fn payment_key(answer: &Answer, amount: i64) -> Option<(String, i64)> {
+    Some((answer.auth_code.clone()?, amount))
+}
+
+async fn run_payment(link: &Link, in_flight: &InFlight, amount: u64) -> PaymentOutcome {
+    let req = link.request(Action::Debit, Some(amount));
+    let failure = match exchange(&link.endpoint.addr(), &req, &link.opts).await {
+        Ok(ex) => {
+            let answer = ex.answer;
+            match answer.status {
+                Status::Done => link.booked(&answer, payment_key(&answer, in_flight.amount)),
+                Status::NotDone => link.clear_in_flight(),
+                // Immediate mode was not asked for (`BA=0`): the result is still to come.
+                _ => {
+                    return settle(
+                        link,
+                        in_flight,
+                        "the terminal acknowledged without a result",
+                    )
+                    .await
+                }
+            }
+            return payment_outcome(&answer, in_flight.amount);
+        }
+        Err(e) => e,
+    };
+    if !failure.request_sent() {
+        link.clear_in_flight();
+        let e = driver_error(&failure);
+        return PaymentOutcome::Failed {
+            code: "terminal_reader_offline".into(),
+            message: format!("The terminal could not be reached; nothing was sent or charged: {e}"),
+        };
+    }
+    if let ClientError::Malformed { .. } = failure {
+        // A terminal that does not speak Caisse-AP on this port cannot have run a Caisse-AP debit.
+        tracing::warn!(terminal = %link.key, error = %failure, "answer is not Caisse-AP");
+    }
+    tracing::warn!(terminal = %link.key, error = %failure, "answer lost; settling with the duplicate ticket");
+    settle(link, in_flight, &failure.to_string()).await
+}
+
+/// Asks the terminal for its last ticket until the payment's fate is known; meanwhile the reader
+/// stays busy and no new debit is sent. Backs off up to `max_retry` (each try prints a duplicate).
+async fn settle(link: &Link, in_flight: &InFlight, why: &str) -> PaymentOutcome {
+    let mut wait = link.retry;
+    let mut told = false;
+    loop {
+        match recovery::once(link, in_flight).await {
+            Ok(Settled::Booked(answer)) => {
+                link.booked(&answer, payment_key(&answer, in_flight.amount));
+                return PaymentOutcome::Approved(approval(&answer, in_flight.amount, "payment"));
+            }
+            Ok(Settled::NotBooked(reason)) => {
+                link.clear_in_flight();
+                let (code, what) = match why {
+                    w if w.contains("no whole answer within") => (
+                        "terminal_reader_timeout",
+                        "The terminal did not answer in time",
+                    ),
+                    w if w.contains("not Caisse-AP") => (
+                        "terminal_reader_failed",
+                        "The terminal did not answer in Caisse-AP (is it in caisse mode, and is this its Caisse-AP port?)",
+                    ),
+                    _ => (
+                        "terminal_reader_interrupted",
+                        "The connection to the terminal was lost before its answer",
+                    ),
+                };
+                return PaymentOutcome::Failed {
+                    code: code.into(),
+                    message: format!(
+                        "{what} ({why}); its last ticket shows nothing was charged ({reason}). Process the payment again."
+                    ),
+                };
+            }
+            Err(e) => {
+                if !told {
+                    tracing::error!(terminal = %link.key, reference = %in_flight.reference, error = %e, "payment outcome unknown; the reader stays blocked until it is settled");
+                    link.prompt(&format!(
+                        "Payment outcome unknown ({why}); no new payment is sent until the terminal's last ticket settles it: {e}"
+                    ));
+                    told = true;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(link.max_retry);
+            }
+        }
+    }
+}
+
+async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, DriverError> {
+    let amount = u64::try_from(req.amount)
+        .ok()
+        .filter(|a| *a > 0)
+        .ok_or_else(|| DriverError::Refused("the refund amount must be positive".into()))?;
+    let mut record = link.record();
+    if let Some(stale) = record.in_flight.clone() {
+        if stale.kind == "payment" {
+            return Err(DriverError::Busy(format!(
+                "the outcome of an interrupted payment ({}) is not known yet",
+                stale.reference
+            )));
+        }
+        // A refund whose answer was lost: settle it before anything else.
+        match recovery::once(link, &stale).await? {
+            Settled::Booked(answer) => {
+                link.booked(&answer, None);
+                if stale.reference == req.charge && stale.amount == req.amount {
+                    return Ok(RefundOutcome::Succeeded {
+                        terminal: terminal_facts(&answer, &stale.kind),
+                    });
+                }
+                return Err(DriverError::Busy(format!(
+                    "an earlier refund of {} on charge {} was booked although its answer was lost; retry that refund to record it",
+                    stale.amount, stale.reference
+                )));
+            }
+            Settled::NotBooked(_) => link.clear_in_flight(),
+        }
+        record = link.record();
+    }
+    // A full refund of the terminal's last payment is a cancellation (`CD=2`), where supported.
+    let auth = req.terminal.get("auth_code").and_then(Value::as_str);
+    let cancel = link.endpoint.cancel
+        && req.full
+        && req.refunded_before == 0
+        && auth.is_some()
+        && record.last_payment.as_ref().map(|(a, n)| (a.as_str(), *n))
+            == auth.map(|a| (a, req.amount));
+    let mut kinds = vec![];
+    if cancel {
+        kinds.push((Action::Cancel, "cancellation"));
+    }
+    kinds.push((Action::Credit, "refund"));
+    for (action, kind) in kinds {
+        let in_flight = InFlight {
+            reference: req.charge.clone(),
+            kind: kind.into(),
+            amount: req.amount,
+            sent_at_ms: now_ms(),
+            baseline: record.last.clone(),
+        };
+        link.begin(&in_flight)?;
+        let r = link.request(action, Some(amount));
+        let answer = match exchange(&link.endpoint.addr(), &r, &link.opts).await {
+            Ok(ex) => ex.answer,
+            Err(e) if !e.request_sent() => {
+                link.clear_in_flight();
+                return Err(driver_error(&e));
+            }
+            Err(e) => {
+                tracing::warn!(terminal = %link.key, error = %e, "refund answer lost; settling with the duplicate ticket");
+                return match recovery::once(link, &in_flight).await {
+                    Ok(Settled::Booked(answer)) => {
+                        link.booked(&answer, None);
+                        Ok(RefundOutcome::Succeeded {
+                            terminal: terminal_facts(&answer, kind),
+                        })
+                    }
+                    Ok(Settled::NotBooked(why)) => {
+                        link.clear_in_flight();
+                        Ok(RefundOutcome::Failed {
+                            reason: format!("the terminal's answer was lost ({e}) and its last ticket shows no refund ({why}); nothing was refunded"),
+                        })
+                    }
+                    // The record stays: the next refund or payment asks again first.
+                    Err(unknown) => Err(DriverError::Busy(format!(
+                        "the refund's answer was lost ({e}) and its outcome is unknown: {unknown}"
+                    ))),
+                };
+            }
+        };
+        match answer.status {
+            Status::Done => {
+                link.booked(&answer, None);
+                return Ok(RefundOutcome::Succeeded {
+                    terminal: terminal_facts(&answer, kind),
+                });
+            }
+            // No cancellation on this terminal (or not of that payment): a credit instead.
+            _ if action == Action::Cancel => {
+                link.clear_in_flight();
+                tracing::info!(terminal = %link.key, detail = ?answer.detail, "cancellation refused; refunding with a credit");
+                continue;
+            }
+            _ => {
+                link.clear_in_flight();
+                let af = answer.detail.clone().unwrap_or_default();
+                return Ok(RefundOutcome::Failed {
+                    reason: format!(
+                        "the terminal refused the refund (AE={} AF={af}: {})",
+                        answer.status.code(),
+                        tillgate_caisse_ap::codec::detail_meaning(&af)
+                    ),
+                });
+            }
+        }
+    }
+    Err(DriverError::Protocol("no refund action left to try".into()))
+}

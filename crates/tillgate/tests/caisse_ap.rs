@@ -1,0 +1,343 @@
+//! Caisse-AP terminals end to end: a simulated French terminal on a loopback port, registered and
+//! paid through tillgate's Stripe-compatible API — approved, refused, abandoned, timed out, refund,
+//! cancellation, a lost answer recovered without a second charge, one that cannot be settled, and
+//! the terminal's journal compared with tillgate's charges and refunds one to one.
+mod support;
+
+use serde_json::Value;
+use std::time::Duration;
+use support::{spawn_on, TestApp};
+use tillgate_caisse_ap::simulator::{Behaviour, EntryKind, SimConfig, SimHandle, Simulator};
+
+async fn paired(behaviour: Behaviour) -> (SimHandle, TestApp, tempfile::TempDir, String) {
+    let sim = Simulator::start(SimConfig {
+        behaviour,
+        answer_delay_ms: 20,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_on(dir.path().join("tillgate.db"), |c| {
+        c.caisse_ap_driver.answer_timeout = Duration::from_millis(1500);
+        c.caisse_ap_driver.recovery_retry = Duration::from_millis(100);
+        c.caisse_ap_driver.recovery_max_retry = Duration::from_millis(200);
+    })
+    .await;
+    let code = sim.url();
+    let (status, reader) = app
+        .post(
+            "/v1/terminal/readers",
+            &[("registration_code", code.as_str()), ("label", "Caisse 1")],
+        )
+        .await;
+    assert_eq!(status, 200, "{reader}");
+    assert_eq!(reader["device_type"], "caisse-ap", "{reader}");
+    assert_eq!(reader["status"], "online", "{reader}");
+    let id = reader["id"].as_str().unwrap().to_owned();
+    (sim, app, dir, id)
+}
+
+async fn process(app: &TestApp, reader: &str, pi: &str) -> (u16, Value) {
+    app.post(
+        &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+        &[("payment_intent", pi)],
+    )
+    .await
+}
+
+/// Processes `pi` and waits for the reader's action to end; returns the PaymentIntent.
+async fn pay(app: &TestApp, reader: &str, pi: &str) -> Value {
+    let (status, r) = process(app, reader, pi).await;
+    assert_eq!(status, 200, "{r}");
+    app.wait_for(&format!("/v1/terminal/readers/{reader}"), |r| {
+        r["action"]["status"] != "in_progress"
+    })
+    .await;
+    app.get(&format!("/v1/payment_intents/{pi}")).await.1
+}
+
+async fn charge_of(app: &TestApp, pi: &str) -> Value {
+    let (_, intent) = app.get(&format!("/v1/payment_intents/{pi}")).await;
+    let id = intent["latest_charge"]
+        .as_str()
+        .expect("a charge")
+        .to_owned();
+    app.get(&format!("/v1/charges/{id}")).await.1
+}
+
+/// tillgate's view and the terminal's journal agree for every PaymentIntent, matched one to one by
+/// authorisation number: what tillgate received less refunded = the journal's booking less its
+/// refunds (a cancelled payment counts nothing); and every journal entry belongs to one of them.
+async fn assert_ledgers_agree(app: &TestApp, sim: &SimHandle, pis: &[&str]) {
+    let journal = sim.journal();
+    let mut matched = 0;
+    let mut total = 0;
+    for pi in pis {
+        let (_, intent) = app.get(&format!("/v1/payment_intents/{pi}")).await;
+        if intent["latest_charge"].is_null() {
+            continue;
+        }
+        let charge = charge_of(app, pi).await;
+        if charge["paid"] != true {
+            // A declined charge: nothing on the terminal either.
+            assert_eq!(intent["amount_received"], 0, "{intent}");
+            continue;
+        }
+        let auth = charge["tillgate"]["terminal"]["auth_code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut codes = vec![auth.clone()];
+        let (_, refunds) = app
+            .get(&format!(
+                "/v1/refunds?charge={}",
+                charge["id"].as_str().unwrap()
+            ))
+            .await;
+        for r in refunds["data"].as_array().into_iter().flatten() {
+            assert_eq!(r["status"], "succeeded", "{r}");
+            codes.push(
+                r["tillgate"]["terminal"]["auth_code"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let entries: Vec<_> = journal
+            .iter()
+            .filter(|e| codes.contains(&e.auth_code))
+            .collect();
+        assert_eq!(entries.len(), codes.len(), "{pi}: {codes:?} in {journal:?}");
+        matched += entries.len();
+        let theirs: i64 = entries.iter().map(|e| e.net()).sum();
+        let ours = intent["amount_received"].as_i64().unwrap()
+            - charge["amount_refunded"].as_i64().unwrap();
+        assert_eq!(
+            ours, theirs,
+            "{pi}: tillgate {ours}, terminal {theirs}: {journal:?}"
+        );
+        total += ours;
+    }
+    assert_eq!(
+        matched,
+        journal.len(),
+        "journal entries tillgate does not know: {journal:?}"
+    );
+    assert_eq!(sim.net_booked(), total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caisse_ap_terminal_pays_refuses_refunds_and_cancels_with_matching_ledgers() {
+    let (sim, app, _dir, id) = paired(Behaviour::Approve).await;
+
+    // Approved: the charge carries the card facts, the authorisation number and the ticket.
+    let paid = app.intent(1000, &[]).await;
+    let intent = pay(&app, &id, &paid).await;
+    assert_eq!(intent["status"], "succeeded", "{intent}");
+    assert_eq!(intent["amount_received"], 1000);
+    let charge = charge_of(&app, &paid).await;
+    let card = &charge["payment_method_details"]["card_present"];
+    assert_eq!(card["last4"], "0674", "{charge}");
+    assert_eq!(card["brand"], "visa", "{charge}");
+    assert_eq!(
+        (card["exp_month"].as_i64(), card["exp_year"].as_i64()),
+        (Some(12), Some(2030))
+    );
+    let terminal = &charge["tillgate"]["terminal"];
+    assert_eq!(terminal["protocol"], "caisse-ap");
+    assert_eq!(terminal["aid"], "A0000000031010");
+    assert_eq!(terminal["read_method"], "contactless");
+    assert_eq!(terminal["auth_code"], sim.journal()[0].auth_code.as_str());
+    let lines = charge["tillgate"]["receipt_lines"].to_string();
+    assert!(lines.contains("MONTANT 10,00 EUR"), "{charge}");
+    assert!(
+        !charge.to_string().contains("497010******0674")
+            || charge["tillgate"]["masked_pan"] == "497010******0674"
+    );
+
+    // Refused: a Stripe-shaped decline, nothing booked.
+    sim.set_behaviour(Behaviour::Refuse);
+    let refused = app.intent(1100, &[]).await;
+    let intent = pay(&app, &id, &refused).await;
+    assert_eq!(intent["status"], "requires_payment_method", "{intent}");
+    assert_eq!(
+        intent["last_payment_error"]["code"], "card_declined",
+        "{intent}"
+    );
+    assert_eq!(
+        intent["last_payment_error"]["decline_code"],
+        "generic_decline"
+    );
+
+    // Abandoned on the terminal: nothing booked, the intent payable again.
+    sim.set_behaviour(Behaviour::Abandon);
+    let abandoned = app.intent(1200, &[]).await;
+    let intent = pay(&app, &id, &abandoned).await;
+    assert_eq!(intent["status"], "requires_payment_method", "{intent}");
+    assert_eq!(sim.journal().len(), 1, "{:?}", sim.journal());
+
+    // Manual capture is refused before anything is sent.
+    sim.set_behaviour(Behaviour::Approve);
+    let manual = app.intent(500, &[("capture_method", "manual")]).await;
+    let (status, err) = process(&app, &id, &manual).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("capture_method=manual"),
+        "{err}"
+    );
+    assert_eq!(sim.debits_received(), 3);
+
+    // A partial refund is a credit (CD=1).
+    let second = app.intent(2000, &[]).await;
+    assert_eq!(pay(&app, &id, &second).await["status"], "succeeded");
+    let (status, refund) = app
+        .post(
+            "/v1/refunds",
+            &[("payment_intent", second.as_str()), ("amount", "500")],
+        )
+        .await;
+    assert_eq!(status, 200, "{refund}");
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    assert_eq!(refund["tillgate"]["terminal"]["kind"], "refund", "{refund}");
+
+    // A full refund of the terminal's last payment is its cancellation (CD=2).
+    let third = app.intent(3000, &[]).await;
+    assert_eq!(pay(&app, &id, &third).await["status"], "succeeded");
+    let (status, refund) = app
+        .post("/v1/refunds", &[("payment_intent", third.as_str())])
+        .await;
+    assert_eq!(status, 200, "{refund}");
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    assert_eq!(
+        refund["tillgate"]["terminal"]["kind"], "cancellation",
+        "{refund}"
+    );
+    let journal = sim.journal();
+    let kinds: Vec<_> = journal
+        .iter()
+        .map(|e| (e.kind, e.amount_minor, e.cancelled))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (EntryKind::Payment, 1000, false),
+            (EntryKind::Payment, 2000, false),
+            (EntryKind::Refund, 500, false),
+            (EntryKind::Payment, 3000, true),
+            (EntryKind::Cancellation, 3000, false),
+        ]
+    );
+    // A full refund of an older payment is a credit.
+    let (status, refund) = app
+        .post("/v1/refunds", &[("payment_intent", paid.as_str())])
+        .await;
+    assert_eq!(status, 200, "{refund}");
+    assert_eq!(refund["tillgate"]["terminal"]["kind"], "refund", "{refund}");
+
+    assert_ledgers_agree(&app, &sim, &[&paid, &refused, &abandoned, &second, &third]).await;
+    assert_eq!(sim.net_booked(), 1500);
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_payment_books_nothing_and_the_reader_takes_the_next_one() {
+    let (sim, app, _dir, id) = paired(Behaviour::Timeout).await;
+    let pi = app.intent(1000, &[]).await;
+    let intent = pay(&app, &id, &pi).await;
+    assert_eq!(intent["status"], "requires_payment_method", "{intent}");
+    let (_, reader) = app.get(&format!("/v1/terminal/readers/{id}")).await;
+    assert_eq!(reader["action"]["status"], "failed", "{reader}");
+    assert_eq!(
+        reader["action"]["failure_code"], "terminal_reader_timeout",
+        "{reader}"
+    );
+    let message = reader["action"]["failure_message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("in time") && message.contains("nothing was charged"),
+        "{reader}"
+    );
+    assert!(sim.journal().is_empty());
+    sim.set_behaviour(Behaviour::Approve);
+    assert_eq!(pay(&app, &id, &pi).await["status"], "succeeded");
+    assert_eq!(sim.debits_received(), 2);
+    assert_ledgers_agree(&app, &sim, &[&pi]).await;
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_is_recovered_from_the_duplicate_ticket_without_a_second_charge() {
+    // First payment: no baseline and no learnt clock yet; split answers are read whole.
+    let (sim, app, _dir, id) = paired(Behaviour::DropAfterBooking).await;
+    let first = app.intent(1500, &[]).await;
+    let intent = pay(&app, &id, &first).await;
+    assert_eq!(intent["status"], "succeeded", "{intent}");
+    assert_eq!(sim.debits_received(), 1, "no second debit");
+    sim.set_behaviour(Behaviour::SplitAnswer);
+    let second = app.intent(2500, &[]).await;
+    assert_eq!(pay(&app, &id, &second).await["status"], "succeeded");
+    // Later: the baseline and the terminal's clock are known.
+    sim.set_behaviour(Behaviour::DropAfterBooking);
+    let third = app.intent(2500, &[]).await;
+    let intent = pay(&app, &id, &third).await;
+    assert_eq!(intent["status"], "succeeded", "{intent}");
+    assert_eq!(
+        sim.debits_received(),
+        3,
+        "one debit per payment: {:?}",
+        sim.requests()
+    );
+    assert_eq!(sim.journal().len(), 3);
+    let charge = charge_of(&app, &third).await;
+    assert_eq!(
+        charge["tillgate"]["terminal"]["auth_code"],
+        sim.journal()[2].auth_code.as_str()
+    );
+    assert_ledgers_agree(&app, &sim, &[&first, &second, &third]).await;
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsettled_lost_answer_keeps_the_reader_blocked_and_sends_no_second_payment() {
+    let (sim, app, _dir, id) = paired(Behaviour::DropNoDuplicate).await;
+    let pi = app.intent(1000, &[]).await;
+    let (status, r) = process(&app, &id, &pi).await;
+    assert_eq!(status, 200, "{r}");
+    let blocked = app
+        .wait_for(&format!("/v1/terminal/readers/{id}"), |r| {
+            r["tillgate"]["prompt"]
+                .as_str()
+                .is_some_and(|p| p.contains("outcome unknown"))
+        })
+        .await;
+    assert_eq!(blocked["action"]["status"], "in_progress", "{blocked}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, intent) = app.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_ne!(intent["status"], "succeeded", "{intent}");
+    assert!(intent["latest_charge"].is_null(), "{intent}");
+    let (_, reader) = app.get(&format!("/v1/terminal/readers/{id}")).await;
+    assert_eq!(
+        reader["action"]["status"], "in_progress",
+        "still unknown: {reader}"
+    );
+    // Another payment is refused while the first one's fate is unknown.
+    let other = app.intent(700, &[]).await;
+    let (status, busy) = process(&app, &id, &other).await;
+    assert_eq!(status, 400, "{busy}");
+    assert_eq!(sim.debits_received(), 1, "{:?}", sim.requests());
+    assert_eq!(
+        sim.journal().len(),
+        1,
+        "the terminal booked the first payment"
+    );
+    app.stop().await;
+    sim.shutdown().await;
+}
