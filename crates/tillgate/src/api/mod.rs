@@ -97,6 +97,7 @@ async fn openapi() -> impl axum::response::IntoResponse {
 
 /// The whole API. `/healthz`, `/metrics` and `/openapi.json` need no key; everything under `/v1` does.
 pub fn router(state: AppState) -> Router {
+    let metrics = get(fleet::prometheus).with_state(state.clone());
     let v1 = Router::new()
         .merge(locations::routes())
         .merge(readers::routes())
@@ -133,10 +134,7 @@ pub fn router(state: AppState) -> Router {
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
-        .route(
-            "/metrics",
-            get(fleet::prometheus).with_state(state.clone()),
-        )
+        .route("/metrics", metrics)
         .route("/openapi.json", get(openapi))
         .nest("/v1", v1)
         .fallback(unknown_route)
