@@ -421,8 +421,9 @@ def unsupported(path, operation_id, summary, tag, params=(ID,)):
 add("/healthz", "get", "GetHealthz", "Liveness: 200 while the server runs.",
     {"200": {"description": "OK", "content": {"application/json": {"schema": obj({"status": const("ok")})}}}},
     tag="service", security=False)
-add("/metrics", "get", "GetMetrics", "Prometheus metrics (text exposition format).",
-    {"200": {"description": "OK", "content": {"text/plain": {"schema": STR}}}}, tag="service", security=False)
+add("/metrics", "get", "GetMetrics", "Prometheus metrics (OpenMetrics text format).",
+    {"200": {"description": "OK", "content": {"application/openmetrics-text": {"schema": STR}}}}, tag="service",
+    security=False)
 add("/openapi.json", "get", "GetOpenapi", "This document.",
     {"200": {"description": "OK", "content": {"application/json": {"schema": obj({"openapi": STR, "paths": OBJ})}}}},
     tag="service", security=False)
