@@ -80,7 +80,8 @@ fuzz() {
     local name="$1"; shift
     echo "api-fuzz: pass '$name': schemathesis against $BASE/openapi.json" >&2
     local status=0
-    SCHEMATHESIS_HOOKS="$ROOT/scripts/api_fuzz_hooks.py" \
+    # From the scratch directory: schemathesis keeps a cache in its working directory.
+    (cd "$WORK" && SCHEMATHESIS_HOOKS="$ROOT/scripts/api_fuzz_hooks.py" \
         timeout --signal=INT --kill-after=20 "${API_FUZZ_TIMEOUT:-130}" \
         "$VENV/bin/schemathesis" --no-color "$@" run "$BASE/openapi.json" \
         --header "Authorization: Bearer $KEY" \
@@ -90,7 +91,7 @@ fuzz() {
         --workers 2 \
         --request-timeout 20 \
         --exclude-path /v1/events/stream \
-        "${EXTRA[@]}" || status=$?
+        "${EXTRA[@]}") || status=$?
     if (( status != 0 )); then
         if (( status == 124 )); then echo "api-fuzz: pass '$name' hit its time limit" >&2; fi
         echo "api-fuzz: pass '$name' failed (exit $status); server log tail:" >&2

@@ -132,7 +132,6 @@ const DASHBOARD: &[(&str, &str)] = &[
 // ---------------------------------------------------------------------------------------------
 // The route lists against the source.
 
-
 fn listed(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     let set: BTreeSet<_> = list
         .iter()

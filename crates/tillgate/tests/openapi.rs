@@ -45,7 +45,10 @@ fn routed() -> BTreeSet<(String, String)> {
 #[test]
 fn the_document_describes_exactly_the_routes_the_router_declares() {
     let routes = routed();
-    assert!(routes.len() > 60, "the route reader found too few routes: {routes:?}");
+    assert!(
+        routes.len() > 60,
+        "the route reader found too few routes: {routes:?}"
+    );
     let described = documented(&doc());
     let undocumented: Vec<_> = routes.difference(&described).collect();
     let unserved: Vec<_> = described.difference(&routes).collect();
@@ -64,7 +67,9 @@ fn every_operation_has_an_id_a_success_schema_and_resolvable_references() {
     let mut ids = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
             assert!(ids.insert(id.to_owned()), "operationId {id} twice");
             let responses = op["responses"].as_object().expect("responses");
             assert!(
@@ -77,7 +82,10 @@ fn every_operation_has_an_id_a_success_schema_and_resolvable_references() {
                 let declared = op["parameters"]
                     .as_array()
                     .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path" && p["name"] == name));
-                assert!(declared, "{method} {path}: path parameter {name} not declared");
+                assert!(
+                    declared,
+                    "{method} {path}: path parameter {name} not declared"
+                );
             }
             // Form bodies only, as Stripe takes them.
             if let Some(body) = op.get("requestBody") {
@@ -192,11 +200,7 @@ fn the_committed_document_is_what_the_generator_writes() {
         .arg("--check")
         .output();
     match out {
-        Ok(o) => assert!(
-            o.status.success(),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        ),
+        Ok(o) => assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr)),
         Err(e) => panic!("python3 is needed to check scripts/openapi-gen.py: {e}"),
     }
 }

@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .nest("/v1", v1)
         .fallback(unknown_route)
+        // `POST /healthz` too: Stripe's JSON 404, not axum's empty 405.
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(middleware::request_id))
 }
