@@ -15,7 +15,7 @@ use dashboard_support::{location, payment, reader_at, start, user, Web};
 use route_reader::{declared, methods_of, rust_files};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use support::{steady, TestApp, KEY};
 use tillgate_domain::users::Role;
