@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine (Rust toolchain, Python and Node only):
-# formatting, lints, every crate's tests, then the official Stripe client library against a real server.
+# formatting, lints, every crate's tests, then the official Stripe client libraries (Python, Node)
+# against a real server, then schemathesis against the OpenAPI description.
 #
 #   scripts/test.sh
 #
-# Installs what the tests need itself: Python packages into .venv (scripts/client-tests.sh);
+# Installs what the tests need itself: Python packages into .venv (scripts/client-tests.sh) and
+# .venv-api-fuzz (scripts/api-fuzz.sh), npm packages into tests/node/node_modules (npm ci);
 # Debian packages with apt-get when a suite needs them (see scripts/deps.sh); a throwaway
 # PostgreSQL cluster for the PostgreSQL store's tests, stopped at exit (scripts/pg-test-cluster.sh).
 set -euo pipefail
@@ -36,3 +38,9 @@ cargo test --workspace
 
 step "client-library suite (stripe-python against tillgate serve)"
 scripts/client-tests.sh
+
+step "Node suite (the official stripe npm library against tillgate serve)"
+TILLGATE_SKIP_BUILD=1 scripts/node-tests.sh
+
+step "API fuzzing (schemathesis against the OpenAPI description)"
+TILLGATE_SKIP_BUILD=1 scripts/api-fuzz.sh

@@ -7,13 +7,15 @@
 //! route lists below are checked against the `.route(` calls in the source, so a new route fails
 //! this test until it is added to the matrix.
 mod dashboard_support;
+mod route_reader;
 mod support;
 
 use base64::Engine;
 use dashboard_support::{location, payment, reader_at, start, user, Web};
+use route_reader::{declared, methods_of, rust_files};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use support::{steady, TestApp, KEY};
 use tillgate_domain::users::Role;
@@ -22,6 +24,7 @@ use tillgate_domain::users::Role;
 const API: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
     ("GET", "/v1/terminal/locations"),
     ("POST", "/v1/terminal/locations"),
     ("GET", "/v1/terminal/locations/{id}"),
@@ -126,115 +129,13 @@ const DASHBOARD: &[(&str, &str)] = &[
     ("POST", "/settings/alert_rules/delete"),
 ];
 
+/// Routes Stripe calls (no API key: each request is authenticated by its `Stripe-Signature`, which
+/// `stripe_upstream.rs::stripes_signed_webhooks_end_a_payment_and_forged_ones_are_refused` holds
+/// to: unsigned, forged and stale deliveries get a 400 and change nothing).
+const UPSTREAM: &[(&str, &str)] = &[("POST", "/upstream/stripe/webhook/{account}")];
+
 // ---------------------------------------------------------------------------------------------
 // The route lists against the source.
-
-const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
-
-/// The text of a call's arguments: from just after its `(` to its matching `)`.
-fn arguments(s: &str) -> &str {
-    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
-    for (i, c) in s.char_indices() {
-        if in_str {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_str = true,
-            '(' | '{' | '[' => depth += 1,
-            ')' if depth == 0 => return &s[..i],
-            ')' | '}' | ']' => depth -= 1,
-            _ => {}
-        }
-    }
-    panic!("unbalanced call: {}", &s[..s.len().min(80)]);
-}
-
-/// The HTTP methods of a method router expression such as `get(a).post(b).delete(c)`.
-fn methods_of(expr: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = expr.trim();
-    loop {
-        let name_end = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-            .unwrap_or(rest.len());
-        let name = rest[..name_end].rsplit("::").next().unwrap_or("");
-        if !rest[name_end..].starts_with('(') {
-            break;
-        }
-        if METHODS.contains(&name) {
-            out.push(name.to_uppercase());
-        }
-        let args = arguments(&rest[name_end + 1..]);
-        rest = rest[name_end + 1 + args.len() + 1..].trim_start();
-        match rest.strip_prefix('.') {
-            Some(r) => rest = r.trim_start(),
-            None => break,
-        }
-    }
-    out
-}
-
-/// `(METHOD, path)` for every `.route(` call in `files`, each path prefixed by `prefix(file)`.
-fn declared(
-    files: &[PathBuf],
-    prefix: impl Fn(&Path) -> &'static str,
-) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for file in files {
-        let text = std::fs::read_to_string(file).expect("source file");
-        let mut at = 0;
-        while let Some(i) = text[at..].find(".route(") {
-            let start = at + i + ".route(".len();
-            let args = arguments(&text[start..]);
-            at = start + args.len();
-            let (path, handler) = args
-                .trim()
-                .strip_prefix('"')
-                .and_then(|a| a.split_once('"'))
-                .unwrap_or_else(|| panic!("{}: a route without a literal path", file.display()));
-            let handler = handler.trim().trim_start_matches(',').trim();
-            let mut methods = methods_of(handler);
-            if methods.is_empty() {
-                // `.route("/metrics", metrics)`: the method router is a local variable.
-                let decl = format!("let {handler} = ");
-                let j = text
-                    .find(&decl)
-                    .unwrap_or_else(|| panic!("{}: cannot resolve {handler}", file.display()));
-                methods = methods_of(&text[j + decl.len()..]);
-            }
-            assert!(
-                !methods.is_empty(),
-                "{}: no method for {path}",
-                file.display()
-            );
-            for m in methods {
-                out.insert((m, format!("{}{path}", prefix(file))));
-            }
-        }
-    }
-    out
-}
-
-/// Every Rust file under `dir` (recursively), sorted.
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("source dir") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
-}
 
 fn listed(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     let set: BTreeSet<_> = list
@@ -248,12 +149,14 @@ fn listed(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
 #[test]
 fn the_matrices_list_every_route_the_source_declares() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let (mut api_files, mut dash_files) = (Vec::new(), Vec::new());
+    let (mut api_files, mut dash_files, mut up_files) = (Vec::new(), Vec::new(), Vec::new());
     for f in rust_files(&src) {
         if f.starts_with(src.join("api")) {
             api_files.push(f);
         } else if f.starts_with(src.join("dashboard")) {
             dash_files.push(f);
+        } else if f.starts_with(src.join("upstream")) {
+            up_files.push(f);
         } else {
             let text = std::fs::read_to_string(&f).unwrap();
             assert!(
@@ -263,7 +166,7 @@ fn the_matrices_list_every_route_the_source_declares() {
             );
         }
     }
-    // `api/mod.rs` serves `/healthz` and `/metrics` at the top; every other API file under `/v1`.
+    // `api/mod.rs` serves `/healthz`, `/metrics` and `/openapi.json` at the top; every other API file under `/v1`.
     let api = declared(&api_files, |f| {
         if f == src.join("api/mod.rs") {
             ""
@@ -272,6 +175,11 @@ fn the_matrices_list_every_route_the_source_declares() {
         }
     });
     let dash = declared(&dash_files, |_| "");
+    assert_eq!(
+        declared(&up_files, |_| ""),
+        listed(UPSTREAM),
+        "the routes Stripe calls"
+    );
     let (api_listed, dash_listed) = (listed(API), listed(DASHBOARD));
     let missing: Vec<_> = api.difference(&api_listed).collect();
     let stale: Vec<_> = api_listed.difference(&api).collect();

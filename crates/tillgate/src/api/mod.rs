@@ -84,7 +84,18 @@ async fn unknown_route(req: Request) -> ApiErr {
     ))
 }
 
-/// The whole API. `/healthz` and `/metrics` need no key; everything under `/v1` does.
+/// The OpenAPI 3.1 description of every route [`router`] serves (written by `scripts/openapi-gen.py`;
+/// `tests/openapi.rs` keeps the two in step). Served as `GET /openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
+}
+
+/// The whole API. `/healthz`, `/metrics` and `/openapi.json` need no key; everything under `/v1` does.
 pub fn router(state: AppState) -> Router {
     let metrics = get(fleet::prometheus).with_state(state.clone());
     let v1 = Router::new()
@@ -124,8 +135,11 @@ pub fn router(state: AppState) -> Router {
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/metrics", metrics)
+        .route("/openapi.json", get(openapi))
         .nest("/v1", v1)
         .fallback(unknown_route)
+        // `POST /healthz` too: Stripe's JSON 404, not axum's empty 405.
+        .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(middleware::request_id))
 }
 
