@@ -34,6 +34,10 @@ fn category_name(c: Category) -> String {
         .to_string()
 }
 
+/// Causes tillgate names beyond the reference table, each for an observation the table has no
+/// row for: sustained probe loss with a good radio (issue 16, "liveness that does not cry wolf").
+const OWN: [&str; 1] = ["link_unstable"];
+
 #[test]
 fn the_catalogue_has_exactly_the_reference_codes_and_categories() {
     let Some(reference) = reference_rows() else {
@@ -55,7 +59,7 @@ fn the_catalogue_has_exactly_the_reference_codes_and_categories() {
         .collect();
     let extra: Vec<_> = ours
         .keys()
-        .filter(|k| !reference.contains_key(*k))
+        .filter(|k| !reference.contains_key(*k) && !OWN.contains(&k.as_str()))
         .collect();
     assert!(
         missing.is_empty() && extra.is_empty(),

@@ -71,6 +71,11 @@ pub(super) fn text(c: Cause) -> (&'static str, &'static [&'static str]) {
             "Meiden Sie 2,4-GHz-Störquellen wie Mikrowellen und stark genutzte WLAN-Access-Points.",
             "Laden Sie das Lesegerät; ein schwacher Akku macht die Verbindung instabiler.",
         ]),
+        LinkUnstable => ("Die Netzwerkverbindung des Lesegeräts verliert Pakete", &[
+            "Prüfen Sie Kabel und Switch-Port des Lesegeräts oder seinen WLAN-Zugangspunkt: Kabel tauschen, anderen Port testen, Zugangspunkt näher aufstellen.",
+            "Suchen Sie ein Gerät im selben Netz, das es überflutet (Kamera, Datensicherung, defekter Switch), und trennen Sie es vom Zahlungsnetz.",
+            "Hält der Verlust an, lassen Sie die Leitung zwischen Lesegerät und Router vom Netzwerk-Installateur prüfen.",
+        ]),
         NetworkCongestion => ("Die Leitung der Filiale ist zu Stoßzeiten überlastet", &[
             "Geben Sie den Zahlungsgeräten ein eigenes Netz oder Vorrang (VLAN/QoS) im Router.",
             "Verlagern Sie großen Datenverkehr (Gäste-WLAN, Video, Backups) weg vom Zahlungsnetz oder außerhalb der Stoßzeiten.",

@@ -71,6 +71,11 @@ pub(super) fn text(c: Cause) -> (&'static str, &'static [&'static str]) {
             "Move away from 2.4 GHz sources such as microwaves and busy Wi-Fi access points.",
             "Charge the reader; a low battery makes the link less stable.",
         ]),
+        LinkUnstable => ("The reader's network link loses packets", &[
+            "Check the reader's cable and switch port, or its Wi-Fi access point: swap the cable, try another port, move the access point closer.",
+            "Look for a device on the same network that floods it (a camera, a backup, a faulty switch) and separate it from the payment network.",
+            "If the loss goes on, have the network's installer test the line between the reader and the router.",
+        ]),
         NetworkCongestion => ("The store's line is overloaded at busy times", &[
             "Give payment devices their own network or priority (VLAN/QoS) in the router.",
             "Move heavy traffic (guest Wi-Fi, video, backups) away from the payment network or off-peak.",

@@ -71,6 +71,11 @@ pub(super) fn text(c: Cause) -> (&'static str, &'static [&'static str]) {
             "Éloignez-vous des sources 2,4 GHz comme les fours à micro-ondes et les bornes Wi-Fi très chargées.",
             "Rechargez le lecteur ; une batterie faible rend la liaison moins stable.",
         ]),
+        LinkUnstable => ("La liaison réseau du lecteur perd des paquets", &[
+            "Vérifiez le câble et le port du switch du lecteur, ou sa borne Wi-Fi : changez le câble, essayez un autre port, rapprochez la borne.",
+            "Cherchez un appareil du même réseau qui le sature (caméra, sauvegarde, switch défaillant) et séparez-le du réseau de paiement.",
+            "Si la perte persiste, faites tester la ligne entre le lecteur et le routeur par l'installateur du réseau.",
+        ]),
         NetworkCongestion => ("La ligne du magasin sature aux heures de pointe", &[
             "Donnez aux appareils de paiement leur propre réseau ou une priorité (VLAN/QoS) dans le routeur.",
             "Écartez le trafic lourd (Wi-Fi invité, vidéo, sauvegardes) du réseau de paiement ou hors des heures de pointe.",

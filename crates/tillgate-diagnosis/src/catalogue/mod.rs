@@ -71,6 +71,7 @@ causes! {
     WifiSignalWeak = "wifi_signal_weak", Environment;
     BluetoothInterference = "bluetooth_interference", Environment;
     NetworkCongestion = "network_congestion", Environment;
+    LinkUnstable = "link_unstable", Network;
     WifiUnsupported = "wifi_unsupported", Configuration;
     FirmwareOutdated = "firmware_outdated", Device;
     ModelUnsupported = "model_unsupported", Device;
@@ -126,7 +127,7 @@ mod tests {
 
     #[test]
     fn every_cause_of_the_reference_table_is_here() {
-        assert_eq!(Cause::ALL.len(), 38);
+        assert_eq!(Cause::ALL.len(), 39);
         for c in Cause::ALL {
             assert_eq!(c.code().parse::<Cause>().unwrap(), *c);
         }

@@ -400,6 +400,28 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
             add(Cause::WifiSignalWeak, s, facts);
         }
     }
+    // Sustained loss while the reader still answers, with no weak radio to explain it: the link
+    // itself (cable, port, access point, a flooded segment) drops packets.
+    // Loss is read from pings where they were sent, else from the gateway's own probes (a probe
+    // that timed out is a lost one).
+    let weak_radio = f.wifi_rssi_median.is_some_and(|r| r < -70);
+    let (sent, lost) = if f.ping_sent > 0 {
+        (f.ping_sent, f.ping_sent - f.ping_recv.min(f.ping_sent))
+    } else {
+        (f.probes as u32, f.tcp_timeout as u32)
+    };
+    let answers = f.ping_recv > 0 || f.tcp_ok > 0;
+    if let Some(pct) = (100 * lost).checked_div(sent) {
+        if !weak_radio && !f.bt && answers && sent >= 10 && (15..90).contains(&pct) {
+            let mut facts = vec![Fact::Loss { pct }];
+            let mut s = 0.55 + (pct.min(40) as f32 - 15.0) * 0.005;
+            if link_drops > 0 {
+                facts.push(Fact::LinkDrops { count: link_drops });
+                s += 0.05;
+            }
+            add(Cause::LinkUnstable, s, facts);
+        }
+    }
     if f.bt && link_drops >= 3 {
         let mut facts = vec![Fact::LinkDrops { count: link_drops }];
         let mut s = 0.6;

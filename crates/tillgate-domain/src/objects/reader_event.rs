@@ -21,6 +21,8 @@ pub mod reason {
     pub const UNREACHABLE: &str = "unreachable";
     /// A restart asked for through the gateway.
     pub const REBOOT_REQUESTED: &str = "reboot_requested";
+    /// Many probes in a row of the recent ones went unanswered while the reader still answers.
+    pub const UNSTABLE_LINK: &str = "unstable_link";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,8 +30,8 @@ pub struct ReaderEvent {
     pub id: String,
     pub object: String,
     pub reader: String,
-    /// `online`, `offline`, `ip_changed`, `rebooted`, `firmware_changed`, `action_succeeded`,
-    /// `action_failed`.
+    /// `online`, `offline`, `degraded`, `ip_changed`, `rebooted`, `firmware_changed`,
+    /// `action_succeeded`, `action_failed`.
     #[serde(rename = "type")]
     pub kind: String,
     pub reason: Option<String>,

@@ -29,6 +29,7 @@ pub const EVENT_TYPES: &[&str] = &[
     // tillgate's own.
     "terminal.reader.online",
     "terminal.reader.offline",
+    "terminal.reader.degraded",
     "terminal.reader.ip_changed",
     "terminal.reader.rebooted",
     "terminal.reader.updated",

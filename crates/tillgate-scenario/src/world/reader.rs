@@ -138,7 +138,8 @@ impl Sim<'_, '_> {
         let first = match f.segment {
             Segment::Lan => Ipv4Addr::new(lan[0], lan[1], lan[2], host),
             Segment::OtherSubnet => Ipv4Addr::new(192, 168, 200, host),
-            Segment::Public => Ipv4Addr::new(203, 0, 113, host),
+            // A routable address (not RFC 5737: documentation ranges are what simulated readers use).
+            Segment::Public => Ipv4Addr::new(85, 214, 132, host),
         };
         self.addrs.push((start - 3600, first));
         if let Some(every) = f.dhcp_churn {

@@ -1,7 +1,7 @@
 //! The reader actor: the one owner of a reader's state. Every action passes through its mailbox, so
 //! "one action at a time", replace-before-card, busy-after-card and cancel live here and nowhere else.
 use super::events::{event, Origin};
-use super::health::{Monitor, Observation};
+use super::health::{Monitor, Observation, ATTEMPTS_PER_INTERVAL};
 use super::payments;
 use super::refunds;
 use super::LiveCell;
@@ -109,16 +109,20 @@ pub(super) struct ReaderActor {
     action_clock: Option<std::time::Instant>,
 }
 
+/// The first answer of the outstanding probes (removed from the list); pending while there is none.
 async fn next_probe(
-    probe: &mut Option<(tokio::time::Instant, HeartbeatFuture)>,
+    probes: &mut Vec<(tokio::time::Instant, HeartbeatFuture)>,
 ) -> (
     tokio::time::Instant,
     Result<tillgate_drivers::Heartbeat, DriverError>,
 ) {
-    match probe {
-        Some((started, f)) => (*started, f.await),
-        None => std::future::pending().await,
+    if probes.is_empty() {
+        return std::future::pending().await;
     }
+    let (answer, i, _) =
+        futures::future::select_all(probes.iter_mut().map(|(_, f)| f.as_mut())).await;
+    let (started, _) = probes.remove(i);
+    (started, answer)
 }
 
 fn busy() -> ApiError {
@@ -173,7 +177,13 @@ impl ReaderActor {
         let mut interval = self.with_monitor(|m| m.interval);
         let mut heartbeat = tokio::time::interval(interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut probe: Option<(tokio::time::Instant, HeartbeatFuture)> = None;
+        // The probes of the current interval still unanswered (at most ATTEMPTS_PER_INTERVAL), and
+        // whether one of them answered.
+        let mut probes: Vec<(tokio::time::Instant, HeartbeatFuture)> = Vec::new();
+        let mut answered = false;
+        let never = || tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let retry = tokio::time::sleep_until(never());
+        tokio::pin!(retry);
         let deadline = tokio::time::sleep_until(self.deadline());
         tokio::pin!(deadline);
         loop {
@@ -186,16 +196,50 @@ impl ReaderActor {
                     if !self.monitored() {
                         continue;
                     }
-                    if probe.take().is_some() {
-                        // A whole interval without an answer: that probe is lost.
-                        self.with_monitor(|m| m.on_silence(None));
+                    if !answered {
+                        // A whole interval without an answer: every attempt still out is lost.
+                        for _ in probes.drain(..) {
+                            self.with_monitor(|m| m.on_silence(None));
+                        }
                     }
-                    probe = Some((tokio::time::Instant::now(), self.terminal.heartbeat()));
+                    probes.clear();
+                    answered = false;
+                    let now = tokio::time::Instant::now();
+                    probes.push((now, self.terminal.heartbeat()));
+                    retry.as_mut().reset(now + interval / ATTEMPTS_PER_INTERVAL);
                 }
-                (started, answer) = next_probe(&mut probe) => {
-                    probe = None;
+                _ = &mut retry => {
+                    // No answer yet an eighth of the interval in: another attempt beside the first.
+                    let now = tokio::time::Instant::now();
+                    let attempts = probes.len() as u32;
+                    if !answered && self.monitored() && attempts < ATTEMPTS_PER_INTERVAL {
+                        probes.push((now, self.terminal.heartbeat()));
+                        retry.as_mut().reset(now + interval / ATTEMPTS_PER_INTERVAL);
+                    } else {
+                        retry.as_mut().reset(never());
+                    }
+                }
+                (started, answer) = next_probe(&mut probes) => {
+                    if answer.is_ok() {
+                        answered = true;
+                        // The attempts this answer overtook: those out longer than their share of
+                        // the interval count as lost (the link's loss stays visible).
+                        let timeout = interval / ATTEMPTS_PER_INTERVAL;
+                        for (sent, _) in probes.drain(..) {
+                            if sent.elapsed() >= timeout {
+                                self.with_monitor(|m| m.on_silence(None));
+                            }
+                        }
+                        retry.as_mut().reset(never());
+                    }
+                    let ok = answer.is_ok();
                     Box::pin(self.on_probe(started, answer)).await;
                     deadline.as_mut().reset(self.deadline());
+                    if ok {
+                        // Judged on an answer only: a reader falling silent is going offline, not
+                        // on an unstable link.
+                        self.check_degraded().await;
+                    }
                 }
                 _ = &mut deadline, if self.monitored() => {
                     Box::pin(self.on_deadline()).await;
@@ -291,6 +335,13 @@ impl ReaderActor {
         }
     }
 
+    /// Reports an unstable link once sustained loss shows in the recent probes.
+    async fn check_degraded(&mut self) {
+        if let Some(obs) = self.with_monitor(|m| m.check_degraded()) {
+            self.observe(self.reader.clone(), vec![obs]).await;
+        }
+    }
+
     async fn on_deadline(&mut self) {
         let error = self.probe_error.clone();
         if let Some(obs) = self.with_monitor(|m| m.on_deadline(now_millis(), error.as_ref())) {
@@ -338,6 +389,12 @@ impl ReaderActor {
                     "terminal.reader.rebooted",
                     None,
                     json!({"uptime_secs": uptime_secs}),
+                ),
+                Observation::Degraded { loss, probes } => (
+                    "degraded",
+                    "terminal.reader.degraded",
+                    Some(tillgate_domain::objects::reader_event::reason::UNSTABLE_LINK),
+                    json!({"loss": loss, "probes": probes}),
                 ),
                 Observation::FirmwareChanged { from, to } => (
                     "firmware_changed",

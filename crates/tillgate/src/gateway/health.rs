@@ -9,6 +9,19 @@ use tillgate_drivers::{DriverError, Heartbeat};
 
 /// How many recent probes RTT and loss are computed over.
 const WINDOW: usize = 20;
+/// Probes sent per interval at most: a probe unanswered after an eighth of the interval gets another
+/// beside it (the first may still answer), so a lost packet is not a missed interval, and only an
+/// interval in which every attempt went unanswered counts as missed. After its last answer a
+/// reader has one whole interval of attempts before the two-interval deadline: at 30 %
+/// independent loss all eight are lost in 0.3⁸ ≈ 0.007 % of intervals (0.12 false offlines per
+/// reader-hour at a 2 s interval); a healthy link still costs one probe per interval.
+pub const ATTEMPTS_PER_INTERVAL: u32 = 8;
+/// Loss over the recent window at which the link is reported unstable (`terminal.reader.degraded`),
+/// and below which it counts as stable again.
+const DEGRADED_LOSS: f64 = 0.2;
+const STABLE_LOSS: f64 = 0.05;
+/// Probes the window must hold before loss is judged.
+const DEGRADED_MIN_SAMPLES: usize = 10;
 /// How many IP changes are kept on the reader.
 const IP_HISTORY: usize = 10;
 
@@ -30,6 +43,11 @@ pub enum Observation {
     },
     Rebooted {
         uptime_secs: u64,
+    },
+    /// Sustained probe loss: the link is unstable (the reader stays online while it answers).
+    Degraded {
+        loss: f64,
+        probes: usize,
     },
     FirmwareChanged {
         from: Option<String>,
@@ -63,6 +81,8 @@ pub struct Monitor {
     samples: VecDeque<ProbeSample>,
     /// The last 24 hours in 15-minute buckets (allocated on the first closed bucket).
     history: History,
+    /// Whether the link is currently reported unstable.
+    pub degraded: bool,
 }
 
 /// Length of one history bucket.
@@ -191,6 +211,7 @@ impl Monitor {
             reboot_requested: false,
             samples: VecDeque::with_capacity(WINDOW),
             history: History::default(),
+            degraded: false,
         }
     }
 
@@ -355,6 +376,32 @@ impl Monitor {
             return;
         }
         self.record(tillgate_domain::now_millis(), None, error, None);
+    }
+
+    /// Share of the recent probes that went unanswered (attempts included), with the count.
+    pub fn recent_loss(&self) -> (f64, usize) {
+        let n = self.samples.len();
+        let lost = self.samples.iter().filter(|p| p.rtt_ms.is_none()).count();
+        (if n == 0 { 0.0 } else { lost as f64 / n as f64 }, n)
+    }
+
+    /// Reports an unstable link once when the recent loss reaches [`DEGRADED_LOSS`] while the reader
+    /// keeps answering (at least half the minimum window answered: a reader falling silent is going
+    /// offline, not unstable); it counts as stable again below [`STABLE_LOSS`].
+    pub fn check_degraded(&mut self) -> Option<Observation> {
+        let (loss, probes) = self.recent_loss();
+        if !self.degraded && self.online && probes >= DEGRADED_MIN_SAMPLES && loss >= DEGRADED_LOSS
+        {
+            self.degraded = true;
+            return Some(Observation::Degraded {
+                loss: (loss * 10_000.0).round() / 10_000.0,
+                probes,
+            });
+        }
+        if self.degraded && loss < STABLE_LOSS {
+            self.degraded = false;
+        }
+        None
     }
 
     /// The deadline passed with no answer: the reader goes offline (once).
