@@ -40,8 +40,8 @@ pub struct RankedCause {
     pub code: Cause,
     pub category: Category,
     pub title: String,
-    /// 0..1
-    pub confidence: f32,
+    /// 0–1, two decimals (an f64, so that JSON shows `0.78`, not f32's `0.7799999713897705`).
+    pub confidence: f64,
     pub evidence: Vec<String>,
     pub remedy: Vec<String>,
 }
@@ -115,7 +115,7 @@ pub(super) fn build(
                 code,
                 category: code.category(),
                 title: t.title.to_string(),
-                confidence: (s * 100.0).round() / 100.0,
+                confidence: (f64::from(s) * 100.0).round() / 100.0,
                 evidence,
                 remedy: t.remedy.iter().map(|s| s.to_string()).collect(),
             }
