@@ -419,7 +419,7 @@ pub async fn run(size: Size) -> anyhow::Result<Vec<Figure>> {
         .note(format!("sync every 10 s, {watch_secs} s counted"))
         .goal(format!(
             "≤ 1/s per 1,000 readers: {}",
-            met(lists <= readers as f64 / 1000.0 + 0.1)
+            met(lists <= readers as f64 / 1000.0)
         )),
         Figure::new(
             "stripe",
