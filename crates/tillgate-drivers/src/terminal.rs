@@ -65,7 +65,7 @@ pub struct PaymentRequest {
 }
 
 /// An approved authorisation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Approval {
     pub card: CardFacts,
     pub amount: i64,

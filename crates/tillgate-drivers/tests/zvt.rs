@@ -576,3 +576,102 @@ async fn a_refund_whose_answer_was_lost_is_booked_once_and_its_retry_gets_that_b
     .expect("bounded");
     let _ = std::fs::remove_dir_all(&state_dir);
 }
+
+/// The gateway records an outcome only after the driver has it. A gateway that dies in between
+/// (the answer reached the driver, never the database) asks again after its restart: a new driver
+/// on the same state directory must report the bookings that happened — payment, refund, capture —
+/// and book none of them a second time, while a later refund of the same amount is a new one.
+#[tokio::test]
+async fn answers_the_gateway_never_recorded_are_found_again_after_a_restart() {
+    let state_dir =
+        std::env::temp_dir().join(format!("tillgate-zvt-answered-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let durable = ZvtDriverConfig {
+        state_dir: Some(state_dir.clone()),
+        ..config()
+    };
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let restarted = || {
+            let driver = ZvtDriver::with_config(durable.clone());
+            terminal(&driver, &sim).0
+        };
+        let kind_count = |kind: EntryKind| sim.journal().iter().filter(|e| e.kind == kind).count();
+
+        // A payment answered, then the gateway died before recording it.
+        let mut t = restarted();
+        let paid = approval(pay(&mut t, "pi_done", 4200).await);
+        let mut t = restarted();
+        match t.recover("pi_done").await.unwrap() {
+            Recovery::Known(PaymentOutcome::Approved(a)) => assert_eq!(a, paid),
+            other => panic!("the approved payment must be known, got {other:?}"),
+        }
+        assert_eq!(t.recover("pi_other").await.unwrap(), Recovery::NotCharged);
+        assert_eq!(sim.charged().len(), 1, "one payment on the terminal");
+
+        // A partial refund answered and not recorded: the retry gets the same booking.
+        let refund = RefundRequest {
+            charge: "ch_done".into(),
+            ..refund_of(&paid, 1000)
+        };
+        let first = match t.refund(refund.clone()).await.unwrap() {
+            RefundOutcome::Succeeded { terminal } => terminal,
+            other => panic!("{other:?}"),
+        };
+        let mut t = restarted();
+        match t.refund(refund.clone()).await.unwrap() {
+            RefundOutcome::Succeeded { terminal } => assert_eq!(terminal, first),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            kind_count(EntryKind::Refund),
+            1,
+            "no second refund of 10.00"
+        );
+        // Recorded this time: the next refund of 10.00 names 10.00 refunded before, and is new.
+        let next = RefundRequest {
+            refunded_before: 1000,
+            ..refund.clone()
+        };
+        match t.refund(next).await.unwrap() {
+            RefundOutcome::Succeeded { terminal } => {
+                assert_ne!(terminal["receipt_no"], first["receipt_no"])
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(kind_count(EntryKind::Refund), 2);
+
+        // A capture answered and not recorded: the retry books nothing more.
+        let held = approval(
+            t.begin_payment(PaymentRequest {
+                manual_capture: true,
+                ..payment("pi_hold", 3000)
+            })
+            .await
+            .unwrap()
+            .await,
+        );
+        let capture = tillgate_drivers::CaptureRequest {
+            payment_intent: "pi_hold".into(),
+            charge: "ch_hold".into(),
+            amount: 2500,
+            authorized: 3000,
+            currency: "eur".into(),
+            terminal: held.terminal.clone(),
+        };
+        let booked = match t.capture(capture.clone()).await.unwrap() {
+            tillgate_drivers::HoldOutcome::Done { terminal } => terminal,
+            other => panic!("{other:?}"),
+        };
+        let mut t = restarted();
+        match t.capture(capture).await.unwrap() {
+            tillgate_drivers::HoldOutcome::Done { terminal } => assert_eq!(terminal, booked),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(kind_count(EntryKind::BookTotal), 1, "one book total");
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+    let _ = std::fs::remove_dir_all(&state_dir);
+}

@@ -48,7 +48,27 @@ pub(crate) struct InFlight {
     pub baseline: Option<Seen>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The last booking the terminal answered, kept until the next one: the gateway records an outcome
+/// only after the driver has it, and a crash between the two must find the booking here rather than
+/// a cleared record that says "not charged" (and invites a second debit or credit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Answered {
+    /// An approved debit, by its PaymentIntent.
+    Payment {
+        reference: String,
+        approval: crate::Approval,
+    },
+    /// A refund or cancellation, by its charge, amount and how much was refunded before it (`None`:
+    /// found by a recovery for another refund, which does not know it).
+    Refund {
+        charge: String,
+        amount: i64,
+        refunded_before: Option<i64>,
+        terminal: serde_json::Value,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Record {
     pub last: Option<Seen>,
     /// The terminal's clock minus the gateway's (seconds), from the last ticket with a date.
@@ -57,6 +77,8 @@ pub(crate) struct Record {
     /// The auth code of the last payment booked, which a cancellation (`CD=2`) can undo.
     #[serde(default)]
     pub last_payment: Option<(String, i64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered: Option<Answered>,
 }
 
 /// Records of every terminal this driver talks to, keyed by `caisse-ap://host:port`.
@@ -142,6 +164,12 @@ mod tests {
                 baseline: None,
             }),
             last_payment: None,
+            answered: Some(Answered::Refund {
+                charge: "ch_1".into(),
+                amount: 50,
+                refunded_before: Some(0),
+                terminal: serde_json::json!({"auth_code": "A1"}),
+            }),
         };
         Memory::new(Some(dir.path().into()))
             .put("caisse-ap://127.0.0.1:1", record.clone())

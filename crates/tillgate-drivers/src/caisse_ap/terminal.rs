@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::endpoint::{currency_numeric, Endpoint};
 use super::mapping::{approval, driver_error, payment_outcome, terminal_facts};
-use super::memory::{InFlight, Memory, Record, Seen};
+use super::memory::{Answered, InFlight, Memory, Record, Seen};
 use super::recovery::{self, Settled};
 use crate::{
     DriverError, Heartbeat, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest,
@@ -80,8 +80,9 @@ impl Link {
     }
 
     /// Records a booking the terminal answered: the new baseline and the terminal's clock.
-    fn booked(&self, answer: &Answer, payment: Option<(String, i64)>) {
+    fn booked(&self, answer: &Answer, payment: Option<(String, i64)>, answered: Answered) {
         let mut record = self.record();
+        record.answered = Some(answered);
         let seen = Seen::of(answer);
         if let Some(printed) = seen.printed_at {
             record.clock_offset_secs = Some(printed - now_ms().div_euclid(1000));
@@ -249,18 +250,27 @@ impl Terminal for CaisseApTerminal {
                 "the Caisse-AP driver keeps no durable record (no state dir); the payment's fate cannot be proven".into(),
             ));
         };
+        if let Some(Answered::Payment { approval, .. }) = record
+            .answered
+            .as_ref()
+            .filter(|a| matches!(a, Answered::Payment { reference: r, .. } if r == reference))
+        {
+            // Approved and kept by the driver, but never recorded by the gateway (it crashed).
+            return Ok(Recovery::Known(PaymentOutcome::Approved(approval.clone())));
+        }
         let Some(in_flight) = record.in_flight.filter(|f| f.reference == reference) else {
             return Ok(Recovery::NotCharged);
         };
         let _guard = link.busy.clone().lock_owned().await;
         match recovery::once(&link, &in_flight).await {
             Ok(Settled::Booked(answer)) => {
-                link.booked(&answer, payment_key(&answer, in_flight.amount));
-                Ok(Recovery::Known(PaymentOutcome::Approved(approval(
+                let approval = approval(&answer, in_flight.amount, "payment");
+                link.booked(
                     &answer,
-                    in_flight.amount,
-                    "payment",
-                ))))
+                    payment_key(&answer, in_flight.amount),
+                    paid(&in_flight, &approval),
+                );
+                Ok(Recovery::Known(PaymentOutcome::Approved(approval)))
             }
             Ok(Settled::NotBooked(why)) => {
                 tracing::info!(terminal = %link.key, reference, why, "interrupted payment was not booked");
@@ -296,6 +306,24 @@ impl Terminal for CaisseApTerminal {
     }
 }
 
+/// What is kept of an approved debit until the next booking.
+fn paid(in_flight: &InFlight, approval: &crate::Approval) -> Answered {
+    Answered::Payment {
+        reference: in_flight.reference.clone(),
+        approval: approval.clone(),
+    }
+}
+
+/// What is kept of a refund the terminal booked until the next booking.
+fn refunded(req: &RefundRequest, terminal: &Value) -> Answered {
+    Answered::Refund {
+        charge: req.charge.clone(),
+        amount: req.amount,
+        refunded_before: Some(req.refunded_before),
+        terminal: terminal.clone(),
+    }
+}
+
 /// The cancellation key of a payment: its auth code and amount.
 fn payment_key(answer: &Answer, amount: i64) -> Option<(String, i64)> {
     Some((answer.auth_code.clone()?, amount))
@@ -307,7 +335,19 @@ async fn run_payment(link: &Link, in_flight: &InFlight, amount: u64) -> PaymentO
         Ok(ex) => {
             let answer = ex.answer;
             match answer.status {
-                Status::Done => link.booked(&answer, payment_key(&answer, in_flight.amount)),
+                Status::Done => {
+                    let outcome = payment_outcome(&answer, in_flight.amount);
+                    if let PaymentOutcome::Approved(approval) = &outcome {
+                        link.booked(
+                            &answer,
+                            payment_key(&answer, in_flight.amount),
+                            paid(in_flight, approval),
+                        );
+                        return outcome;
+                    }
+                    link.clear_in_flight();
+                    return outcome;
+                }
                 Status::NotDone => link.clear_in_flight(),
                 // Immediate mode was not asked for (`BA=0`): the result is still to come.
                 _ => {
@@ -347,8 +387,13 @@ async fn settle(link: &Link, in_flight: &InFlight, why: &str) -> PaymentOutcome 
     loop {
         match recovery::once(link, in_flight).await {
             Ok(Settled::Booked(answer)) => {
-                link.booked(&answer, payment_key(&answer, in_flight.amount));
-                return PaymentOutcome::Approved(approval(&answer, in_flight.amount, "payment"));
+                let approval = approval(&answer, in_flight.amount, "payment");
+                link.booked(
+                    &answer,
+                    payment_key(&answer, in_flight.amount),
+                    paid(in_flight, &approval),
+                );
+                return PaymentOutcome::Approved(approval);
             }
             Ok(Settled::NotBooked(reason)) => {
                 link.clear_in_flight();
@@ -404,12 +449,18 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
         // A refund whose answer was lost: settle it before anything else.
         match recovery::once(link, &stale).await? {
             Settled::Booked(answer) => {
-                link.booked(&answer, None);
+                let terminal = terminal_facts(&answer, &stale.kind);
                 if stale.reference == req.charge && stale.amount == req.amount {
-                    return Ok(RefundOutcome::Succeeded {
-                        terminal: terminal_facts(&answer, &stale.kind),
-                    });
+                    link.booked(&answer, None, refunded(req, &terminal));
+                    return Ok(RefundOutcome::Succeeded { terminal });
                 }
+                let earlier = Answered::Refund {
+                    charge: stale.reference.clone(),
+                    amount: stale.amount,
+                    refunded_before: None,
+                    terminal,
+                };
+                link.booked(&answer, None, earlier);
                 return Err(DriverError::Busy(format!(
                     "an earlier refund of {} on charge {} was booked although its answer was lost; retry that refund to record it",
                     stale.amount, stale.reference
@@ -418,6 +469,18 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
             Settled::NotBooked(_) => link.clear_in_flight(),
         }
         record = link.record();
+    }
+    if let Some(Answered::Refund { terminal, .. }) = record.answered.as_ref().filter(|a| {
+        matches!(a, Answered::Refund { charge, amount, refunded_before, .. }
+            if *charge == req.charge && *amount == req.amount
+                && refunded_before.is_none_or(|r| r == req.refunded_before))
+    }) {
+        // Booked and answered, but the gateway never recorded it (it crashed): that booking is
+        // this refund's answer, not a second credit.
+        let terminal = terminal.clone();
+        record.answered = None;
+        link.save(record)?;
+        return Ok(RefundOutcome::Succeeded { terminal });
     }
     // A full refund of the terminal's last payment is a cancellation (`CD=2`), where supported.
     let auth = req.terminal.get("auth_code").and_then(Value::as_str);
@@ -452,10 +515,9 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
                 tracing::warn!(terminal = %link.key, error = %e, "refund answer lost; settling with the duplicate ticket");
                 return match recovery::once(link, &in_flight).await {
                     Ok(Settled::Booked(answer)) => {
-                        link.booked(&answer, None);
-                        Ok(RefundOutcome::Succeeded {
-                            terminal: terminal_facts(&answer, kind),
-                        })
+                        let terminal = terminal_facts(&answer, kind);
+                        link.booked(&answer, None, refunded(req, &terminal));
+                        Ok(RefundOutcome::Succeeded { terminal })
                     }
                     Ok(Settled::NotBooked(why)) => {
                         link.clear_in_flight();
@@ -472,10 +534,9 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
         };
         match answer.status {
             Status::Done => {
-                link.booked(&answer, None);
-                return Ok(RefundOutcome::Succeeded {
-                    terminal: terminal_facts(&answer, kind),
-                });
+                let terminal = terminal_facts(&answer, kind);
+                link.booked(&answer, None, refunded(req, &terminal));
+                return Ok(RefundOutcome::Succeeded { terminal });
             }
             // No cancellation on this terminal (or not of that payment): a credit instead.
             _ if action == Action::Cancel => {

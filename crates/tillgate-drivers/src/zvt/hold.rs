@@ -10,7 +10,7 @@ use tillgate_zvt::client::{AuthOutcome, ZvtError};
 
 use super::link::{map_failure, Link, Slot};
 use super::mapping::terminal_facts;
-use super::memory::{InFlight, Record};
+use super::memory::{BookedRefund, InFlight, Record};
 use super::payment;
 use crate::{CaptureRequest, DriverError, HoldOutcome, ReleaseRequest};
 
@@ -29,9 +29,8 @@ pub(crate) async fn capture(
     }
     let (receipt_no, trace) = reservation_of(&req.terminal)?;
     let mut record = prepare(link, slot).await?;
-    if let Some(booked) = record
-        .refund_booked
-        .take_if(|b| b.charge == req.charge && b.kind_is(&["book_total"]))
+    if let Some(booked) =
+        record.take_booked(|b| b.charge == req.charge && b.kind_is(&["book_total"]))
     {
         // This capture was booked before its answer was lost: that booking is the answer.
         link.save(record)?;
@@ -46,9 +45,8 @@ pub(crate) async fn capture(
             }
         });
     }
-    if let Some(released) = record
-        .refund_booked
-        .take_if(|b| b.charge == req.charge && b.kind_is(&["release"]))
+    if let Some(released) =
+        record.take_booked(|b| b.charge == req.charge && b.kind_is(&["release"]))
     {
         link.save(record)?;
         let _ = released;
@@ -71,9 +69,8 @@ pub(crate) async fn release(
     let amount = positive(req.authorized)?;
     let (receipt_no, _) = reservation_of(&req.terminal)?;
     let mut record = prepare(link, slot).await?;
-    if let Some(booked) = record
-        .refund_booked
-        .take_if(|b| b.charge == req.charge && b.kind_is(&["book_total", "release"]))
+    if let Some(booked) =
+        record.take_booked(|b| b.charge == req.charge && b.kind_is(&["book_total", "release"]))
     {
         link.save(record)?;
         return Ok(if booked.kind_is(&["release"]) {
@@ -151,15 +148,21 @@ fn finish(
         Err(e) => return Err(map_failure(slot, e)),
     };
     let mut record = link.record();
-    record.refund_in_flight = None;
+    let sent = record.refund_in_flight.take();
     match outcome {
         AuthOutcome::Approved(tx) => {
             record.baseline_known = true;
             record.last = Some(super::memory::TxKey::of(&tx));
+            let terminal = terminal_facts(&tx, kind);
+            // Kept for a retry: the gateway may crash before it records this answer.
+            record.refund_answered = sent.map(|(_, sent)| BookedRefund {
+                charge: sent.reference,
+                amount: sent.amount,
+                refunded_before: None,
+                terminal: terminal.clone(),
+            });
             link.save(record)?;
-            Ok(HoldOutcome::Done {
-                terminal: terminal_facts(&tx, kind),
-            })
+            Ok(HoldOutcome::Done { terminal })
         }
         AuthOutcome::Declined { text, .. } | AuthOutcome::Aborted { text, .. } => {
             record.baseline_known = false;

@@ -40,12 +40,18 @@ pub(crate) struct InFlight {
     pub reserve: bool,
 }
 
-/// A refund, book total or release the terminal booked although its answer never reached the gateway: kept until the
-/// refund is asked for again, which then gets this booking instead of a second refund.
+/// A refund, book total or release the terminal booked, kept until the gateway asks for it again or
+/// the next booking replaces it: its answer may have been lost on the link, or reached the driver but
+/// not the gateway's database (a crash). A retry then gets this booking instead of a second one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct BookedRefund {
     pub charge: String,
     pub amount: i64,
+    /// How much of the charge was refunded before this refund (`None`: found by a recovery, which
+    /// does not know it). With the charge and the amount it names the refund, so a later refund of
+    /// the same amount is not mistaken for this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_before: Option<i64>,
     /// The terminal facts of the booking, as a refund answer carries them.
     pub terminal: serde_json::Value,
 }
@@ -58,12 +64,25 @@ impl BookedRefund {
     }
 }
 
+/// A payment the terminal approved, kept by its PaymentIntent until the next approval replaces it.
+/// The gateway records an outcome only after the driver has it: a crash between the two finds the
+/// booking here, where a cleared record would have said "not charged" and invited a second payment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BookedPayment {
+    pub reference: String,
+    pub approval: crate::Approval,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Record {
     /// Whether `last` is known (after a repeat receipt or a booking seen by this driver).
     pub baseline_known: bool,
     pub last: Option<TxKey>,
     pub in_flight: Option<InFlight>,
+    /// The last approved payment, for a recovery after its answer reached the driver but not the
+    /// gateway's database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_booked: Option<BookedPayment>,
     /// A reversal, refund, book total or release sent and not yet answered (`kind` is "reversal",
     /// "refund", "book_total" or "release"; `reference` the charge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,9 +90,22 @@ pub(crate) struct Record {
     /// A refund found booked after its answer was lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_booked: Option<BookedRefund>,
+    /// The last refund, book total or release the terminal answered, kept until the next such
+    /// answer: the gateway records it only after the driver has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_answered: Option<BookedRefund>,
     /// The terminal refused a Reservation (`06 22`): it has no pre-authorisation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reservations_refused: bool,
+}
+
+impl Record {
+    /// Takes the booking (lost answer first, then last answered) that `is` recognises.
+    pub fn take_booked(&mut self, is: impl Fn(&BookedRefund) -> bool) -> Option<BookedRefund> {
+        self.refund_booked
+            .take_if(|b| is(b))
+            .or_else(|| self.refund_answered.take_if(|b| is(b)))
+    }
 }
 
 /// Records of every terminal this driver talks to, keyed by `zvt://host:port`.
@@ -164,12 +196,29 @@ mod tests {
                 baseline: None,
                 reserve: true,
             }),
+            payment_booked: Some(BookedPayment {
+                reference: "pi_0".into(),
+                approval: crate::Approval {
+                    card: tillgate_domain::cards::CardFacts {
+                        brand: "visa".into(),
+                        last4: "4242".into(),
+                        exp_month: 12,
+                        exp_year: 2030,
+                        masked: "424242******4242".into(),
+                    },
+                    amount: 1000,
+                    terminal: serde_json::json!({"receipt_no": 3}),
+                    receipt_lines: vec!["APPROVED".into()],
+                },
+            }),
             refund_in_flight: None,
             refund_booked: Some(BookedRefund {
                 charge: "ch_1".into(),
                 amount: 500,
+                refunded_before: Some(0),
                 terminal: serde_json::json!({"receipt_no": 4}),
             }),
+            refund_answered: None,
             reservations_refused: true,
         };
         Memory::new(Some(dir.clone()))

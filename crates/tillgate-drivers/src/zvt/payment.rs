@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use super::link::{map_failure, Link, Slot};
 use super::mapping::{approval, driver_error, payment_outcome};
-use super::memory::{InFlight, Record, TxKey};
+use super::memory::{BookedPayment, InFlight, Record, TxKey};
 use crate::{DriverError, PaymentOutcome, Recovery};
 
 /// Learns the terminal's last booked transaction when the driver does not know it (first payment
@@ -53,8 +53,9 @@ pub(crate) async fn run(
     };
     let finished = match result {
         Ok(auth) => {
-            settle(&link, &auth);
-            payment_outcome(auth, in_flight.amount, kind_of(&in_flight))
+            let finished = payment_outcome(auth.clone(), in_flight.amount, kind_of(&in_flight));
+            settle(&link, &auth, &in_flight, &finished);
+            finished
         }
         Err(ZvtError::Nak(code)) if in_flight.reserve => {
             // The terminal has no pre-authorisation: remember it, so the next manual PaymentIntent
@@ -153,12 +154,18 @@ pub(crate) async fn recover_once(
             tx.receipt_no
         )));
     }
-    clear_in_flight(link, Some(key));
-    Ok(Recovery::Known(PaymentOutcome::Approved(approval(
-        &tx,
-        in_flight.amount,
-        kind_of(in_flight),
-    ))))
+    let approval = approval(&tx, in_flight.amount, kind_of(in_flight));
+    let mut record = link.record();
+    record.baseline_known = true;
+    record.last = Some(key);
+    record.in_flight = None;
+    record.payment_booked = Some(BookedPayment {
+        reference: in_flight.reference.clone(),
+        approval: approval.clone(),
+    });
+    // Kept before it is told: the gateway may crash before it records the outcome.
+    link.save(record)?;
+    Ok(Recovery::Known(PaymentOutcome::Approved(approval)))
 }
 
 /// What the charge records of the booking: a payment, or a reservation to capture later.
@@ -170,14 +177,24 @@ fn kind_of(in_flight: &InFlight) -> &'static str {
     }
 }
 
-/// Records a finished command: an approval becomes the new baseline; anything else makes the next
-/// payment re-learn it (a terminal may count failures as receipts).
-pub(crate) fn settle(link: &Link, auth: &AuthOutcome) {
+/// Records a finished command: an approval becomes the new baseline and is kept as the booking of
+/// its PaymentIntent; anything else makes the next payment re-learn the baseline (a terminal may
+/// count failures as receipts).
+pub(crate) fn settle(
+    link: &Link,
+    auth: &AuthOutcome,
+    in_flight: &InFlight,
+    outcome: &PaymentOutcome,
+) {
     let mut record = link.record();
-    match auth {
-        AuthOutcome::Approved(tx) => {
+    match (auth, outcome) {
+        (AuthOutcome::Approved(tx), PaymentOutcome::Approved(approval)) => {
             record.baseline_known = true;
             record.last = Some(TxKey::of(tx));
+            record.payment_booked = Some(BookedPayment {
+                reference: in_flight.reference.clone(),
+                approval: approval.clone(),
+            });
         }
         _ => {
             record.baseline_known = false;

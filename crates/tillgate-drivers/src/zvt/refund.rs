@@ -31,8 +31,11 @@ pub(crate) async fn run(
         ));
     }
     record = settle_stale(link, slot, record).await?;
-    if let Some(booked) = record.refund_booked.take_if(|b| {
-        b.charge == req.charge && b.amount == req.amount && b.kind_is(&["refund", "reversal"])
+    if let Some(booked) = record.take_booked(|b| {
+        b.charge == req.charge
+            && b.amount == req.amount
+            && b.refunded_before.is_none_or(|r| r == req.refunded_before)
+            && b.kind_is(&["refund", "reversal"])
     }) {
         // This very refund was booked before its answer was lost: report that booking.
         link.save(record)?;
@@ -89,10 +92,17 @@ pub(crate) async fn run(
             // A reversal or refund is a booking too: it becomes the baseline for the next recovery.
             record.baseline_known = true;
             record.last = Some(TxKey::of(&tx));
+            let terminal = terminal_facts(&tx, kind);
+            // Kept for a retry: the gateway may crash before it records this refund, and the
+            // retry (same charge, amount and refunded-before) must get this booking, not another.
+            record.refund_answered = Some(BookedRefund {
+                charge: req.charge.clone(),
+                amount: req.amount,
+                refunded_before: Some(req.refunded_before),
+                terminal: terminal.clone(),
+            });
             link.save(record)?;
-            RefundOutcome::Succeeded {
-                terminal: terminal_facts(&tx, kind),
-            }
+            RefundOutcome::Succeeded { terminal }
         }
         AuthOutcome::Declined { text, .. } | AuthOutcome::Aborted { text, .. } => {
             // A terminal may count a failure as a receipt: learn the baseline again next time.
@@ -149,6 +159,7 @@ pub(crate) async fn settle_stale(
             record.refund_booked = Some(BookedRefund {
                 charge: stale.reference.clone(),
                 amount: stale.amount,
+                refunded_before: None,
                 terminal: terminal_facts(&tx, &kind),
             });
             record.baseline_known = true;

@@ -300,6 +300,16 @@ impl Terminal for ZvtTerminal {
                 "the ZVT driver keeps no durable record (no state_dir); the payment's fate cannot be proven".into(),
             ));
         };
+        if let Some(booked) = record
+            .payment_booked
+            .as_ref()
+            .filter(|b| b.reference == reference)
+        {
+            // Approved and kept by the driver, but never recorded by the gateway (it crashed).
+            return Ok(Recovery::Known(PaymentOutcome::Approved(
+                booked.approval.clone(),
+            )));
+        }
         match record.in_flight {
             Some(in_flight) if in_flight.reference == reference => {
                 let mut slot = link.take().await?;
