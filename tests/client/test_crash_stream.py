@@ -2,11 +2,12 @@
 ZVT terminals (`tillgate sim zvt` subprocesses) while tillgate is killed with SIGKILL at random moments
 and restarted on the same database.
 
-Every other ZVT payment is a manual capture (captured in full, in part, or canceled). At the end:
-every PaymentIntent is final, none is charged twice, each ZVT terminal's journal matches the
-succeeded charges and refunds on its reader one to one (reservations settled by exactly one book
-total or release, the terminal's net equal to tillgate's), and the webhook receiver holds every
-event at least once. CI size: 200 payments and 10 kills (TILLGATE_CRASH_PAYMENTS /
+Every other ZVT payment is a manual capture (captured in full, in part, or canceled); every 8th
+payment goes to a Caisse-AP terminal (`tillgate sim caisse-ap`). At the end: every PaymentIntent is
+final, none is charged twice, each ZVT terminal's journal matches the succeeded charges and refunds
+on its reader one to one (reservations settled by exactly one book total or release, the terminal's
+net equal to tillgate's), the Caisse-AP journal likewise by authorisation number, and the webhook
+receiver holds every event at least once. CI size: 200 payments and 10 kills (TILLGATE_CRASH_PAYMENTS /
 TILLGATE_CRASH_KILLS for the long run, e.g. 10000 and 200).
 """
 
@@ -23,6 +24,7 @@ import pytest
 import stripe
 
 from conftest import METRICS, using
+from test_caisse_ap import caisse_sim
 from test_zvt import zvt_sims
 from tg import Reader, field
 
@@ -31,6 +33,7 @@ KILLS = int(os.environ.get("TILLGATE_CRASH_KILLS", "10"))
 READERS = 8
 ZVT_TERMINALS = 2
 ZVT_EVERY = 4  # every 4th payment goes to a ZVT terminal
+CAISSE_EVERY = 8  # and every 8th (another one) to the Caisse-AP terminal
 DEADLINE = float(os.environ.get("TILLGATE_CRASH_DEADLINE", "600"))
 
 
@@ -121,12 +124,15 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
     receiver = Receiver()
     deadline = time.monotonic() + DEADLINE
     rng = random.Random(7)
-    with using(srv), zvt_sims(tmp_path, ZVT_TERMINALS, "--authorization-delay-ms", "40") as sims:
+    with using(srv), zvt_sims(tmp_path, ZVT_TERMINALS, "--authorization-delay-ms", "40") as sims, \
+            caisse_sim(tmp_path, "caisse", "--answer-delay-ms", "40") as caisse:
         stripe.WebhookEndpoint.create(url=receiver.url, enabled_events=["*"])
         readers = [Reader.create(registration_code="simulated-wpe", label=f"till {i}").id
                    for i in range(READERS)]
         zvt_readers = [Reader.create(registration_code=sim.code, label=f"zvt {k}").id
                        for k, sim in enumerate(sims)]
+        caisse_reader = Reader.create(registration_code=caisse.code, label="caisse").id
+        on_caisse: list[str] = []
 
         stop = threading.Event()
         kills = []
@@ -154,7 +160,10 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
         for i in range(PAYMENTS):
             progress[0] = i
             zvt = i % ZVT_EVERY == ZVT_EVERY - 1
+            on_french = i % CAISSE_EVERY == 1
             reader = zvt_readers[(i // ZVT_EVERY) % ZVT_TERMINALS] if zvt else readers[i % READERS]
+            if on_french:
+                reader = caisse_reader
             cancel = i % 10 == 9
             # Every other ZVT payment is a manual capture: captured, captured in part, or canceled.
             hold = zvt and not cancel and (i // ZVT_EVERY) % 2 == 0
@@ -172,6 +181,8 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
                 continue
             if zvt:
                 on_zvt[reader].append(pi.id)
+            if on_french:
+                on_caisse.append(pi.id)
             while True:
                 assert time.monotonic() < deadline, f"payment {i} not final before the deadline"
                 cur = retrying(lambda: stripe.PaymentIntent.retrieve(pi.id), deadline)
@@ -186,7 +197,7 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
                         field(r, "action", "process_payment_intent", "payment_intent") == pi.id
                     if not busy:
                         Reader.process_payment_intent(reader, payment_intent=pi.id)
-                    if zvt:
+                    if zvt or on_french:
                         time.sleep(0.03)  # the terminal's customer presents the card by herself
                     else:
                         Reader.TestHelpers.present_payment_method(reader)
@@ -248,6 +259,26 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
             zvt_payments += len(booked)
         assert zvt_payments >= PAYMENTS // ZVT_EVERY // 2, "the ZVT terminals took part in the stream"
 
+        # The Caisse-AP terminal booked what tillgate recorded, matched by authorisation number.
+        journal = caisse.journal()
+        booked = sorted((e["auth_code"], e["amount"]) for e in journal
+                        if e["kind"] == "payment" and not e["cancelled"])
+        charged, refunds, net = [], [], 0
+        for pi_id in on_caisse:
+            for c in stripe.Charge.list(payment_intent=pi_id, limit=100).data:
+                if c.status == "succeeded" and c.captured:
+                    charged.append((field(c, "tillgate", "terminal", "auth_code"), c.amount_captured))
+                    net += c.amount_captured - c.amount_refunded
+            refunds += [(field(r, "tillgate", "terminal", "auth_code"), r.amount)
+                        for r in stripe.Refund.list(payment_intent=pi_id, limit=100).data
+                        if r.status == "succeeded"]
+        booked_refunds = sorted((e["auth_code"], e["amount"]) for e in journal if e["kind"] == "refund")
+        assert booked == sorted(charged), f"caisse-ap: journal {journal} vs charges {charged}"
+        assert booked_refunds == sorted(refunds), f"caisse-ap: refunds {booked_refunds} vs {refunds}"
+        caisse_net = sum(a for _, a in booked) - sum(a for _, a in booked_refunds)
+        assert caisse_net == net, f"caisse-ap: the terminal holds {caisse_net}, tillgate {net}"
+        assert len(booked) >= PAYMENTS // CAISSE_EVERY // 2, "the Caisse-AP terminal took part"
+
         # Every committed event reaches the receiver at least once.
         stored = {e.id for e in stripe.Event.list(limit=100).auto_paging_iter()}
         wait_until = time.monotonic() + 90
@@ -259,6 +290,6 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
             time.sleep(0.25)
         assert not missing, f"{len(missing)} of {len(stored)} events never delivered, e.g. {sorted(missing)[:3]}"
         METRICS["crash stream"] = (f"{PAYMENTS} payments ({zvt_payments} on {ZVT_TERMINALS} ZVT terminals, "
-                                   f"journals matching), {len(kills)} SIGKILLs ({during_stream} during the stream), {len(stored)} events "
+                                   f"{len(booked)} on a Caisse-AP terminal, journals matching), {len(kills)} SIGKILLs ({during_stream} during the stream), {len(stored)} events "
                                    f"all delivered, no double charge")
         receiver.httpd.shutdown()
