@@ -336,17 +336,13 @@ async fn run_payment(link: &Link, in_flight: &InFlight, amount: u64) -> PaymentO
             let answer = ex.answer;
             match answer.status {
                 Status::Done => {
-                    let outcome = payment_outcome(&answer, in_flight.amount);
-                    if let PaymentOutcome::Approved(approval) = &outcome {
-                        link.booked(
-                            &answer,
-                            payment_key(&answer, in_flight.amount),
-                            paid(in_flight, approval),
-                        );
-                        return outcome;
-                    }
-                    link.clear_in_flight();
-                    return outcome;
+                    let approval = approval(&answer, in_flight.amount, "payment");
+                    link.booked(
+                        &answer,
+                        payment_key(&answer, in_flight.amount),
+                        paid(in_flight, &approval),
+                    );
+                    return PaymentOutcome::Approved(approval);
                 }
                 Status::NotDone => link.clear_in_flight(),
                 // Immediate mode was not asked for (`BA=0`): the result is still to come.
