@@ -2,14 +2,15 @@
 //! that falls between the terminal's answer and the gateway's database: the bookings are found
 //! again by a new driver on the same state directory, and none is made twice.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{approval, refunded};
 use tillgate_caisse_ap::simulator::{Behaviour, EntryKind, SimConfig, Simulator};
 use tillgate_domain::cards::CardFacts;
 use tillgate_drivers::caisse_ap::{CaisseApDriver, CaisseApDriverConfig, Endpoint};
-use tillgate_drivers::{
-    PaymentOutcome, PaymentRequest, Recovery, RefundOutcome, RefundRequest, Terminal,
-};
+use tillgate_drivers::{PaymentOutcome, PaymentRequest, Recovery, RefundRequest, Terminal};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -43,8 +44,8 @@ async fn answers_the_gateway_never_recorded_are_found_again_after_a_restart() {
         let count = |kind: EntryKind| sim.journal().iter().filter(|e| e.kind == kind).count();
 
         let mut t = restarted();
-        let paid = match t
-            .begin_payment(PaymentRequest {
+        let paid = approval(
+            t.begin_payment(PaymentRequest {
                 reference: "pi_done".into(),
                 amount: 2500,
                 currency: "eur".into(),
@@ -52,11 +53,8 @@ async fn answers_the_gateway_never_recorded_are_found_again_after_a_restart() {
             })
             .await
             .unwrap()
-            .await
-        {
-            PaymentOutcome::Approved(a) => a,
-            other => panic!("{other:?}"),
-        };
+            .await,
+        );
         // The gateway died before it recorded the approval; after the restart it asks.
         let mut t = restarted();
         match t.recover("pi_done").await.unwrap() {
@@ -82,28 +80,20 @@ async fn answers_the_gateway_never_recorded_are_found_again_after_a_restart() {
             terminal: paid.terminal.clone(),
             refunded_before: 0,
         };
-        let first = match t.refund(refund.clone()).await.unwrap() {
-            RefundOutcome::Succeeded { terminal } => terminal,
-            other => panic!("{other:?}"),
-        };
+        let first = refunded(t.refund(refund.clone()).await.unwrap());
         let mut t = restarted();
-        match t.refund(refund.clone()).await.unwrap() {
-            RefundOutcome::Succeeded { terminal } => assert_eq!(terminal, first),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(refunded(t.refund(refund.clone()).await.unwrap()), first);
         assert_eq!(count(EntryKind::Refund), 1, "no second credit of 10.00");
         // Recorded this time: another 10.00 names 10.00 refunded before, and is a new credit.
-        match t
-            .refund(RefundRequest {
+        let second = refunded(
+            t.refund(RefundRequest {
                 refunded_before: 1000,
                 ..refund
             })
             .await
-            .unwrap()
-        {
-            RefundOutcome::Succeeded { .. } => {}
-            other => panic!("{other:?}"),
-        }
+            .unwrap(),
+        );
+        assert_ne!(second["auth_code"], first["auth_code"]);
         assert_eq!(count(EntryKind::Refund), 2);
         assert_eq!(sim.net_booked(), 500, "25.00 paid, 20.00 given back");
         sim.shutdown().await;

@@ -2,9 +2,12 @@
 //! registration facts, approvals with card facts and receipts, declines in Stripe's words, abort,
 //! reversal and refund, and exactly one charge when the link or the gateway dies mid-payment.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{approval, refunded};
 use serde_json::json;
 use tillgate_domain::cards::CardFacts;
 use tillgate_drivers::zvt::{Endpoint, ZvtDriver, ZvtDriverConfig, ZvtTerminal};
@@ -34,6 +37,17 @@ fn config() -> ZvtDriverConfig {
     }
 }
 
+/// A driver config that keeps its records in a state directory of its own, removed when the
+/// returned guard drops; a new driver on the same config is the gateway after a restart.
+fn durable() -> (tempfile::TempDir, ZvtDriverConfig) {
+    let dir = tempfile::tempdir().expect("a state directory");
+    let config = ZvtDriverConfig {
+        state_dir: Some(dir.path().into()),
+        ..config()
+    };
+    (dir, config)
+}
+
 fn terminal(driver: &ZvtDriver, sim: &SimHandle) -> (ZvtTerminal, mpsc::Receiver<TerminalEvent>) {
     let (tx, rx) = mpsc::channel(64);
     let endpoint = Endpoint::parse(&sim.url()).unwrap();
@@ -56,13 +70,6 @@ async fn pay(t: &mut ZvtTerminal, reference: &str, amount: i64) -> PaymentOutcom
         .await
         .unwrap()
         .await
-}
-
-fn approval(outcome: PaymentOutcome) -> tillgate_drivers::Approval {
-    match outcome {
-        PaymentOutcome::Approved(a) => a,
-        other => panic!("expected an approval, got {other:?}"),
-    }
 }
 
 fn refund_of(approval: &tillgate_drivers::Approval, amount: i64) -> RefundRequest {
@@ -375,14 +382,9 @@ async fn link_drop_before_charge_reports_nothing_charged() {
 /// state directory) asks the terminal and learns the payment succeeded: one charge, no second one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_crash_mid_payment_is_recovered_from_the_durable_record() {
-    let state_dir = std::env::temp_dir().join(format!("tillgate-zvt-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state_dir);
+    let (_state_dir, durable) = durable();
     let sim = Arc::new(sim(Behaviour::CrashAfterCharge).await);
     sim.update_config(|c| c.restart_ms = 1_500);
-    let durable = ZvtDriverConfig {
-        state_dir: Some(state_dir.clone()),
-        ..config()
-    };
 
     // The first gateway process, on its own runtime so that it can die mid-payment.
     let (url, first_cfg, watched) = (sim.url(), durable.clone(), sim.clone());
@@ -435,7 +437,6 @@ async fn gateway_crash_mid_payment_is_recovered_from_the_durable_record() {
             .expect("bounded"),
     );
     assert_eq!(sim.charged().len(), 2);
-    let _ = std::fs::remove_dir_all(&state_dir);
 }
 
 #[tokio::test]
@@ -510,13 +511,7 @@ fn refund_for(charge: &str, approval: &tillgate_drivers::Approval, amount: i64) 
 /// and never gives the money back twice; other refunds are not mistaken for it.
 #[tokio::test]
 async fn a_refund_whose_answer_was_lost_is_booked_once_and_its_retry_gets_that_booking() {
-    let state_dir =
-        std::env::temp_dir().join(format!("tillgate-zvt-refund-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state_dir);
-    let durable = ZvtDriverConfig {
-        state_dir: Some(state_dir.clone()),
-        ..config()
-    };
+    let (_state_dir, durable) = durable();
     timeout(LIMIT, async {
         let sim = sim(Behaviour::Normal).await;
         let driver = ZvtDriver::with_config(durable.clone());
@@ -574,7 +569,6 @@ async fn a_refund_whose_answer_was_lost_is_booked_once_and_its_retry_gets_that_b
     })
     .await
     .expect("bounded");
-    let _ = std::fs::remove_dir_all(&state_dir);
 }
 
 /// The gateway records an outcome only after the driver has it. A gateway that dies in between
@@ -583,13 +577,7 @@ async fn a_refund_whose_answer_was_lost_is_booked_once_and_its_retry_gets_that_b
 /// and book none of them a second time, while a later refund of the same amount is a new one.
 #[tokio::test]
 async fn answers_the_gateway_never_recorded_are_found_again_after_a_restart() {
-    let state_dir =
-        std::env::temp_dir().join(format!("tillgate-zvt-answered-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state_dir);
-    let durable = ZvtDriverConfig {
-        state_dir: Some(state_dir.clone()),
-        ..config()
-    };
+    let (_state_dir, durable) = durable();
     timeout(LIMIT, async {
         let sim = sim(Behaviour::Normal).await;
         let restarted = || {
@@ -614,15 +602,9 @@ async fn answers_the_gateway_never_recorded_are_found_again_after_a_restart() {
             charge: "ch_done".into(),
             ..refund_of(&paid, 1000)
         };
-        let first = match t.refund(refund.clone()).await.unwrap() {
-            RefundOutcome::Succeeded { terminal } => terminal,
-            other => panic!("{other:?}"),
-        };
+        let first = refunded(t.refund(refund.clone()).await.unwrap());
         let mut t = restarted();
-        match t.refund(refund.clone()).await.unwrap() {
-            RefundOutcome::Succeeded { terminal } => assert_eq!(terminal, first),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(refunded(t.refund(refund.clone()).await.unwrap()), first);
         assert_eq!(
             kind_count(EntryKind::Refund),
             1,
@@ -633,12 +615,8 @@ async fn answers_the_gateway_never_recorded_are_found_again_after_a_restart() {
             refunded_before: 1000,
             ..refund.clone()
         };
-        match t.refund(next).await.unwrap() {
-            RefundOutcome::Succeeded { terminal } => {
-                assert_ne!(terminal["receipt_no"], first["receipt_no"])
-            }
-            other => panic!("{other:?}"),
-        }
+        let second = refunded(t.refund(next).await.unwrap());
+        assert_ne!(second["receipt_no"], first["receipt_no"]);
         assert_eq!(kind_count(EntryKind::Refund), 2);
 
         // A capture answered and not recorded: the retry books nothing more.
@@ -673,5 +651,4 @@ async fn answers_the_gateway_never_recorded_are_found_again_after_a_restart() {
     })
     .await
     .expect("bounded");
-    let _ = std::fs::remove_dir_all(&state_dir);
 }

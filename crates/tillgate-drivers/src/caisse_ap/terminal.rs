@@ -93,6 +93,18 @@ impl Link {
         self.save_logged(record);
     }
 
+    /// Records an approved debit before anyone is told of it, and gives its approval: the booking
+    /// is kept for its PaymentIntent until the next one (the gateway may crash before it records it).
+    fn approved(&self, answer: &Answer, in_flight: &InFlight) -> crate::Approval {
+        let approval = approval(answer, in_flight.amount, "payment");
+        let kept = Answered::Payment {
+            reference: in_flight.reference.clone(),
+            approval: approval.clone(),
+        };
+        self.booked(answer, payment_key(answer, in_flight.amount), kept);
+        approval
+    }
+
     fn clear_in_flight(&self) {
         let mut record = self.record();
         record.in_flight = None;
@@ -250,28 +262,24 @@ impl Terminal for CaisseApTerminal {
                 "the Caisse-AP driver keeps no durable record (no state dir); the payment's fate cannot be proven".into(),
             ));
         };
-        if let Some(Answered::Payment { approval, .. }) = record
-            .answered
-            .as_ref()
-            .filter(|a| matches!(a, Answered::Payment { reference: r, .. } if r == reference))
+        if let Some(Answered::Payment {
+            reference: paid,
+            approval,
+        }) = &record.answered
         {
-            // Approved and kept by the driver, but never recorded by the gateway (it crashed).
-            return Ok(Recovery::Known(PaymentOutcome::Approved(approval.clone())));
+            if paid == reference {
+                // Approved and kept by the driver, but never recorded by the gateway (it crashed).
+                return Ok(Recovery::Known(PaymentOutcome::Approved(approval.clone())));
+            }
         }
         let Some(in_flight) = record.in_flight.filter(|f| f.reference == reference) else {
             return Ok(Recovery::NotCharged);
         };
         let _guard = link.busy.clone().lock_owned().await;
         match recovery::once(&link, &in_flight).await {
-            Ok(Settled::Booked(answer)) => {
-                let approval = approval(&answer, in_flight.amount, "payment");
-                link.booked(
-                    &answer,
-                    payment_key(&answer, in_flight.amount),
-                    paid(&in_flight, &approval),
-                );
-                Ok(Recovery::Known(PaymentOutcome::Approved(approval)))
-            }
+            Ok(Settled::Booked(answer)) => Ok(Recovery::Known(PaymentOutcome::Approved(
+                link.approved(&answer, &in_flight),
+            ))),
             Ok(Settled::NotBooked(why)) => {
                 tracing::info!(terminal = %link.key, reference, why, "interrupted payment was not booked");
                 link.clear_in_flight();
@@ -306,14 +314,6 @@ impl Terminal for CaisseApTerminal {
     }
 }
 
-/// What is kept of an approved debit until the next booking.
-fn paid(in_flight: &InFlight, approval: &crate::Approval) -> Answered {
-    Answered::Payment {
-        reference: in_flight.reference.clone(),
-        approval: approval.clone(),
-    }
-}
-
 /// What is kept of a refund the terminal booked until the next booking.
 fn refunded(req: &RefundRequest, terminal: &Value) -> Answered {
     Answered::Refund {
@@ -335,15 +335,7 @@ async fn run_payment(link: &Link, in_flight: &InFlight, amount: u64) -> PaymentO
         Ok(ex) => {
             let answer = ex.answer;
             match answer.status {
-                Status::Done => {
-                    let approval = approval(&answer, in_flight.amount, "payment");
-                    link.booked(
-                        &answer,
-                        payment_key(&answer, in_flight.amount),
-                        paid(in_flight, &approval),
-                    );
-                    return PaymentOutcome::Approved(approval);
-                }
+                Status::Done => return PaymentOutcome::Approved(link.approved(&answer, in_flight)),
                 Status::NotDone => link.clear_in_flight(),
                 // Immediate mode was not asked for (`BA=0`): the result is still to come.
                 _ => {
@@ -383,13 +375,7 @@ async fn settle(link: &Link, in_flight: &InFlight, why: &str) -> PaymentOutcome 
     loop {
         match recovery::once(link, in_flight).await {
             Ok(Settled::Booked(answer)) => {
-                let approval = approval(&answer, in_flight.amount, "payment");
-                link.booked(
-                    &answer,
-                    payment_key(&answer, in_flight.amount),
-                    paid(in_flight, &approval),
-                );
-                return PaymentOutcome::Approved(approval);
+                return PaymentOutcome::Approved(link.approved(&answer, in_flight))
             }
             Ok(Settled::NotBooked(reason)) => {
                 link.clear_in_flight();
@@ -466,17 +452,24 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
         }
         record = link.record();
     }
-    if let Some(Answered::Refund { terminal, .. }) = record.answered.as_ref().filter(|a| {
-        matches!(a, Answered::Refund { charge, amount, refunded_before, .. }
-            if *charge == req.charge && *amount == req.amount
-                && refunded_before.is_none_or(|r| r == req.refunded_before))
-    }) {
-        // Booked and answered, but the gateway never recorded it (it crashed): that booking is
-        // this refund's answer, not a second credit.
-        let terminal = terminal.clone();
-        record.answered = None;
-        link.save(record)?;
-        return Ok(RefundOutcome::Succeeded { terminal });
+    if let Some(Answered::Refund {
+        charge,
+        amount,
+        refunded_before,
+        terminal,
+    }) = &record.answered
+    {
+        if *charge == req.charge
+            && *amount == req.amount
+            && refunded_before.is_none_or(|r| r == req.refunded_before)
+        {
+            // Booked and answered, but the gateway never recorded it (it crashed): that booking
+            // is this refund's answer, not a second credit.
+            let terminal = terminal.clone();
+            record.answered = None;
+            link.save(record)?;
+            return Ok(RefundOutcome::Succeeded { terminal });
+        }
     }
     // A full refund of the terminal's last payment is a cancellation (`CD=2`), where supported.
     let auth = req.terminal.get("auth_code").and_then(Value::as_str);

@@ -52,10 +52,16 @@ pub(crate) async fn run(
         None => Err(ZvtError::LinkClosed),
     };
     let finished = match result {
+        Ok(AuthOutcome::Approved(tx)) => {
+            let approval = approval(&tx, in_flight.amount, kind_of(&in_flight));
+            if let Err(e) = keep_approval(&link, &in_flight, TxKey::of(&tx), &approval) {
+                tracing::error!(terminal = %link.key, error = %e, "payment outcome not recorded");
+            }
+            PaymentOutcome::Approved(approval)
+        }
         Ok(auth) => {
-            let finished = payment_outcome(auth.clone(), in_flight.amount, kind_of(&in_flight));
-            settle(&link, &auth, &in_flight, &finished);
-            finished
+            forget_baseline(&link);
+            payment_outcome(auth, in_flight.amount, kind_of(&in_flight))
         }
         Err(ZvtError::Nak(code)) if in_flight.reserve => {
             // The terminal has no pre-authorisation: remember it, so the next manual PaymentIntent
@@ -155,16 +161,7 @@ pub(crate) async fn recover_once(
         )));
     }
     let approval = approval(&tx, in_flight.amount, kind_of(in_flight));
-    let mut record = link.record();
-    record.baseline_known = true;
-    record.last = Some(key);
-    record.in_flight = None;
-    record.payment_booked = Some(BookedPayment {
-        reference: in_flight.reference.clone(),
-        approval: approval.clone(),
-    });
-    // Kept before it is told: the gateway may crash before it records the outcome.
-    link.save(record)?;
+    keep_approval(link, in_flight, key, &approval)?;
     Ok(Recovery::Known(PaymentOutcome::Approved(approval)))
 }
 
@@ -177,30 +174,31 @@ fn kind_of(in_flight: &InFlight) -> &'static str {
     }
 }
 
-/// Records a finished command: an approval becomes the new baseline and is kept as the booking of
-/// its PaymentIntent; anything else makes the next payment re-learn the baseline (a terminal may
-/// count failures as receipts).
-pub(crate) fn settle(
+/// Records an approved booking before anyone is told of it: the new baseline, nothing in flight,
+/// and the approval kept for its PaymentIntent (the gateway may crash before it records it).
+fn keep_approval(
     link: &Link,
-    auth: &AuthOutcome,
     in_flight: &InFlight,
-    outcome: &PaymentOutcome,
-) {
+    key: TxKey,
+    approval: &crate::Approval,
+) -> Result<(), DriverError> {
     let mut record = link.record();
-    match (auth, outcome) {
-        (AuthOutcome::Approved(tx), PaymentOutcome::Approved(approval)) => {
-            record.baseline_known = true;
-            record.last = Some(TxKey::of(tx));
-            record.payment_booked = Some(BookedPayment {
-                reference: in_flight.reference.clone(),
-                approval: approval.clone(),
-            });
-        }
-        _ => {
-            record.baseline_known = false;
-            record.last = None;
-        }
-    }
+    record.baseline_known = true;
+    record.last = Some(key);
+    record.in_flight = None;
+    record.payment_booked = Some(BookedPayment {
+        reference: in_flight.reference.clone(),
+        approval: approval.clone(),
+    });
+    link.save(record)
+}
+
+/// Records a command that booked nothing: the next payment re-learns the baseline (a terminal may
+/// count failures as receipts).
+fn forget_baseline(link: &Link) {
+    let mut record = link.record();
+    record.baseline_known = false;
+    record.last = None;
     record.in_flight = None;
     if let Err(e) = link.save(record) {
         tracing::error!(terminal = %link.key, error = %e, "payment outcome not recorded");
