@@ -2,6 +2,7 @@
 //!
 //! Invariant: this crate performs no I/O and names no database, HTTP framework or driver.
 pub mod cards;
+pub mod cluster;
 pub mod error;
 pub mod ids;
 pub mod metadata;

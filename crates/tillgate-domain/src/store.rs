@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 /// Storage failures, with no database vocabulary in them.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
@@ -66,6 +66,10 @@ pub enum Write {
     IdempotencyAbandon { account: AccountId, key: String },
     /// Hand a resumed claim back as interrupted (the resuming request could not finish its checks).
     IdempotencyInterrupted { account: AccountId, key: String },
+    /// The commit changes a leased reader's state: it is refused as a whole
+    /// ([`StoreError::Conflict`]) unless the fence is the reader's current, unexpired lease. A
+    /// store one process owns alone (SQLite) has no leases and accepts it.
+    Fence(crate::cluster::Fence),
 }
 
 impl Write {

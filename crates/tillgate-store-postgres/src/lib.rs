@@ -2,6 +2,7 @@
 //! from a pool and every object write, idempotency claim and audit batch through one writer task per
 //! database in a process that commits waiting jobs together (group commit): no caller is answered
 //! before its transaction committed. Chosen by a `postgres://` or `postgresql://` database URL.
+mod cluster;
 mod outbox;
 mod sql;
 pub mod testing;
@@ -9,6 +10,7 @@ mod upstreams;
 mod users;
 mod writer;
 
+pub use cluster::PgCluster;
 pub use outbox::PgOutbox;
 pub use upstreams::PgUpstreams;
 pub use users::PgUsers;

@@ -123,9 +123,12 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
                 }
             }
             Err(e) if jobs.len() == 1 => {
-                tracing::error!(error = %e, "commit failed");
+                let e = store_error(e);
+                if !matches!(e, StoreError::Conflict(_)) {
+                    tracing::error!(error = %e, "commit failed");
+                }
                 for job in jobs {
-                    reply(job, Err(StoreError::Unavailable(e.to_string())));
+                    reply(job, Err(e.clone()));
                 }
             }
             Err(_) => {
@@ -134,7 +137,7 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
                     let result = apply_group(&pool, std::slice::from_ref(&job))
                         .await
                         .map(|mut a| a.remove(0))
-                        .map_err(|e| StoreError::Unavailable(e.to_string()));
+                        .map_err(store_error);
                     reply(job, result);
                 }
             }
@@ -147,6 +150,20 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
                 "slow commit group"
             );
         }
+    }
+}
+
+/// The SQLSTATE the fencing functions of `0010_cluster.sql` raise for a stale lease.
+pub(crate) const STALE_LEASE: &str = "TG409";
+
+/// A failed transaction as the store's error: a refused fence is a conflict (the caller lost its
+/// reader), anything else the database being unavailable.
+pub(crate) fn store_error(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some(STALE_LEASE) => {
+            StoreError::Conflict(d.message().to_owned())
+        }
+        _ => StoreError::Unavailable(e.to_string()),
     }
 }
 
@@ -320,6 +337,14 @@ async fn apply_write(tx: &mut Transaction<'_, Postgres>, w: &Write) -> Result<()
             sqlx::query("DELETE FROM idempotency WHERE account = $1 AND key = $2")
                 .bind(account.as_str())
                 .bind(key)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Write::Fence(fence) => {
+            sqlx::query("SELECT tillgate_hold_fence($1, $2, $3)")
+                .bind(&fence.reader)
+                .bind(&fence.owner)
+                .bind(fence.token)
                 .execute(&mut **tx)
                 .await?;
         }

@@ -1,0 +1,191 @@
+//! Instances and reader leases on PostgreSQL (`0010_cluster.sql`): heartbeats, renewal, claims of
+//! missing or expired leases under a new fence, handover and the cluster's status, on a small pool
+//! of their own so lease traffic never queues behind payment commits. Every time is the database's.
+use async_trait::async_trait;
+use sqlx::{PgPool, Row};
+use std::time::Duration;
+use tillgate_domain::cluster::{Cluster, ClusterStatus, InstanceInfo, Lease};
+use tillgate_domain::store::StoreResult;
+
+use crate::unavailable;
+
+pub struct PgCluster {
+    pool: PgPool,
+}
+
+impl PgCluster {
+    /// Opens the cluster tables of the database at `url` (running the migrations).
+    pub async fn open(url: &str) -> StoreResult<PgCluster> {
+        let pool = crate::pool(url, 2).await.map_err(unavailable)?;
+        Ok(PgCluster { pool })
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn leases(rows: Vec<sqlx::postgres::PgRow>) -> Vec<Lease> {
+    rows.iter()
+        .map(|r| Lease {
+            reader: r.get("reader"),
+            fence: r.get("fence"),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Cluster for PgCluster {
+    async fn join(&self, instance: &str, address: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO instances (id, address) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET address = excluded.address, leaving = FALSE, \
+             heartbeat_at = clock_timestamp()",
+        )
+        .bind(instance)
+        .bind(address)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn renew(&self, instance: &str, lease: Duration) -> StoreResult<Vec<Lease>> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("UPDATE instances SET heartbeat_at = clock_timestamp() WHERE id = $1")
+            .bind(instance)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        // Only leases still valid are renewed: one that expired may already be another's claim
+        // in flight, and its reader is reconciled anew by whoever claims it.
+        let rows = sqlx::query(
+            "UPDATE reader_leases SET expires_at = clock_timestamp() + make_interval(secs => $2) \
+             WHERE owner = $1 AND expires_at > clock_timestamp() RETURNING reader, fence",
+        )
+        .bind(instance)
+        .bind(secs(lease))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(leases(rows))
+    }
+
+    async fn claim(
+        &self,
+        instance: &str,
+        candidates: &[String],
+        max: usize,
+        lease: Duration,
+    ) -> StoreResult<Vec<Lease>> {
+        if candidates.is_empty() || max == 0 {
+            return Ok(Vec::new());
+        }
+        // Missing leases are inserted, expired ones taken over. A lease row locked by a commit's
+        // fence check, or by a concurrent claim, is waited for and then judged by its committed
+        // version: a lease renewed or claimed meanwhile is left alone.
+        let rows = sqlx::query(
+            "WITH wanted AS ( \
+                 SELECT r FROM unnest($2::text[]) AS t(r) \
+                 WHERE NOT EXISTS (SELECT 1 FROM reader_leases l \
+                                   WHERE l.reader = t.r AND l.expires_at > clock_timestamp()) \
+                 LIMIT $3 \
+             ) \
+             INSERT INTO reader_leases (reader, owner, fence, expires_at) \
+             SELECT r, $1, nextval('lease_fences'), clock_timestamp() + make_interval(secs => $4) \
+             FROM wanted \
+             ON CONFLICT (reader) DO UPDATE SET owner = excluded.owner, fence = excluded.fence, \
+                 expires_at = excluded.expires_at \
+             WHERE reader_leases.expires_at <= clock_timestamp() \
+             RETURNING reader, fence",
+        )
+        .bind(instance)
+        .bind(candidates)
+        .bind(max as i64)
+        .bind(secs(lease))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(leases(rows))
+    }
+
+    async fn release(&self, instance: &str, readers: &[String]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM reader_leases WHERE owner = $1 AND reader = ANY($2::text[])")
+            .bind(instance)
+            .bind(readers)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn leave(&self, instance: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM reader_leases WHERE owner = $1")
+            .bind(instance)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM instances WHERE id = $1")
+            .bind(instance)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn live_instances(&self, live_within: Duration) -> StoreResult<Vec<InstanceInfo>> {
+        Ok(self
+            .instances()
+            .await?
+            .into_iter()
+            .filter(|i| !i.leaving && i.heartbeat_age_secs < live_within.as_secs_f64())
+            .collect())
+    }
+
+    async fn status(&self) -> StoreResult<ClusterStatus> {
+        let instances = self.instances().await?;
+        let row = sqlx::query(
+            "SELECT count(*) AS readers, \
+                    count(*) FILTER (WHERE l.reader IS NULL OR l.expires_at <= clock_timestamp()) \
+                        AS unowned \
+             FROM objects o LEFT JOIN reader_leases l ON l.reader = o.id \
+             WHERE o.kind = 'terminal.reader' AND NOT o.deleted",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(ClusterStatus {
+            instances,
+            readers: row.get::<i64, _>("readers") as u64,
+            unowned: row.get::<i64, _>("unowned") as u64,
+        })
+    }
+}
+
+impl PgCluster {
+    async fn instances(&self) -> StoreResult<Vec<InstanceInfo>> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.address, i.leaving, \
+                    extract(epoch FROM clock_timestamp() - i.heartbeat_at)::float8 AS age, \
+                    (SELECT count(*) FROM reader_leases l \
+                     WHERE l.owner = i.id AND l.expires_at > clock_timestamp()) AS leases \
+             FROM instances i ORDER BY i.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .iter()
+            .map(|r| InstanceInfo {
+                id: r.get("id"),
+                address: r.get("address"),
+                heartbeat_age_secs: r.get("age"),
+                leaving: r.get("leaving"),
+                leases: r.get::<i64, _>("leases") as u64,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,227 @@
+//! Reader leases on PostgreSQL: one owner per reader, fences that grow with every new owner, the
+//! database refusing a reader write under a stale or missing fence, takeover after expiry, handover,
+//! and two instances racing for the same readers. On the test cluster `TILLGATE_TEST_POSTGRES_URL`.
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Duration;
+use tillgate_domain::cluster::{Cluster, Fence};
+use tillgate_domain::objects::Kind;
+use tillgate_domain::store::{Record, Store, StoreError, Write};
+use tillgate_domain::AccountId;
+use tillgate_store_postgres::testing::{cluster_url, scratch_database};
+use tillgate_store_postgres::{PgCluster, PgStore};
+
+async fn database(test: &str) -> Option<String> {
+    let cluster = cluster_url(test)?;
+    Some(scratch_database(&cluster).await.unwrap())
+}
+
+fn reader_put(id: &str, label: &str) -> Write {
+    Write::Put(Record {
+        account: AccountId("acct_lease".into()),
+        kind: Kind::Reader,
+        id: id.into(),
+        created: 1,
+        data: json!({"id": id, "object": "terminal.reader", "label": label}),
+    })
+}
+
+fn fence(reader: &str, owner: &str, token: i64) -> Write {
+    Write::Fence(Fence {
+        reader: reader.into(),
+        owner: owner.into(),
+        token,
+    })
+}
+
+async fn label(store: &PgStore, id: &str) -> String {
+    let v = store
+        .get(&AccountId("acct_lease".into()), Kind::Reader, id)
+        .await
+        .unwrap()
+        .unwrap();
+    v["label"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn only_the_current_lease_may_write_its_reader() {
+    let Some(url) = database("leases: fenced writes").await else {
+        return;
+    };
+    let store = PgStore::open(&url).await.unwrap();
+    let cluster = PgCluster::open(&url).await.unwrap();
+    cluster.join("a", "http://127.0.0.1:1").await.unwrap();
+    cluster.join("b", "http://127.0.0.1:2").await.unwrap();
+    // Before any lease (one instance, or a reader just registered) a reader is written freely.
+    store.commit(vec![reader_put("tmr_1", "new")]).await.unwrap();
+
+    let lease = Duration::from_millis(600);
+    let a = cluster
+        .claim("a", &["tmr_1".into()], 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    let a_fence = a[0].fence;
+    assert!(
+        cluster
+            .claim("b", &["tmr_1".into()], 10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a lease that has not expired is not taken"
+    );
+
+    // The owner writes under its fence; nobody writes without one, or with another's.
+    store
+        .commit(vec![fence("tmr_1", "a", a_fence), reader_put("tmr_1", "by a")])
+        .await
+        .unwrap();
+    let unfenced = store.commit(vec![reader_put("tmr_1", "unfenced")]).await;
+    assert!(
+        matches!(unfenced, Err(StoreError::Conflict(_))),
+        "{unfenced:?}"
+    );
+    let forged = store
+        .commit(vec![fence("tmr_1", "b", a_fence), reader_put("tmr_1", "by b")])
+        .await;
+    assert!(matches!(forged, Err(StoreError::Conflict(_))), "{forged:?}");
+    assert_eq!(label(&store, "tmr_1").await, "by a");
+
+    // a stops renewing; after the expiry b takes over under a larger fence.
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    assert!(
+        cluster.renew("a", lease).await.unwrap().is_empty(),
+        "an expired lease is not renewed"
+    );
+    let b = cluster
+        .claim("b", &["tmr_1".into()], 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert!(b[0].fence > a_fence, "{} after {a_fence}", b[0].fence);
+
+    // The old owner, still believing, is refused, and its whole commit with it.
+    let stale = store
+        .commit(vec![
+            fence("tmr_1", "a", a_fence),
+            reader_put("tmr_1", "stale a"),
+            Write::Put(Record {
+                account: AccountId("acct_lease".into()),
+                kind: Kind::Charge,
+                id: "ch_stale".into(),
+                created: 1,
+                data: json!({"id": "ch_stale", "object": "charge"}),
+            }),
+        ])
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!(label(&store, "tmr_1").await, "by a");
+    assert!(store
+        .get(&AccountId("acct_lease".into()), Kind::Charge, "ch_stale")
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .commit(vec![fence("tmr_1", "b", b[0].fence), reader_put("tmr_1", "by b")])
+        .await
+        .unwrap();
+    assert_eq!(label(&store, "tmr_1").await, "by b");
+}
+
+#[tokio::test]
+async fn a_fenced_commit_grouped_with_others_fails_alone() {
+    let Some(url) = database("leases: group commit").await else {
+        return;
+    };
+    let store = std::sync::Arc::new(PgStore::open(&url).await.unwrap());
+    let cluster = PgCluster::open(&url).await.unwrap();
+    let readers: Vec<String> = (0..20).map(|i| format!("tmr_g{i}")).collect();
+    let lease = Duration::from_secs(30);
+    let held = cluster.claim("a", &readers, 100, lease).await.unwrap();
+    assert_eq!(held.len(), 20);
+    // Twenty commits at once (the writer folds them into groups); every odd one offers a wrong fence.
+    let mut tasks = Vec::new();
+    for (i, l) in held.iter().enumerate() {
+        let store = store.clone();
+        let (reader, token) = (l.reader.clone(), l.fence + (i as i64 % 2));
+        tasks.push(tokio::spawn(async move {
+            store
+                .commit(vec![fence(&reader, "a", token), reader_put(&reader, "ok")])
+                .await
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let result = t.await.unwrap();
+        if i % 2 == 0 {
+            result.unwrap();
+        } else {
+            assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn racing_instances_never_share_a_reader_and_handover_is_immediate() {
+    let Some(url) = database("leases: races").await else {
+        return;
+    };
+    let store = PgStore::open(&url).await.unwrap();
+    let readers: Vec<String> = (0..300).map(|i| format!("tmr_r{i}")).collect();
+    let writes = readers.iter().map(|r| reader_put(r, "r")).collect();
+    store.commit(writes).await.unwrap();
+    let lease = Duration::from_secs(30);
+    let mut tasks = Vec::new();
+    for who in ["a", "b", "c"] {
+        let url = url.clone();
+        let readers = readers.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = PgCluster::open(&url).await.unwrap();
+            c.join(who, "http://127.0.0.1:1").await.unwrap();
+            let mut got = Vec::new();
+            // Small claims in a loop, interleaving with the others.
+            for _ in 0..40 {
+                got.extend(c.claim(who, &readers, 10, lease).await.unwrap());
+            }
+            (who, got)
+        }));
+    }
+    let mut owner: HashMap<String, &str> = HashMap::new();
+    for t in tasks {
+        let (who, got) = t.await.unwrap();
+        for l in got {
+            assert!(
+                owner.insert(l.reader.clone(), who).is_none(),
+                "{} granted twice",
+                l.reader
+            );
+        }
+    }
+    assert_eq!(owner.len(), 300, "every reader ended with one owner");
+
+    let cluster = PgCluster::open(&url).await.unwrap();
+    let status = cluster.status().await.unwrap();
+    assert_eq!(status.readers, 300);
+    assert_eq!(status.unowned, 0);
+    let sum: u64 = status.instances.iter().map(|i| i.leases).sum();
+    assert_eq!(sum, 300);
+
+    // Handover: a's readers are claimable at once, without waiting for the expiry.
+    let a_readers: Vec<String> = owner
+        .iter()
+        .filter(|(_, w)| **w == "a")
+        .map(|(r, _)| r.clone())
+        .collect();
+    cluster.release("a", &a_readers).await.unwrap();
+    let taken = cluster.claim("b", &readers, 1000, lease).await.unwrap();
+    assert_eq!(taken.len(), a_readers.len());
+    cluster.leave("c").await.unwrap();
+    let status = cluster.status().await.unwrap();
+    assert_eq!(
+        status.instances.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let c_readers = owner.values().filter(|w| **w == "c").count();
+    assert_eq!(status.unowned as usize, c_readers, "c's leases went with it");
+    let live = cluster.live_instances(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(live.len(), 2);
+}
