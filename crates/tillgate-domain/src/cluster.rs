@@ -77,6 +77,13 @@ pub trait Cluster: Send + Sync + 'static {
 
     /// Every instance, its leases, and the readers no live lease covers.
     async fn status(&self) -> StoreResult<ClusterStatus>;
+
+    /// The instance holding an unexpired lease on `reader`, and its address.
+    async fn owner_of(&self, reader: &str) -> StoreResult<Option<(String, String)>>;
+
+    /// The secret instances present to each other when one forwards a reader's request to its
+    /// owner: drawn once by the first instance, readable by whoever can read the database.
+    async fn secret(&self) -> StoreResult<String>;
 }
 
 /// The moment this instance must stop driving a reader unless its lease is renewed: the lease
@@ -132,7 +139,11 @@ mod tests {
             let (lo, hi) = (shares.iter().min().unwrap(), shares.iter().max().unwrap());
             assert!(hi - lo <= 1, "{shares:?}");
         }
-        assert_eq!(fair_share(10, &ids, "z"), 0, "an instance not in the list owns nothing");
+        assert_eq!(
+            fair_share(10, &ids, "z"),
+            0,
+            "an instance not in the list owns nothing"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Stripe-shaped errors: the only error a POS ever sees, with its type, code, param and HTTP status.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Stripe's error `type` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     InvalidRequestError,
@@ -14,7 +14,7 @@ pub enum ErrorType {
 }
 
 /// An error as the API reports it: `{"error": {type, code, message, param, decline_code}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
     #[serde(skip)]

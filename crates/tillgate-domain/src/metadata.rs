@@ -9,7 +9,7 @@ const MAX_KEY_LEN: usize = 40;
 const MAX_VALUE_LEN: usize = 500;
 
 /// The metadata change a request asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MetadataUpdate {
     /// `metadata=` (empty string): remove every key.
     Clear,

@@ -174,7 +174,7 @@ pub enum TerminalEvent {
 }
 
 /// A card presented to a simulated reader (test helper). The number stays inside the simulator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PresentedCard {
     pub number: String,
     pub exp_month: u32,
@@ -193,7 +193,7 @@ pub trait SimulatedControls: Send {
 }
 
 /// A change to a simulated reader's device or link (test helpers).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SimChange {
     PowerOff,
     PowerOn,

@@ -12,6 +12,12 @@ CREATE TABLE instances (
     leaving      BOOLEAN NOT NULL DEFAULT FALSE
 );
 
+-- What an instance presents when it forwards a request to another (`Tillgate-Cluster-Secret`).
+CREATE TABLE cluster_secret (
+    only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+    secret   TEXT NOT NULL
+);
+
 -- Every new owner of a lease draws the next number: fences only grow, across readers and time.
 CREATE SEQUENCE lease_fences;
 

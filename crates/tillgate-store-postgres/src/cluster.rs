@@ -163,9 +163,39 @@ impl Cluster for PgCluster {
             unowned: row.get::<i64, _>("unowned") as u64,
         })
     }
+
+    async fn owner_of(&self, reader: &str) -> StoreResult<Option<(String, String)>> {
+        let row = sqlx::query(
+            "SELECT i.id, i.address FROM reader_leases l JOIN instances i ON i.id = l.owner \
+             WHERE l.reader = $1 AND l.expires_at > clock_timestamp()",
+        )
+        .bind(reader)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(row.map(|r| (r.get("id"), r.get("address"))))
+    }
+
+    async fn secret(&self) -> StoreResult<String> {
+        self.secret_or(&tillgate_domain::new_secret("tgc")).await
+    }
 }
 
 impl PgCluster {
+    /// Inserts `candidate` as the cluster's secret unless one exists; returns the one that does.
+    async fn secret_or(&self, candidate: &str) -> StoreResult<String> {
+        sqlx::query("INSERT INTO cluster_secret (secret) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(candidate)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let row = sqlx::query("SELECT secret FROM cluster_secret")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.get("secret"))
+    }
+
     async fn instances(&self) -> StoreResult<Vec<InstanceInfo>> {
         let rows = sqlx::query(
             "SELECT i.id, i.address, i.leaving, \

@@ -53,7 +53,10 @@ async fn only_the_current_lease_may_write_its_reader() {
     cluster.join("a", "http://127.0.0.1:1").await.unwrap();
     cluster.join("b", "http://127.0.0.1:2").await.unwrap();
     // Before any lease (one instance, or a reader just registered) a reader is written freely.
-    store.commit(vec![reader_put("tmr_1", "new")]).await.unwrap();
+    store
+        .commit(vec![reader_put("tmr_1", "new")])
+        .await
+        .unwrap();
 
     let lease = Duration::from_millis(600);
     let a = cluster
@@ -73,7 +76,10 @@ async fn only_the_current_lease_may_write_its_reader() {
 
     // The owner writes under its fence; nobody writes without one, or with another's.
     store
-        .commit(vec![fence("tmr_1", "a", a_fence), reader_put("tmr_1", "by a")])
+        .commit(vec![
+            fence("tmr_1", "a", a_fence),
+            reader_put("tmr_1", "by a"),
+        ])
         .await
         .unwrap();
     let unfenced = store.commit(vec![reader_put("tmr_1", "unfenced")]).await;
@@ -82,7 +88,10 @@ async fn only_the_current_lease_may_write_its_reader() {
         "{unfenced:?}"
     );
     let forged = store
-        .commit(vec![fence("tmr_1", "b", a_fence), reader_put("tmr_1", "by b")])
+        .commit(vec![
+            fence("tmr_1", "b", a_fence),
+            reader_put("tmr_1", "by b"),
+        ])
         .await;
     assert!(matches!(forged, Err(StoreError::Conflict(_))), "{forged:?}");
     assert_eq!(label(&store, "tmr_1").await, "by a");
@@ -122,7 +131,10 @@ async fn only_the_current_lease_may_write_its_reader() {
         .unwrap()
         .is_none());
     store
-        .commit(vec![fence("tmr_1", "b", b[0].fence), reader_put("tmr_1", "by b")])
+        .commit(vec![
+            fence("tmr_1", "b", b[0].fence),
+            reader_put("tmr_1", "by b"),
+        ])
         .await
         .unwrap();
     assert_eq!(label(&store, "tmr_1").await, "by b");
@@ -217,11 +229,21 @@ async fn racing_instances_never_share_a_reader_and_handover_is_immediate() {
     cluster.leave("c").await.unwrap();
     let status = cluster.status().await.unwrap();
     assert_eq!(
-        status.instances.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        status
+            .instances
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect::<Vec<_>>(),
         ["a", "b"]
     );
     let c_readers = owner.values().filter(|w| **w == "c").count();
-    assert_eq!(status.unowned as usize, c_readers, "c's leases went with it");
-    let live = cluster.live_instances(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        status.unowned as usize, c_readers,
+        "c's leases went with it"
+    );
+    let live = cluster
+        .live_instances(Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(live.len(), 2);
 }

@@ -17,7 +17,7 @@ use tillgate_drivers::simulated::SimulatedDriver;
 use tillgate_drivers::stripe::StripeDriver;
 use tillgate_drivers::zvt::{ZvtDriver, ZvtDriverConfig};
 use tillgate_drivers::Registry;
-use tillgate_store_postgres::{is_postgres_url, PgStore, PgUpstreams};
+use tillgate_store_postgres::{is_postgres_url, PgCluster, PgStore, PgUpstreams};
 use tillgate_store_sqlite::{SqliteStore, SqliteUpstreams};
 use tokio::net::TcpListener;
 
@@ -105,6 +105,8 @@ pub struct App {
     pub tap: Arc<crate::tap::Tapped>,
     /// The upstream sync (Stripe readers), stopped when serving ends.
     pub upstream_task: tokio::task::JoinHandle<()>,
+    /// `--cluster`: how this instance takes part.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl App {
@@ -114,13 +116,36 @@ impl App {
             open_store(&cfg.database_url).await?,
         ));
         let store: Arc<dyn Store> = tap.clone();
+        let member = match &cfg.cluster {
+            Some(c) => {
+                let cluster = Arc::new(PgCluster::open(&cfg.database_url).await?);
+                Some(Arc::new(crate::cluster::Member::open(c, cluster).await?))
+            }
+            None => None,
+        };
         // Requests unanswered when the last process died are marked interrupted, so a retry
-        // resumes them (after looking for what they already did) instead of waiting forever.
-        let interrupted = store.idempotency_interrupt().await?;
-        if interrupted > 0 {
+        // resumes them (after looking for what they already did) instead of waiting forever. In a
+        // cluster only the first instance up may: the claims of live instances are still running.
+        let alone = match &member {
+            Some(m) => m
+                .cluster
+                .live_instances(m.lease)
+                .await?
+                .iter()
+                .all(|i| i.id == m.id),
+            None => true,
+        };
+        if alone {
+            let interrupted = store.idempotency_interrupt().await?;
+            if interrupted > 0 {
+                tracing::info!(
+                    interrupted,
+                    "idempotent requests left unanswered by the last run can be retried"
+                );
+            }
+        } else {
             tracing::info!(
-                interrupted,
-                "idempotent requests left unanswered by the last run can be retried"
+                "other instances are live: their unanswered idempotent requests are left to them"
             );
         }
         let (account, startup_key) =
@@ -130,6 +155,7 @@ impl App {
             store.clone(),
             drivers(cfg).with(stripe.clone()),
             cfg.gateway.clone(),
+            member.clone(),
         )
         .await?;
         let upstream_sync = crate::upstream::sync::UpstreamSync {
@@ -174,6 +200,7 @@ impl App {
         Ok(App {
             router: api::router(state.clone())
                 .merge(crate::upstream::webhook::routes(state.clone()))
+                .merge(crate::cluster::forward::routes(state.clone()))
                 .merge(crate::dashboard::routes(state, users.clone()))
                 .layer(axum::Extension(
                     crate::dashboard::audit_api::AuditSink::start(users.clone()),
@@ -186,6 +213,7 @@ impl App {
                 )))),
             tap,
             upstream_task,
+            cluster: cfg.cluster.clone(),
             webhooks,
             store,
             gateway,
@@ -201,6 +229,24 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let membership = match (self.gateway.member(), &self.cluster) {
+            (Some(member), Some(c)) => {
+                let local = listener.local_addr()?;
+                let address = match &c.advertise_url {
+                    Some(url) => url.clone(),
+                    None if local.ip().is_unspecified() => bail!(
+                        "--cluster listening on {local}: give --advertise-url, the address the other instances reach this one at"
+                    ),
+                    None => format!("http://{local}"),
+                };
+                Some(tokio::spawn(crate::cluster::run(
+                    self.gateway.clone(),
+                    member.clone(),
+                    address,
+                )))
+            }
+            _ => None,
+        };
         axum::serve(
             listener,
             self.router
@@ -218,7 +264,14 @@ impl App {
         .context("serving HTTP")?;
         self.upstream_task.abort();
         self.webhooks.shutdown().await;
-        self.gateway.shutdown().await;
+        match (membership, self.gateway.member()) {
+            (Some(task), Some(member)) => {
+                task.abort();
+                // Handed over, not left to expire: the others take the readers at once.
+                crate::cluster::leave(&self.gateway, member).await;
+            }
+            _ => self.gateway.shutdown().await,
+        }
         Ok(())
     }
 }

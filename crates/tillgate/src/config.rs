@@ -75,6 +75,21 @@ pub struct ServeArgs {
     /// last ticket is asked for (e.g. `90s`) [default: 180s].
     #[arg(long, env = "TILLGATE_CAISSE_AP_ANSWER_TIMEOUT", value_parser = parse_duration)]
     pub caisse_ap_answer_timeout: Option<Duration>,
+    /// Run as one of several instances on one PostgreSQL database: each reader is driven by the
+    /// instance holding its lease; requests for the others are forwarded to their owner.
+    #[arg(long, env = "TILLGATE_CLUSTER")]
+    pub cluster: bool,
+    /// This instance's name in the cluster [default: host name and process id].
+    #[arg(long, env = "TILLGATE_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Where the other instances reach this one, e.g. `http://10.0.0.5:8080` [default: http:// and
+    /// the listen address, which must then not be 0.0.0.0 or [::]].
+    #[arg(long, env = "TILLGATE_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// How long a reader's lease lasts without renewal, e.g. `5s` [default: 5s]; a dead
+    /// instance's readers are taken over within two leases.
+    #[arg(long, env = "TILLGATE_LEASE", value_parser = parse_duration)]
+    pub lease: Option<Duration>,
 }
 
 /// `500ms`, `5s`, `2m`, or a bare number of seconds; at least 10 ms.
@@ -151,6 +166,8 @@ pub struct ServeConfig {
     /// The master key file sealing upstream API keys when `TILLGATE_MASTER_KEY` is unset
     /// (`tillgate-master.key` in the [`state_dir`]); `None`: a key for this process only.
     pub master_key_file: Option<PathBuf>,
+    /// `--cluster`: this instance's part in a cluster on the PostgreSQL database.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl ServeConfig {
@@ -165,6 +182,7 @@ impl ServeConfig {
             gateway: GatewayConfig::default(),
             zvt_state_dir: default_zvt_state_dir(database_url),
             master_key_file: crate::upstream::key_file_for(database_url),
+            cluster: None,
             zvt_driver: Default::default(),
             caisse_ap_driver: Default::default(),
             webhook_deny_private: false,
@@ -242,7 +260,23 @@ impl ServeConfig {
             Some(d) => Some(d),
             None => Some(Duration::from_secs(2)),
         };
+        let cluster = if args.cluster {
+            if !tillgate_store_postgres::is_postgres_url(&database_url) {
+                anyhow::bail!("--cluster needs a PostgreSQL database (--database-url postgres://…): a SQLite file belongs to one process");
+            }
+            Some(crate::cluster::ClusterConfig {
+                instance_id: args
+                    .instance_id
+                    .clone()
+                    .unwrap_or_else(crate::cluster::ClusterConfig::default_instance_id),
+                advertise_url: args.advertise_url.clone(),
+                lease: args.lease.unwrap_or(Duration::from_secs(5)),
+            })
+        } else {
+            None
+        };
         Ok(ServeConfig {
+            cluster,
             upstream_sync_every,
             upstream_events_every,
             stripe,

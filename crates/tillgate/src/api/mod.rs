@@ -95,9 +95,21 @@ async fn openapi() -> impl axum::response::IntoResponse {
     )
 }
 
+/// Ready, and how many readers this instance drives (in a cluster, with its name).
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "instance": state.gateway.member().map(|m| m.id.clone()),
+        "readers": state.gateway.census().len(),
+    }))
+}
+
 /// The whole API. `/healthz`, `/metrics` and `/openapi.json` need no key; everything under `/v1` does.
 pub fn router(state: AppState) -> Router {
     let metrics = get(fleet::prometheus).with_state(state.clone());
+    let health = get(healthz).with_state(state.clone());
     let v1 = Router::new()
         .merge(locations::routes())
         .merge(readers::routes())
@@ -130,10 +142,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .with_state(state);
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", health)
         .route("/metrics", metrics)
         .route("/openapi.json", get(openapi))
         .nest("/v1", v1)

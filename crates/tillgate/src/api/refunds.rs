@@ -64,7 +64,7 @@ async fn create(
         )
         .await?;
         serde_json::to_value(r).map_err(|_| ApiError::internal())?
-    } else if s.gateway.has_reader(&acct, &reader) {
+    } else if s.gateway.has_reader(&acct, &reader).await {
         let req = ReaderRequest::Refund {
             charge: charge.id,
             amount,

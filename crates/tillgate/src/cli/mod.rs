@@ -1,4 +1,5 @@
 //! The command line: `tillgate serve`, `tillgate keys create`, … — parsing, logging set-up, exit codes.
+mod cluster;
 pub mod diagnose;
 pub mod doctor;
 mod keys;
@@ -44,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: upstream::UpstreamCommand,
     },
+    /// Instances sharing a PostgreSQL database (`cluster status`).
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
     /// Simulators: a ZVT terminal (`sim zvt`), diagnosis scenarios (`sim run`, `sim score`).
     Sim {
         #[command(subcommand)]
@@ -78,6 +84,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Keys { command } => keys::run(command).await,
+            Command::Cluster { command } => cluster::run(command).await,
             Command::Diagnose(args) => diagnose::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Sim { command } => sim::run(command).await,

@@ -25,8 +25,9 @@ use tillgate_drivers::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-/// What a reader can be asked to do.
-#[derive(Debug)]
+/// What a reader can be asked to do. Serializable: an instance that does not drive the reader
+/// forwards the request to the one that does (`crate::cluster`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum ReaderRequest {
     Update {
         label: Option<String>,
@@ -85,6 +86,8 @@ pub enum ReaderRequest {
     TerminalDiagnosis,
     /// Stop for shutdown, leaving in-flight work recorded for reconciliation.
     Park,
+    /// Stop so that another instance can drive the reader; refused while an action runs.
+    Handover,
 }
 
 pub struct Command {
@@ -107,6 +110,9 @@ pub(super) struct ReaderActor {
     probe_error: Option<DriverError>,
     /// When the current payment action started (for the latency metric).
     action_clock: Option<std::time::Instant>,
+    /// In a cluster: this instance's lease on the reader. The terminal is driven only while it
+    /// is valid, and every commit carries its fence.
+    lease: Option<Arc<crate::cluster::LeaseCell>>,
 }
 
 /// The first answer of the outstanding probes (removed from the list); pending while there is none.
@@ -146,6 +152,7 @@ impl ReaderActor {
         reader: Reader,
         driver: Arc<dyn Driver>,
         live: Arc<Mutex<LiveCell>>,
+        lease: Option<Arc<crate::cluster::LeaseCell>>,
     ) -> Self {
         let (tx, events) = mpsc::channel(64);
         let terminal = driver.attach(
@@ -166,7 +173,21 @@ impl ReaderActor {
             live,
             probe_error: None,
             action_clock: None,
+            lease,
         }
+    }
+
+    /// Whether this instance may drive the terminal now (always, outside a cluster).
+    fn leased(&self) -> bool {
+        self.lease.as_ref().is_none_or(|l| l.valid())
+    }
+
+    /// Commits `writes` under the reader's lease: the database refuses them if it has moved on.
+    async fn commit(&self, mut writes: Vec<Write>) -> Result<(), ApiError> {
+        if let Some(lease) = &self.lease {
+            writes.insert(0, Write::Fence(lease.fence.clone()));
+        }
+        self.shared.store.commit(writes).await.map_err(store_error)
     }
 
     pub(super) async fn run(mut self, mut mailbox: mpsc::Receiver<Box<Command>>, recovering: bool) {
@@ -188,7 +209,7 @@ impl ReaderActor {
         tokio::pin!(deadline);
         loop {
             tokio::select! {
-                _ = heartbeat.tick(), if self.monitored() || self.unresolved => {
+                _ = heartbeat.tick(), if (self.monitored() || self.unresolved) && self.leased() => {
                     // An interrupted payment whose fate is unknown is asked about again each tick.
                     if self.unresolved {
                         Box::pin(self.reconcile()).await;
@@ -250,6 +271,27 @@ impl ReaderActor {
                     if matches!(cmd.request, ReaderRequest::Park) {
                         let _ = cmd.reply.send(Ok(Value::Null));
                         break;
+                    }
+                    if matches!(cmd.request, ReaderRequest::Handover) {
+                        // Only between actions: one in progress finishes where it started.
+                        let acting = self
+                            .reader
+                            .action
+                            .as_ref()
+                            .is_some_and(|a| a.status == tillgate_domain::objects::ActionStatus::InProgress);
+                        if inflight.is_some() || self.unresolved || acting {
+                            let _ = cmd.reply.send(Err(busy()));
+                            continue;
+                        }
+                        let _ = cmd.reply.send(Ok(Value::Null));
+                        break;
+                    }
+                    if !self.leased() {
+                        let _ = cmd.reply.send(Err(ApiError::invalid(
+                            "terminal_reader_offline",
+                            "This gateway instance could not renew its lease on the reader in time, so it no longer drives it; retry in a few seconds.",
+                        )));
+                        continue;
                     }
                     let deleting = matches!(cmd.request, ReaderRequest::Delete);
                     // Boxed: the work of a command lives on the heap while it runs, so an idle reader's
@@ -432,11 +474,7 @@ impl ReaderActor {
     /// Commits the reader with other writes, then adopts the new state.
     async fn save(&mut self, reader: Reader, mut writes: Vec<Write>) -> Result<(), ApiError> {
         writes.push(Write::put(&self.account, &reader).map_err(store_error)?);
-        self.shared
-            .store
-            .commit(writes)
-            .await
-            .map_err(store_error)?;
+        self.commit(writes).await?;
         self.reader = reader;
         Ok(())
     }
@@ -488,14 +526,11 @@ impl ReaderActor {
             ReaderRequest::Delete => {
                 let _ = self.terminal.cancel().await;
                 *inflight = None;
-                self.shared
-                    .store
-                    .commit(vec![Write::Delete {
-                        kind: Kind::Reader,
-                        id: self.reader.id.clone(),
-                    }])
-                    .await
-                    .map_err(store_error)?;
+                self.commit(vec![Write::Delete {
+                    kind: Kind::Reader,
+                    id: self.reader.id.clone(),
+                }])
+                .await?;
                 Ok(json!({
                     "id": self.reader.id,
                     "object": "terminal.reader",
@@ -662,7 +697,7 @@ impl ReaderActor {
                     json!({"object": "terminal.reader.terminal_diagnosis", "reader": self.reader.id, "report": report}),
                 )
             }
-            ReaderRequest::Park => Ok(Value::Null),
+            ReaderRequest::Park | ReaderRequest::Handover => Ok(Value::Null),
         }
     }
 
@@ -901,11 +936,8 @@ impl ReaderActor {
                 "The collected card lapsed: confirm within 30 seconds of collection.",
             );
             self.terminal.cancel().await.map_err(driver_error)?;
-            self.shared
-                .store
-                .commit(vec![Write::put(&self.account, &pi).map_err(store_error)?])
-                .await
-                .map_err(store_error)?;
+            self.commit(vec![Write::put(&self.account, &pi).map_err(store_error)?])
+                .await?;
             return Err(ApiError::invalid(
                 "terminal_reader_collected_data_invalid",
                 "The collected payment method lapsed: confirm_payment_intent must follow collect_payment_method within 30 seconds. Collect again.",

@@ -5,7 +5,7 @@ use tillgate_domain::store::{StoreError, Write};
 use tillgate_domain::AccountId;
 
 /// Who asked for a change: copied into each event's `request`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     pub request_id: Option<String>,
     pub idempotency_key: Option<String>,

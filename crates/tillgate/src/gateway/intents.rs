@@ -216,7 +216,7 @@ fn no_terminal(ch: &Charge) -> ApiError {
 }
 
 /// What to do with an authorised PaymentIntent's hold on its terminal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HoldAction {
     /// Capture (`None`: all that is capturable).
     Capture(Option<i64>),

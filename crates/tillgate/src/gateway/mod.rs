@@ -16,6 +16,7 @@ mod sweeper;
 pub use actor::{Command, ReaderRequest};
 pub use events::Origin;
 
+use crate::cluster::{LeaseCell, Member};
 use actor::ReaderActor;
 use locks::Locks;
 use serde_json::Value;
@@ -102,12 +103,17 @@ struct Handle {
     /// size of a pointer keeps an idle reader small.
     tx: mpsc::Sender<Box<Command>>,
     live: Arc<std::sync::Mutex<LiveCell>>,
+    /// In a cluster: this instance's lease on the reader.
+    lease: Option<Arc<LeaseCell>>,
 }
 
 #[derive(Clone)]
 pub struct Gateway {
     shared: Arc<Shared>,
     readers: Arc<RwLock<HashMap<String, Handle>>>,
+    /// In a cluster: this instance; readers are driven only under their lease, requests for the
+    /// others are forwarded to their owner.
+    member: Option<Arc<Member>>,
 }
 
 /// Maps a driver's refusal to the reader error a POS understands.
@@ -131,11 +137,13 @@ pub fn store_error(e: tillgate_domain::store::StoreError) -> ApiError {
 }
 
 impl Gateway {
-    /// Brings up an actor for every stored reader and reconciles work a crash interrupted.
+    /// Brings up an actor for every stored reader and reconciles work a crash interrupted. In a
+    /// cluster (`member`) no reader starts here: the membership loop starts those it leases.
     pub async fn start(
         store: Arc<dyn Store>,
         drivers: Registry,
         config: GatewayConfig,
+        member: Option<Arc<Member>>,
     ) -> anyhow::Result<Gateway> {
         let shared = Arc::new(Shared {
             store,
@@ -146,12 +154,14 @@ impl Gateway {
         let gw = Gateway {
             shared: shared.clone(),
             readers: Default::default(),
+            member,
         };
         let mut accounts = std::collections::HashSet::new();
-        for (account, value) in shared.store.all_of_kind(Kind::Reader).await? {
-            let reader: Reader = serde_json::from_value(value)?;
-            accounts.insert(account.clone());
-            gw.spawn(account, reader, true);
+        if gw.member.is_none() {
+            for (account, reader) in gw.stored_readers().await? {
+                accounts.insert(account.clone());
+                gw.spawn(account, reader, true, None);
+            }
         }
         tokio::spawn(alerts::run(gw.clone()));
         tokio::spawn(schedule::run(gw.clone()));
@@ -172,7 +182,13 @@ impl Gateway {
         &self.shared
     }
 
-    fn spawn(&self, account: AccountId, reader: Reader, recovering: bool) {
+    fn spawn(
+        &self,
+        account: AccountId,
+        reader: Reader,
+        recovering: bool,
+        lease: Option<Arc<LeaseCell>>,
+    ) {
         let Some(driver) = self.shared.drivers.by_name(&reader.tillgate.driver) else {
             tracing::error!(reader = %reader.id, driver = %reader.tillgate.driver, "no driver for stored reader");
             return;
@@ -195,6 +211,7 @@ impl Gateway {
             reader,
             driver,
             live.clone(),
+            lease.clone(),
         );
         tokio::spawn(actor.run(rx, recovering));
         self.readers.write().expect("reader registry lock").insert(
@@ -204,8 +221,109 @@ impl Gateway {
                 location,
                 tx,
                 live,
+                lease,
             },
         );
+    }
+
+    /// Starts a reader whose lease is still to be taken (registered or adopted here): alone, at
+    /// once; in a cluster, once this instance holds its lease (else its owner starts it).
+    async fn start_new(&self, account: &AccountId, reader: &Reader) {
+        match &self.member {
+            None => self.spawn(account.clone(), reader.clone(), false, None),
+            Some(member) => {
+                if let Some(lease) = member.claim_new(&reader.id).await {
+                    self.spawn(account.clone(), reader.clone(), false, Some(lease));
+                }
+            }
+        }
+    }
+
+    /// This instance in its cluster, if it runs in one.
+    pub fn member(&self) -> Option<&Arc<Member>> {
+        self.member.as_ref()
+    }
+
+    /// Every stored reader, across accounts.
+    pub async fn stored_readers(&self) -> anyhow::Result<Vec<(AccountId, Reader)>> {
+        let mut out = Vec::new();
+        for (account, value) in self.shared.store.all_of_kind(Kind::Reader).await? {
+            out.push((account, serde_json::from_value(value)?));
+        }
+        Ok(out)
+    }
+
+    /// The readers this instance drives under a lease, with their leases.
+    pub fn leased_readers(&self) -> Vec<(String, Arc<LeaseCell>)> {
+        let readers = self.readers.read().expect("reader registry lock");
+        readers
+            .iter()
+            .filter_map(|(id, h)| h.lease.clone().map(|l| (id.clone(), l)))
+            .collect()
+    }
+
+    /// Starts driving a reader whose lease this instance just took: reconciled first, as after a
+    /// restart, since its previous owner may have left work on the terminal unfinished.
+    pub async fn take_over(&self, account: AccountId, reader: Reader, lease: Arc<LeaseCell>) {
+        let (id, location) = (reader.id.clone(), reader.location.clone());
+        self.spawn(account.clone(), reader, true, Some(lease));
+        if let Err(e) = self
+            .configure_new_reader(&account, &id, location.as_deref())
+            .await
+        {
+            tracing::warn!(reader = %id, error = %e.message, "could not apply a taken-over reader's configuration");
+        }
+    }
+
+    /// Stops a reader whose lease was lost (its new owner reconciles what was in flight).
+    pub async fn drop_reader(&self, reader_id: &str) {
+        let handle = self
+            .readers
+            .write()
+            .expect("reader registry lock")
+            .remove(reader_id);
+        if let Some(h) = handle {
+            let (reply, answer) = oneshot::channel();
+            if h.tx
+                .send(Box::new(Command {
+                    request: ReaderRequest::Park,
+                    origin: Origin::default(),
+                    reply,
+                }))
+                .await
+                .is_ok()
+            {
+                let _ = answer.await;
+            }
+        }
+    }
+
+    /// Stops a reader so that another instance can take it, if it is idle (no action, no payment
+    /// in flight); `false` leaves it running here.
+    pub async fn hand_over(&self, reader_id: &str) -> bool {
+        let tx = {
+            let readers = self.readers.read().expect("reader registry lock");
+            match readers.get(reader_id) {
+                Some(h) => h.tx.clone(),
+                None => return false,
+            }
+        };
+        let (reply, answer) = oneshot::channel();
+        let sent = tx
+            .send(Box::new(Command {
+                request: ReaderRequest::Handover,
+                origin: Origin::default(),
+                reply,
+            }))
+            .await;
+        let handed = sent.is_ok() && matches!(answer.await, Ok(Ok(_)));
+        if handed {
+            self.readers
+                .write()
+                .expect("reader registry lock")
+                .remove(reader_id);
+        }
+        handed
     }
 
     /// Registers a terminal: the driver reaches it and learns what it is; then its actor starts.
@@ -253,7 +371,7 @@ impl Gateway {
             .commit(vec![Write::put(account, &reader).map_err(store_error)?])
             .await
             .map_err(store_error)?;
-        self.spawn(account.clone(), reader.clone(), false);
+        self.start_new(account, &reader).await;
         self.configure_new_reader(account, &reader.id, reader.location.as_deref())
             .await?;
         Ok(reader)
@@ -294,7 +412,7 @@ impl Gateway {
             return intents::apply(shared, account, Some(&mut terminal), pi_id, action, &origin)
                 .await;
         }
-        if !self.has_reader(account, &reader) {
+        if !self.has_reader(account, &reader).await {
             return intents::apply(shared, account, None, pi_id, action, &origin).await;
         }
         let request = ReaderRequest::Hold {
@@ -313,14 +431,62 @@ impl Gateway {
             .commit(vec![Write::put(account, &reader).map_err(store_error)?])
             .await
             .map_err(store_error)?;
-        self.spawn(account.clone(), reader.clone(), false);
+        self.start_new(account, &reader).await;
         self.configure_new_reader(account, &reader.id, reader.location.as_deref())
             .await?;
         Ok(reader)
     }
 
-    /// Sends a request to the reader's actor and waits for its answer.
+    /// Sends a request to the reader's actor and waits for its answer; in a cluster, to the
+    /// instance driving the reader when that is not this one.
     pub async fn ask(
+        &self,
+        account: &AccountId,
+        reader_id: &str,
+        request: ReaderRequest,
+        origin: Origin,
+    ) -> Result<Value, ApiError> {
+        if let Some(member) = &self.member {
+            if !self.is_local(reader_id) {
+                let owner = member
+                    .cluster
+                    .owner_of(reader_id)
+                    .await
+                    .map_err(store_error)?;
+                return match owner {
+                    Some((owner, address)) if owner != member.id => {
+                        crate::cluster::forward::ask(
+                            member, &owner, &address, account, reader_id, request, origin,
+                        )
+                        .await
+                    }
+                    _ => Err(self.unowned(account, reader_id).await),
+                };
+            }
+        }
+        self.ask_local(account, reader_id, request, origin).await
+    }
+
+    fn is_local(&self, reader_id: &str) -> bool {
+        self.readers
+            .read()
+            .expect("reader registry lock")
+            .contains_key(reader_id)
+    }
+
+    /// The answer for a reader no instance drives right now: unknown, or between two owners.
+    async fn unowned(&self, account: &AccountId, reader_id: &str) -> ApiError {
+        match self.shared.store.get(account, Kind::Reader, reader_id).await {
+            Ok(Some(_)) => ApiError::invalid(
+                "terminal_reader_offline",
+                "The reader is moving between gateway instances (its lease is being taken over); retry in a few seconds.",
+            ),
+            _ => ApiError::not_found("terminal.reader", reader_id, "reader"),
+        }
+    }
+
+    /// [`Gateway::ask`] for a reader this instance drives, never forwarded further.
+    pub async fn ask_local(
         &self,
         account: &AccountId,
         reader_id: &str,
@@ -349,6 +515,15 @@ impl Gateway {
                 .write()
                 .expect("reader registry lock")
                 .remove(reader_id);
+            if let Some(member) = &self.member {
+                if let Err(e) = member
+                    .cluster
+                    .release(&member.id, &[reader_id.to_owned()])
+                    .await
+                {
+                    tracing::warn!(reader = reader_id, error = %e, "a deleted reader's lease is left to expire");
+                }
+            }
         }
         result
     }
@@ -455,13 +630,20 @@ impl Gateway {
             .collect()
     }
 
-    /// The reader that took a charge, if it is still registered in this account.
-    pub fn has_reader(&self, account: &AccountId, reader_id: &str) -> bool {
-        self.readers
+    /// Whether the reader that took a charge is still registered in this account (driven here,
+    /// or in a cluster by any instance).
+    pub async fn has_reader(&self, account: &AccountId, reader_id: &str) -> bool {
+        let here = self
+            .readers
             .read()
             .expect("reader registry lock")
             .get(reader_id)
-            .is_some_and(|h| &h.account == account)
+            .is_some_and(|h| &h.account == account);
+        here || (self.member.is_some()
+            && matches!(
+                self.shared.store.get(account, Kind::Reader, reader_id).await,
+                Ok(Some(v)) if v["deleted"].as_bool() != Some(true)
+            ))
     }
 
     /// Stops every actor: in-flight work stays recorded as in progress and is reconciled at start.
