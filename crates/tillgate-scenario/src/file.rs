@@ -61,6 +61,15 @@ pub struct Scenario {
     /// (added) Free text: what the scenario is about.
     #[serde(default)]
     pub description: Option<String>,
+    /// (added) Where a public case comes from: the URL of the incident report or vendor page.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// (added) What the source says the merchant saw (paraphrased, short).
+    #[serde(default)]
+    pub observed: Option<String>,
+    /// (added) What the cause turned out to be, according to the source.
+    #[serde(default)]
+    pub cause_reported: Option<String>,
 }
 
 /// The answer the diagnosis should give, and for what.
@@ -394,6 +403,50 @@ impl Scenario {
         Scenario::from_toml(&text, &p)
     }
 
+    /// A public case: a scenario that must also say where it comes from (`source`, an http(s) URL),
+    /// what was observed (`observed`) and what the cause turned out to be (`cause_reported`).
+    pub fn public_from_toml(text: &str, path: &str) -> Result<Scenario, ScenarioError> {
+        let s = Scenario::from_toml(text, path)?;
+        s.validate_provenance()
+            .map_err(|msg| ScenarioError::Invalid {
+                path: path.into(),
+                msg,
+            })?;
+        Ok(s)
+    }
+
+    /// Loads a public case (see [`Scenario::public_from_toml`]).
+    pub fn load_public(path: &Path) -> Result<Scenario, ScenarioError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        Scenario::public_from_toml(&text, &p)
+    }
+
+    fn validate_provenance(&self) -> Result<(), String> {
+        let fields = [
+            ("source", &self.source),
+            ("observed", &self.observed),
+            ("cause_reported", &self.cause_reported),
+        ];
+        for (key, value) in fields {
+            match value {
+                Some(v) if !v.trim().is_empty() => {}
+                _ => return Err(format!("a public case needs a non-empty `{key}`")),
+            }
+        }
+        let url = self.source.as_deref().unwrap_or_default().trim();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        match rest {
+            Some(r) if r.contains('.') && !r.contains(char::is_whitespace) => Ok(()),
+            _ => Err(format!("`source` must be an http(s) URL, not {url:?}")),
+        }
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.duration.0 < 600 {
             return Err("duration must be at least 10m".into());
@@ -501,6 +554,31 @@ registered = "this_account"
         let bad =
             ISSUE_EXAMPLE.replace("reader = \"Kasse 2\", cause", "reader = \"Kasse 9\", cause");
         assert!(Scenario::from_toml(&bad, "t").is_err());
+    }
+
+    #[test]
+    fn a_public_case_must_say_where_it_comes_from() {
+        let provenance = "source = \"https://example.org/kb/terminal\"\n\
+                          observed = \"Kasse 2 drops off every half hour\"\n\
+                          cause_reported = \"the router hands out new addresses\"\n";
+        let full = format!("{provenance}{ISSUE_EXAMPLE}");
+        let s = Scenario::public_from_toml(&full, "p").unwrap();
+        assert_eq!(s.source.as_deref(), Some("https://example.org/kb/terminal"));
+        // The ordinary loader does not ask for provenance: the existing suites are untouched.
+        assert!(Scenario::from_toml(ISSUE_EXAMPLE, "t").is_ok());
+        assert!(Scenario::public_from_toml(ISSUE_EXAMPLE, "t").is_err());
+        for line in provenance.lines() {
+            let without = full.replacen(&format!("{line}\n"), "", 1);
+            let err = Scenario::public_from_toml(&without, "p")
+                .unwrap_err()
+                .to_string();
+            let key = line.split(' ').next().unwrap();
+            assert!(err.contains(key), "{err}");
+            let empty = full.replacen(line, &format!("{key} = \"  \""), 1);
+            assert!(Scenario::public_from_toml(&empty, "p").is_err());
+        }
+        let not_url = full.replace("https://example.org/kb/terminal", "a blog post");
+        assert!(Scenario::public_from_toml(&not_url, "p").is_err());
     }
 
     #[test]

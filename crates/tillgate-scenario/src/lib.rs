@@ -9,5 +9,5 @@ pub mod score;
 pub mod world;
 
 pub use file::{Scenario, ScenarioError};
-pub use score::{run, score_files, Outcome, Score};
+pub use score::{run, score_files, score_public_files, Outcome, Score};
 pub use world::World;

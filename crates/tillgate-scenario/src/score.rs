@@ -12,6 +12,8 @@ use tillgate_diagnosis::{Cause, Diagnosis, FleetView, Lang, Subject};
 pub struct Outcome {
     pub name: String,
     pub file: Option<String>,
+    /// Where a public case comes from.
+    pub source: Option<String>,
     pub target: String,
     pub expected: String,
     /// The engine's first cause (`None`: it found nothing).
@@ -67,6 +69,7 @@ pub fn run(s: &Scenario, lang: Lang) -> Result<Outcome, ScenarioError> {
     Ok(Outcome {
         name: s.name.clone(),
         file: None,
+        source: s.source.clone(),
         target,
         expected: expected.code().to_string(),
         found: diagnosis.top(),
@@ -117,6 +120,27 @@ impl Score {
         ));
         out
     }
+
+    /// Every scenario whose expected cause was not the engine's first, with its file and source.
+    pub fn render_misses(&self) -> String {
+        let mut out = String::new();
+        for o in self.outcomes.iter().filter(|o| !o.top1()) {
+            let found = o
+                .found
+                .map_or("(nothing)".to_string(), |c| c.code().to_string());
+            let rank = o
+                .rank
+                .map_or("not listed".to_string(), |r| format!("rank {r}"));
+            out.push_str(&format!(
+                "miss: {} ({}): expected {} ({rank}), engine said {found}\n      source: {}\n",
+                o.file.as_deref().unwrap_or(&o.name),
+                o.target,
+                o.expected,
+                o.source.as_deref().unwrap_or("-"),
+            ));
+        }
+        out
+    }
 }
 
 /// The `.toml` files named, directories expanded (sorted, not recursive).
@@ -143,9 +167,23 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
 
 /// Loads, simulates, diagnoses and scores every scenario file of `paths` (files or directories).
 pub fn score_files(paths: &[PathBuf], lang: Lang) -> Result<Score, ScenarioError> {
+    score_with(paths, lang, Scenario::load)
+}
+
+/// Like [`score_files`] for public cases: a file without `source`, `observed` or `cause_reported`
+/// is refused, not scored.
+pub fn score_public_files(paths: &[PathBuf], lang: Lang) -> Result<Score, ScenarioError> {
+    score_with(paths, lang, Scenario::load_public)
+}
+
+fn score_with(
+    paths: &[PathBuf],
+    lang: Lang,
+    load: fn(&Path) -> Result<Scenario, ScenarioError>,
+) -> Result<Score, ScenarioError> {
     let mut outcomes = Vec::new();
     for f in expand(paths)? {
-        let s = Scenario::load(&f)?;
+        let s = load(&f)?;
         let mut o = run(&s, lang)?;
         o.file = Some(display(&f));
         outcomes.push(o);
