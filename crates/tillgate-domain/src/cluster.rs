@@ -81,6 +81,14 @@ pub trait Cluster: Send + Sync + 'static {
     /// The instance holding an unexpired lease on `reader`, and its address.
     async fn owner_of(&self, reader: &str) -> StoreResult<Option<(String, String)>>;
 
+    /// Events committed by any instance after `cursor` (`None`: from now on), oldest first, at
+    /// most `limit`, with the cursor to pass next.
+    async fn events_after(
+        &self,
+        cursor: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<(i64, Vec<(crate::AccountId, serde_json::Value)>)>;
+
     /// The secret instances present to each other when one forwards a reader's request to its
     /// owner: drawn once by the first instance, readable by whoever can read the database.
     async fn secret(&self) -> StoreResult<String>;

@@ -182,7 +182,9 @@ pub trait Outbox: Send + Sync + 'static {
     /// Returns whether more events are waiting.
     async fn enqueue(&self, batch: usize, now_ms: i64) -> OutboxResult<bool>;
 
-    /// For each endpoint that is enabled and not paused, its oldest delivery due at `now_ms`.
+    /// For each endpoint that is enabled and not paused, its oldest delivery due at `now_ms`. A
+    /// store several processes share claims the endpoints it returns until [`Outbox::record`]
+    /// (or a timeout), so no two dispatchers send for one endpoint at once.
     async fn due(&self, now_ms: i64, limit: usize) -> OutboxResult<Vec<DueDelivery>>;
 
     /// Records an attempt and what follows from it, in one transaction.

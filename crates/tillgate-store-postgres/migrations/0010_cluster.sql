@@ -73,3 +73,8 @@ CREATE TRIGGER objects_fenced_readers
     BEFORE INSERT OR UPDATE ON objects
     FOR EACH ROW WHEN (NEW.kind = 'terminal.reader')
     EXECUTE FUNCTION tillgate_fenced_reader_row();
+
+-- Several dispatchers (one per instance) share the outbox: an endpoint's head delivery is claimed
+-- until this time (ms) while one of them sends it, so no two send for one endpoint at once and
+-- none sends an event twice. A dispatcher that dies mid-send loses its claim when it runs out.
+ALTER TABLE webhook_endpoints ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;

@@ -2,10 +2,12 @@
 //! missing or expired leases under a new fence, handover and the cluster's status, on a small pool
 //! of their own so lease traffic never queues behind payment commits. Every time is the database's.
 use async_trait::async_trait;
+use serde_json::Value;
 use sqlx::{PgPool, Row};
 use std::time::Duration;
 use tillgate_domain::cluster::{Cluster, ClusterStatus, InstanceInfo, Lease};
 use tillgate_domain::store::StoreResult;
+use tillgate_domain::AccountId;
 
 use crate::unavailable;
 
@@ -174,6 +176,41 @@ impl Cluster for PgCluster {
         .await
         .map_err(unavailable)?;
         Ok(row.map(|r| (r.get("id"), r.get("address"))))
+    }
+
+    async fn events_after(
+        &self,
+        cursor: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<(i64, Vec<(AccountId, Value)>)> {
+        // Writers of `objects` commit one at a time (`writer::OBJECTS_LOCK`), so every seq below
+        // the newest visible one is committed: the cursor skips nothing.
+        let Some(after) = cursor else {
+            let row = sqlx::query("SELECT coalesce(max(seq), 0) AS seq FROM objects")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            return Ok((row.get("seq"), Vec::new()));
+        };
+        let rows = sqlx::query(
+            "SELECT seq, account, data::text AS data FROM objects \
+             WHERE kind = 'event' AND seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let mut next = after;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            next = r.get("seq");
+            let data: String = r.get("data");
+            let value = serde_json::from_str(&data)
+                .map_err(|e| tillgate_domain::store::StoreError::Corrupt(e.to_string()))?;
+            out.push((AccountId(r.get("account")), value));
+        }
+        Ok((next, out))
     }
 
     async fn secret(&self) -> StoreResult<String> {

@@ -18,6 +18,11 @@ use tillgate_domain::outbox::{
 use tillgate_domain::store::{Cursor, Page};
 use tillgate_domain::{new_id, AccountId};
 
+/// How long a dispatcher holds an endpoint while it sends to it: past any send's timeout (the
+/// dispatcher's default is 10 s), so a live sender is never overtaken. A dispatcher that dies
+/// mid-send leaves its delivery to the next after this.
+const SEND_CLAIM_MS: i64 = 60_000;
+
 pub struct PgOutbox {
     pool: PgPool,
 }
@@ -336,6 +341,9 @@ impl Outbox for PgOutbox {
     }
 
     async fn due(&self, now_ms: i64, limit: usize) -> OutboxResult<Vec<DueDelivery>> {
+        // The endpoints are claimed in the same transaction (locked rows skipped, claimed ones
+        // filtered), so dispatchers of several instances never send for one endpoint at once.
+        let mut tx = self.pool.begin().await.map_err(down)?;
         let rows = sqlx::query(
             "SELECT d.id, d.endpoint, e.data #>> '{url}' AS url, e.secret, d.event, \
                     o.data::text AS payload, d.attempts, d.created_ms \
@@ -345,15 +353,24 @@ impl Outbox for PgOutbox {
                  WHERE d2.endpoint = e.id AND d2.status = 'pending' AND d2.next_attempt_at <= $1 \
                  ORDER BY d2.event_seq LIMIT 1) d ON TRUE \
              LEFT JOIN objects o ON o.id = d.event \
-             WHERE NOT e.deleted AND e.paused_until <= $1 \
+             WHERE NOT e.deleted AND e.paused_until <= $1 AND e.claimed_until <= $1 \
                AND e.data #>> '{status}' = 'enabled' \
-             ORDER BY d.next_attempt_at LIMIT $2",
+             ORDER BY d.next_attempt_at LIMIT $2 \
+             FOR UPDATE OF e SKIP LOCKED",
         )
         .bind(now_ms)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(down)?;
+        let endpoints: Vec<String> = rows.iter().map(|r| r.get("endpoint")).collect();
+        sqlx::query("UPDATE webhook_endpoints SET claimed_until = $1 WHERE id = ANY($2::text[])")
+            .bind(now_ms + SEND_CLAIM_MS)
+            .bind(&endpoints)
+            .execute(&mut *tx)
+            .await
+            .map_err(down)?;
+        tx.commit().await.map_err(down)?;
         Ok(rows
             .iter()
             .map(|r| DueDelivery {
@@ -419,6 +436,11 @@ impl Outbox for PgOutbox {
         .execute(&mut *tx)
         .await
         .map_err(down)?;
+        sqlx::query("UPDATE webhook_endpoints SET claimed_until = 0 WHERE id = $1")
+            .bind(&endpoint)
+            .execute(&mut *tx)
+            .await
+            .map_err(down)?;
         if let Outcome::Retry {
             at_ms,
             pause_endpoint: true,

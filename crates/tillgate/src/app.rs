@@ -92,6 +92,10 @@ pub fn drivers(cfg: &ServeConfig) -> Registry {
         }))
 }
 
+/// How often an instance of a cluster reads the events every instance committed, for its live
+/// streams.
+const STREAM_FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A built gateway, not yet serving.
 pub struct App {
     pub store: Arc<dyn Store>,
@@ -239,6 +243,12 @@ impl App {
                     ),
                     None => format!("http://{local}"),
                 };
+                // Live streams follow the whole cluster's events, not only this instance's.
+                tokio::spawn(
+                    self.tap
+                        .clone()
+                        .follow(member.cluster.clone(), STREAM_FOLLOW_EVERY),
+                );
                 Some(tokio::spawn(crate::cluster::run(
                     self.gateway.clone(),
                     member.clone(),

@@ -20,13 +20,54 @@ pub struct Tapped {
     inner: Arc<dyn Store>,
     tx: broadcast::Sender<Arc<Published>>,
     closing: tokio::sync::watch::Sender<bool>,
+    /// Off in a cluster: there every event reaches the streams from the database's feed
+    /// ([`Tapped::follow`]), this instance's and the others' alike, in commit order.
+    publish_own: std::sync::atomic::AtomicBool,
 }
 
 impl Tapped {
     pub fn new(inner: Arc<dyn Store>) -> Tapped {
         let (tx, _) = broadcast::channel(4096);
         let (closing, _) = tokio::sync::watch::channel(false);
-        Tapped { inner, tx, closing }
+        Tapped {
+            inner,
+            tx,
+            closing,
+            publish_own: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// Feeds the live streams from the cluster's event feed instead of this instance's commits:
+    /// every event any instance commits, once, in commit order, within about `every`.
+    pub async fn follow(
+        self: Arc<Self>,
+        cluster: Arc<dyn tillgate_domain::cluster::Cluster>,
+        every: std::time::Duration,
+    ) {
+        use std::sync::atomic::Ordering;
+        self.publish_own.store(false, Ordering::SeqCst);
+        let mut cursor = None;
+        let closed = self.closed();
+        tokio::pin!(closed);
+        loop {
+            match cluster.events_after(cursor, 500).await {
+                Ok((next, events)) => {
+                    let full = events.len() == 500;
+                    cursor = Some(next);
+                    for (account, event) in events {
+                        let _ = self.tx.send(Arc::new(Published { account, event }));
+                    }
+                    if full {
+                        continue;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the cluster's event feed failed"),
+            }
+            tokio::select! {
+                _ = &mut closed => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
@@ -51,7 +92,8 @@ impl Tapped {
 impl Store for Tapped {
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {
         // Copies of the events only while someone listens; their types always, for the metrics.
-        let listening = self.tx.receiver_count() > 0;
+        let listening = self.tx.receiver_count() > 0
+            && self.publish_own.load(std::sync::atomic::Ordering::Relaxed);
         let mut types: Vec<String> = Vec::new();
         let mut events: Vec<Published> = Vec::new();
         for w in &writes {

@@ -2,9 +2,14 @@
 //! POS behind a load balancer would: readers spread over the instances, every request answered by
 //! any instance (forwarded to the reader's owner), idempotency keys holding across instances, a
 //! SIGKILLed owner's readers taken over within two leases with the payment in flight ending once,
-//! a stopped instance handing its readers over at once and a joining one getting its share.
+//! a stopped instance handing its readers over at once and a joining one getting its share; every
+//! webhook delivered once, in commit order, and a live stream on one instance seeing the events
+//! the others committed.
 //! Needs `TILLGATE_TEST_POSTGRES_URL` (`scripts/pg-test-cluster.sh start`); says why it skips
 //! without it, fails without it when `TILLGATE_REQUIRE_POSTGRES=1`.
+mod hooks_support;
+
+use hooks_support::Receiver;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -267,6 +272,51 @@ async fn any_instance_answers_for_every_reader_and_leases_move_on_stop_and_join(
     }
     pos.wait_spread(&[&a, &b, &c], &[2, 2, 2], Duration::from_secs(15))
         .await;
+    // A webhook endpoint (three dispatchers share the outbox) and a live stream on c.
+    let receiver = Receiver::start(&[]).await;
+    let (status, ep) = pos
+        .post(
+            &a,
+            "/v1/webhook_endpoints",
+            &[
+                ("url", &receiver.url()),
+                ("enabled_events[]", "payment_intent.succeeded"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{ep}");
+    let streamed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stream_task = {
+        let (streamed, url) = (
+            streamed.clone(),
+            format!("{}/v1/events/stream?type=payment_intent.succeeded", c.base),
+        );
+        let mut res = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        tokio::spawn(async move {
+            let mut buf = String::new();
+            while let Ok(Some(chunk)) = res.chunk().await {
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find("\n\n") {
+                    let frame: String = buf.drain(..end + 2).collect();
+                    for line in frame.lines() {
+                        if let Some(data) = line.strip_prefix("data: ") {
+                            if let Ok(ev) = serde_json::from_str::<Value>(data) {
+                                let pi = ev["data"]["object"]["id"].as_str().unwrap_or("");
+                                streamed.lock().unwrap().push(pi.to_owned());
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    };
 
     // Every reader paid through every instance: two of the three forward to the owner. (Whole
     // euros: the simulated readers decline amounts ending in 01–05 cents, as Stripe's do.)
@@ -286,6 +336,34 @@ async fn any_instance_answers_for_every_reader_and_leases_move_on_stop_and_join(
         assert_eq!(charges[0]["amount"].as_i64(), Some(*amount));
         assert_eq!(charges[0]["status"], "succeeded");
     }
+    // Each payment's event delivered once, in the order the payments were made (one after another),
+    // though three dispatchers read the outbox; and streamed on c, wherever it was committed.
+    let got = receiver.wait_for(paid.len()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            r.event()["data"]["object"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = paid.iter().map(|(pi, _)| pi.clone()).collect();
+    assert_eq!(got.len(), paid.len());
+    assert_eq!(delivered, expected, "once each, in commit order");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while streamed.lock().unwrap().len() < paid.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        *streamed.lock().unwrap(),
+        expected,
+        "the stream on c saw every instance's events once"
+    );
+    stream_task.abort();
+
     // The reader's state is the owner's, whichever instance is asked.
     for at in [&a, &b, &c] {
         let (status, r) = pos

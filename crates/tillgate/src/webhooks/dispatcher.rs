@@ -49,10 +49,14 @@ pub(super) async fn run(
             }
         }
         if in_flight.len() < cfg.max_in_flight {
-            match outbox.due(now_millis(), cfg.max_in_flight * 2).await {
+            // As many as there are free slots, plus one per endpoint already sending (a store one
+            // process owns may return those, and they are skipped). Every other row returned is
+            // sent: a shared store claims the endpoints it returns until their attempt is recorded.
+            let want = cfg.max_in_flight - in_flight.len() + busy.len();
+            match outbox.due(now_millis(), want).await {
                 Ok(due) => {
                     for d in due {
-                        if in_flight.len() >= cfg.max_in_flight || busy.contains(&d.endpoint) {
+                        if busy.contains(&d.endpoint) {
                             continue;
                         }
                         busy.insert(d.endpoint.clone());
