@@ -26,6 +26,19 @@ struct EventType {
     r#type: String,
 }
 
+/// Cluster-wide figures (`--cluster`): readers per instance by lease, and those no lease covers.
+#[derive(Debug, Default)]
+pub struct ClusterFigures {
+    pub leases: Vec<(String, i64)>,
+    pub readers: i64,
+    pub unowned: i64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InstanceLabels {
+    instance: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReaderLabels {
     pub status: String,
@@ -105,7 +118,11 @@ pub struct WebhookFigures {
 }
 
 /// The whole exposition; `readers` are counts by (status, location) measured now.
-pub fn render(readers: &[(ReaderLabels, i64)], webhooks: &WebhookFigures) -> String {
+pub fn render(
+    readers: &[(ReaderLabels, i64)],
+    webhooks: &WebhookFigures,
+    cluster: Option<&ClusterFigures>,
+) -> String {
     let m = &*METRICS;
     let mut registry = Registry::with_prefix("tillgate");
     registry.register(
@@ -174,6 +191,31 @@ pub fn render(readers: &[(ReaderLabels, i64)], webhooks: &WebhookFigures) -> Str
         "Age of the oldest pending delivery",
         g(webhooks.oldest_pending_age_ms),
     );
+    if let Some(c) = cluster {
+        let leased: Family<InstanceLabels, Gauge> = Family::default();
+        for (instance, n) in &c.leases {
+            leased
+                .get_or_create(&InstanceLabels {
+                    instance: instance.clone(),
+                })
+                .set(*n);
+        }
+        registry.register(
+            "cluster_readers_leased",
+            "Readers each instance of the cluster drives under a live lease",
+            leased,
+        );
+        registry.register(
+            "cluster_readers",
+            "Readers in the cluster's database",
+            g(c.readers),
+        );
+        registry.register(
+            "cluster_readers_unowned",
+            "Readers no live lease covers (between owners, or no instance alive)",
+            g(c.unowned),
+        );
+    }
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
         out.clear();

@@ -411,6 +411,27 @@ async fn any_instance_answers_for_every_reader_and_leases_move_on_stop_and_join(
         .map(|i| i["leases"].as_u64().unwrap())
         .collect();
     assert_eq!(leases, [2, 2, 2], "{status}");
+    // Each instance's /metrics: its own figures, plus the cluster's reader counts.
+    let metrics = pos
+        .http
+        .get(format!("{}/metrics", b.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "tillgate_cluster_readers 6",
+        "tillgate_cluster_readers_unowned 0",
+        "tillgate_cluster_readers_leased{instance=\"a\"} 2",
+        "tillgate_cluster_readers_leased{instance=\"c\"} 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing in:\n{metrics}"
+        );
+    }
 
     // A graceful stop hands c's readers over at once (well inside one 2 s lease).
     let stopped = Instant::now();

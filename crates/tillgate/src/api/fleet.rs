@@ -181,11 +181,28 @@ pub async fn prometheus(
         *counts.entry(labels).or_default() += 1;
     }
     let readers: Vec<(ReaderLabels, i64)> = counts.into_iter().collect();
+    let cluster = match s.gateway.member() {
+        Some(m) => m
+            .cluster
+            .status()
+            .await
+            .ok()
+            .map(|st| metrics::ClusterFigures {
+                leases: st
+                    .instances
+                    .iter()
+                    .map(|i| (i.id.clone(), i.leases as i64))
+                    .collect(),
+                readers: st.readers as i64,
+                unowned: st.unowned as i64,
+            }),
+        None => None,
+    };
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        metrics::render(&readers, &wh),
+        metrics::render(&readers, &wh, cluster.as_ref()),
     )
 }
