@@ -78,6 +78,9 @@ pub trait Cluster: Send + Sync + 'static {
     /// Every instance, its leases, and the readers no live lease covers.
     async fn status(&self) -> StoreResult<ClusterStatus>;
 
+    /// Up to `limit` readers (account, id) no unexpired lease covers: the ones to claim.
+    async fn unowned(&self, limit: usize) -> StoreResult<Vec<(crate::AccountId, String)>>;
+
     /// The instance holding an unexpired lease on `reader`, and its address.
     async fn owner_of(&self, reader: &str) -> StoreResult<Option<(String, String)>>;
 

@@ -166,6 +166,23 @@ impl Cluster for PgCluster {
         })
     }
 
+    async fn unowned(&self, limit: usize) -> StoreResult<Vec<(AccountId, String)>> {
+        let rows = sqlx::query(
+            "SELECT o.account, o.id FROM objects o LEFT JOIN reader_leases l ON l.reader = o.id \
+             WHERE o.kind = 'terminal.reader' AND NOT o.deleted \
+               AND (l.reader IS NULL OR l.expires_at <= clock_timestamp()) \
+             ORDER BY o.seq LIMIT $1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .iter()
+            .map(|r| (AccountId(r.get("account")), r.get("id")))
+            .collect())
+    }
+
     async fn owner_of(&self, reader: &str) -> StoreResult<Option<(String, String)>> {
         let row = sqlx::query(
             "SELECT i.id, i.address FROM reader_leases l JOIN instances i ON i.id = l.owner \

@@ -169,35 +169,41 @@ async fn beat(gateway: &Gateway, member: &Member) -> anyhow::Result<()> {
             }
         }
     }
-    let live: Vec<String> = member
-        .cluster
-        .live_instances(member.lease)
-        .await?
-        .into_iter()
-        .map(|i| i.id)
+    // Live: a heartbeat within one lease (renewals come every third of one) and not leaving.
+    let status = member.cluster.status().await?;
+    let live: Vec<String> = status
+        .instances
+        .iter()
+        .filter(|i| !i.leaving && i.heartbeat_age_secs < member.lease.as_secs_f64())
+        .map(|i| i.id.clone())
         .collect();
-    let all = gateway.stored_readers().await?;
-    let share = fair_share(all.len(), &live, &member.id);
-    if still < share {
-        let mine: std::collections::HashSet<&String> = held.iter().map(|(r, _)| r).collect();
-        let candidates: Vec<String> = all
-            .iter()
-            .map(|(_, r)| r.id.clone())
-            .filter(|id| !mine.contains(id))
-            .collect();
+    let share = fair_share(status.readers as usize, &live, &member.id);
+    if still < share && status.unowned > 0 {
+        let candidates = member.cluster.unowned(share - still).await?;
+        let ids: Vec<String> = candidates.iter().map(|(_, id)| id.clone()).collect();
         let claim_sent = Instant::now();
         let got = member
             .cluster
-            .claim(&member.id, &candidates, share - still, member.lease)
+            .claim(&member.id, &ids, share - still, member.lease)
             .await?;
         for lease in got {
-            let Some((account, reader)) = all.iter().find(|(_, r)| r.id == lease.reader).cloned()
-            else {
+            let Some((account, _)) = candidates.iter().find(|(_, id)| *id == lease.reader) else {
                 continue;
+            };
+            let reader = match gateway.stored_reader(account, &lease.reader).await {
+                Ok(Some(r)) => r,
+                _ => {
+                    // Deleted meanwhile, or unreadable: give the lease back.
+                    member
+                        .cluster
+                        .release(&member.id, std::slice::from_ref(&lease.reader))
+                        .await?;
+                    continue;
+                }
             };
             tracing::info!(reader = %reader.id, fence = lease.fence, "taking over a reader");
             gateway
-                .take_over(account, reader, member.cell(lease, claim_sent))
+                .take_over(account.clone(), reader, member.cell(lease, claim_sent))
                 .await;
         }
     } else if still > share && live.len() > 1 {

@@ -253,6 +253,23 @@ impl Gateway {
         Ok(out)
     }
 
+    /// One stored reader.
+    pub async fn stored_reader(
+        &self,
+        account: &AccountId,
+        reader_id: &str,
+    ) -> anyhow::Result<Option<Reader>> {
+        match self
+            .shared
+            .store
+            .get(account, Kind::Reader, reader_id)
+            .await?
+        {
+            Some(v) => Ok(Some(serde_json::from_value(v)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The readers this instance drives under a lease, with their leases.
     pub fn leased_readers(&self) -> Vec<(String, Arc<LeaseCell>)> {
         let readers = self.readers.read().expect("reader registry lock");
