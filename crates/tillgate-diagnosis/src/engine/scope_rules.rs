@@ -297,6 +297,12 @@ pub(crate) fn location_candidates(
         .pos_host
         .as_ref()
         .is_some_and(|h| !h.ladders.is_empty() && !host_reaches_provider(h));
+    // Terminals the gateway reached by address before and no longer does (the only sign of life a
+    // terminal without heartbeats gives).
+    let cut_off: Vec<&(usize, &ReaderSignals, &ReaderFeatures)> = members
+        .iter()
+        .filter(|m| m.2.probes > 0 && m.2.down_now && m.2.failure_onset.is_some())
+        .collect();
     if n >= 2 && silent.len() * 5 >= n * 4 {
         let lasts: Vec<Secs> = silent.iter().map(|m| m.2.hb_last.unwrap_or(0)).collect();
         let spread = (lasts.iter().max().unwrap_or(&0) - lasts.iter().min().unwrap_or(&0)) / 60;
@@ -320,16 +326,32 @@ pub(crate) fn location_candidates(
                 members: silent.iter().map(|m| m.0).collect(),
             });
         }
-    } else if pos_cut && gateway_ok && !silent.is_empty() {
-        let facts = vec![
-            Fact::PosHostCannotReachProvider {
+    } else if pos_cut && gateway_ok && (!silent.is_empty() || !cut_off.is_empty()) {
+        let mut facts = vec![Fact::PosHostCannotReachProvider {
+            location: loc.name.clone(),
+        }];
+        if !silent.is_empty() {
+            facts.push(Fact::HeartbeatsSilent { minutes: 0 });
+        }
+        if !cut_off.is_empty() {
+            let onsets: Vec<Secs> = cut_off.iter().filter_map(|m| m.2.failure_onset).collect();
+            let spread =
+                (onsets.iter().max().unwrap_or(&0) - onsets.iter().min().unwrap_or(&0)) / 60;
+            facts.push(Fact::LocationUnreachable {
                 location: loc.name.clone(),
-            },
-            Fact::HeartbeatsSilent { minutes: 0 },
-        ];
+                failed: cut_off.len(),
+                total: members.iter().filter(|m| m.2.probes > 0).count(),
+                spread_min: spread,
+            });
+        }
+        // Every terminal there went dark together with the till: nothing but the line explains all.
+        let dark = members
+            .iter()
+            .filter(|m| m.2.silent_now() || cut_off.iter().any(|c| c.0 == m.0))
+            .count();
         out.push(Candidate {
             cause: Cause::LocationNetworkDown,
-            score: 0.82,
+            score: if dark == n { 0.86 } else { 0.82 },
             facts,
             origin: None,
             members: all.clone(),
@@ -392,12 +414,23 @@ pub(crate) fn location_candidates(
         }
     }
 
+    // The line is down when the store's terminals went dark together and the gateway cannot reach
+    // them by address either: a failing resolver there is a consequence (the resolver sits behind
+    // the line), not the cause — name resolution cannot stop a connection to an address.
+    let line_down = out.iter().any(|c| {
+        c.cause == Cause::LocationNetworkDown
+            && c.score >= 0.8
+            && cut_off.iter().any(|m| c.members.contains(&m.0))
+    });
     if let Some(h) = &loc.pos_host {
         for mut c in host_candidates(h) {
             if matches!(
                 c.cause,
                 Cause::DnsRebindBlocked | Cause::DnsFailure | Cause::Ipv4Missing
             ) {
+                if line_down && c.cause == Cause::DnsFailure {
+                    c.score *= 0.5;
+                }
                 c.members = all.clone();
                 out.push(c);
             }
