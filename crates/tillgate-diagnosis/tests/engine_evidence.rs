@@ -290,7 +290,10 @@ fn a_zvt_terminal_configured_outside_the_tills_network_is_on_another_subnet() {
     let d = diagnose_reader(&fleet(vec![t], Some(provider_ok())), "tmr_zvt", Lang::En).unwrap();
     assert_eq!(top(&d), Cause::DifferentSubnet, "{}", dump(&d));
     let ev = d.causes[0].evidence.join(" ");
-    assert!(ev.contains("192.168.200.100"), "{ev}");
+    assert!(
+        ev.contains("192.168.200.100") && ev.contains("192.168.1.0/24"),
+        "the evidence names the terminal's address and the till's network: {ev}"
+    );
     assert!(
         rank(&d, Cause::ReaderPoweredOff).is_some_and(|r| r > 0),
         "switched off stays possible, below:\n{}",
@@ -337,6 +340,10 @@ fn a_dead_store_line_is_not_a_dns_failure_for_a_single_smart_reader() {
     assert_eq!(top(&d), Cause::LocationNetworkDown, "{}", dump(&d));
     let ev = d.causes[0].evidence.join(" ");
     assert!(ev.contains("cannot reach the internet either"), "{ev}");
+    assert!(
+        ev.contains("no heartbeat from the reader for 120 min"),
+        "{ev}"
+    );
     let dns = rank(&d, Cause::DnsFailure).expect("the failing resolver is still reported");
     assert!(dns > 0, "{}", dump(&d));
 }

@@ -27,13 +27,18 @@ fn resolved(a: &DnsAnswer) -> bool {
     matches!(a, DnsAnswer::Addresses(v) if !v.is_empty())
 }
 
-/// The LAN prefix of a host (its first non-loopback, up IPv4 address).
+/// The LAN prefix of a host (the network of its first non-loopback, up IPv4 address): `192.168.1.0/24`,
+/// as the evidence names it, not the host's own address.
 pub(crate) fn host_lan(h: &HostSignals) -> Option<(Ipv4Addr, u8)> {
     h.interfaces
         .iter()
         .filter(|i| i.up && i.kind != LinkKind::Loopback)
         .flat_map(|i| i.ipv4.iter().copied())
         .find(|(ip, _)| !ip.is_loopback())
+        .map(|(ip, p)| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(p.min(32))).unwrap_or(0);
+            (Ipv4Addr::from(u32::from(ip) & mask), p)
+        })
 }
 
 /// Whether the host reaches the provider at all (some ladder got an HTTP answer).
@@ -285,6 +290,7 @@ pub(crate) fn location_candidates(
     loc: &LocationSignals,
     members: &[(usize, &ReaderSignals, &ReaderFeatures)],
     gateway_ok: bool,
+    now: Secs,
 ) -> Vec<Candidate> {
     let mut out = Vec::new();
     let all: Vec<usize> = members.iter().map(|m| m.0).collect();
@@ -326,12 +332,60 @@ pub(crate) fn location_candidates(
                 members: silent.iter().map(|m| m.0).collect(),
             });
         }
-    } else if pos_cut && gateway_ok && (!silent.is_empty() || !cut_off.is_empty()) {
+    }
+
+    // Terminals without heartbeats (ZVT): every one stopped answering LAN probes at about the same moment.
+    let probed: Vec<&(usize, &ReaderSignals, &ReaderFeatures)> =
+        members.iter().filter(|m| m.2.probes > 0).collect();
+    let gone: Vec<(usize, Secs)> = probed
+        .iter()
+        .filter(|m| m.2.down_now)
+        .filter_map(|m| m.2.failure_onset.map(|t| (m.0, t)))
+        .collect();
+    if probed.len() >= 2
+        && gone.len() * 5 >= probed.len() * 4
+        && !out.iter().any(|c| c.cause == Cause::LocationNetworkDown)
+    {
+        let first = gone.iter().map(|g| g.1).min().unwrap_or(0);
+        let last = gone.iter().map(|g| g.1).max().unwrap_or(0);
+        let spread = (last - first) / 60;
+        if spread <= 10 {
+            let mut facts = vec![Fact::LocationUnreachable {
+                location: loc.name.clone(),
+                failed: gone.len(),
+                total: probed.len(),
+                spread_min: spread,
+            }];
+            if pos_cut {
+                facts.push(Fact::PosHostCannotReachProvider {
+                    location: loc.name.clone(),
+                });
+            }
+            out.push(Candidate {
+                cause: Cause::LocationNetworkDown,
+                score: 0.9,
+                facts,
+                origin: None,
+                members: gone.iter().map(|g| g.0).collect(),
+            });
+        }
+    }
+
+    // Too few terminals to correlate (often a single one), but the till there cannot get out either:
+    // the terminals that went dark with it are on the same line.
+    if pos_cut
+        && gateway_ok
+        && (!silent.is_empty() || !cut_off.is_empty())
+        && !(n >= 2 && silent.len() * 5 >= n * 4)
+        && !out.iter().any(|c| c.cause == Cause::LocationNetworkDown)
+    {
         let mut facts = vec![Fact::PosHostCannotReachProvider {
             location: loc.name.clone(),
         }];
-        if !silent.is_empty() {
-            facts.push(Fact::HeartbeatsSilent { minutes: 0 });
+        if let Some(last) = silent.iter().filter_map(|m| m.2.hb_last).max() {
+            facts.push(Fact::HeartbeatsSilent {
+                minutes: (now - last) / 60,
+            });
         }
         if !cut_off.is_empty() {
             let onsets: Vec<Secs> = cut_off.iter().filter_map(|m| m.2.failure_onset).collect();
@@ -356,38 +410,6 @@ pub(crate) fn location_candidates(
             origin: None,
             members: all.clone(),
         });
-    }
-
-    // Terminals without heartbeats (ZVT): every one stopped answering LAN probes at about the same moment.
-    let probed: Vec<&(usize, &ReaderSignals, &ReaderFeatures)> =
-        members.iter().filter(|m| m.2.probes > 0).collect();
-    let gone: Vec<(usize, Secs)> = probed
-        .iter()
-        .filter(|m| m.2.down_now)
-        .filter_map(|m| m.2.failure_onset.map(|t| (m.0, t)))
-        .collect();
-    if probed.len() >= 2
-        && gone.len() * 5 >= probed.len() * 4
-        && !out.iter().any(|c| c.cause == Cause::LocationNetworkDown)
-    {
-        let first = gone.iter().map(|g| g.1).min().unwrap_or(0);
-        let last = gone.iter().map(|g| g.1).max().unwrap_or(0);
-        let spread = (last - first) / 60;
-        if spread <= 10 {
-            let facts = vec![Fact::LocationUnreachable {
-                location: loc.name.clone(),
-                failed: gone.len(),
-                total: probed.len(),
-                spread_min: spread,
-            }];
-            out.push(Candidate {
-                cause: Cause::LocationNetworkDown,
-                score: 0.9,
-                facts,
-                origin: None,
-                members: gone.iter().map(|g| g.0).collect(),
-            });
-        }
     }
 
     // Everyone loses contact at the same moments, again and again.
