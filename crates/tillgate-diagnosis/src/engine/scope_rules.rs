@@ -309,7 +309,8 @@ pub(crate) fn location_candidates(
         .iter()
         .filter(|m| m.2.probes > 0 && m.2.down_now && m.2.failure_onset.is_some())
         .collect();
-    if n >= 2 && silent.len() * 5 >= n * 4 {
+    let most_silent = n >= 2 && silent.len() * 5 >= n * 4;
+    if most_silent {
         let lasts: Vec<Secs> = silent.iter().map(|m| m.2.hb_last.unwrap_or(0)).collect();
         let spread = (lasts.iter().max().unwrap_or(&0) - lasts.iter().min().unwrap_or(&0)) / 60;
         if spread <= 10 {
@@ -376,7 +377,7 @@ pub(crate) fn location_candidates(
     if pos_cut
         && gateway_ok
         && (!silent.is_empty() || !cut_off.is_empty())
-        && !(n >= 2 && silent.len() * 5 >= n * 4)
+        && !most_silent
         && !out.iter().any(|c| c.cause == Cause::LocationNetworkDown)
     {
         let mut facts = vec![Fact::PosHostCannotReachProvider {
