@@ -39,10 +39,11 @@ fn the_holdout_scenarios_score_at_least_95_percent_top_1() {
 
 /// The public cases: each written from a public incident report or vendor page (its URL, what was
 /// observed and what the cause turned out to be are in the file), not together with the world.
-/// The floors sit a little under the score measured when the suite was written (42/49 top-1, 47/49
-/// top-3; see BENCHMARKS.md): a change to the engine may move a case, not the suite.
-const PUBLIC_MIN_TOP1: usize = 40;
-const PUBLIC_MIN_TOP3: usize = 45;
+/// The floors sit a little under the score last measured (49/49 top-1 and top-3, after the three
+/// engine defects the suite found were fixed; 42/49 and 47/49 when it was written; see
+/// BENCHMARKS.md): a change to the engine may move a case, not the suite.
+const PUBLIC_MIN_TOP1: usize = 47;
+const PUBLIC_MIN_TOP3: usize = 48;
 
 #[test]
 fn the_public_cases_reach_their_floor() {

@@ -373,3 +373,84 @@ pub(crate) fn in_prefix(ip: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
     let mask = u32::MAX << (32 - prefix.min(32) as u32);
     (u32::from(ip) & mask) == (u32::from(net) & mask)
 }
+
+/// Whether a change to this setting of a reader (an audit log's field name) can break its connection:
+/// its address or endpoint, port, credentials, registration, or network configuration. A label, name,
+/// description or metadata entry is what people call the reader, not how it is reached.
+pub(crate) fn can_break_connection(field: &str) -> bool {
+    const COSMETIC: &[&str] = &[
+        "label",
+        "name",
+        "nickname",
+        "display",
+        "description",
+        "metadata",
+        "note",
+        "notes",
+        "comment",
+        "tag",
+        "tags",
+        "color",
+        "colour",
+        "icon",
+    ];
+    const CONNECTION: &[&str] = &[
+        "ip",
+        "ipv4",
+        "ipv6",
+        "address",
+        "addr",
+        "host",
+        "hostname",
+        "endpoint",
+        "url",
+        "uri",
+        "port",
+        "password",
+        "passwd",
+        "pin",
+        "secret",
+        "key",
+        "token",
+        "credential",
+        "credentials",
+        "registration",
+        "register",
+        "pairing",
+        "serial",
+        "tid",
+        "driver",
+        "protocol",
+        "tls",
+        "ssl",
+        "cert",
+        "certificate",
+        "ssid",
+        "wifi",
+        "wlan",
+        "psk",
+        "vlan",
+        "dns",
+        "gateway",
+        "subnet",
+        "netmask",
+        "network",
+        "proxy",
+        "dhcp",
+        "mtu",
+        "firewall",
+        "interface",
+    ];
+    let field = field.to_ascii_lowercase();
+    let mut tokens = field
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty());
+    match tokens.next() {
+        // `metadata.ip`, `label`: what the reader is called or tagged with, whatever follows.
+        None => false,
+        Some(first) if COSMETIC.contains(&first) => false,
+        Some(first) => std::iter::once(first)
+            .chain(tokens)
+            .any(|t| CONNECTION.contains(&t)),
+    }
+}

@@ -136,7 +136,7 @@ impl<'a> FleetView<'a> {
             .locations
             .iter()
             .zip(&members)
-            .map(|(l, m)| scope_rules::location_candidates(l, m, gateway_ok))
+            .map(|(l, m)| scope_rules::location_candidates(l, m, gateway_ok, fleet.now))
             .collect();
         tm.locations_us = us(t);
 

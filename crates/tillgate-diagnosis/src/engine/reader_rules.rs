@@ -1,7 +1,7 @@
 //! Rules about one reader: its own link, device, configuration and answers.
 
 use super::evidence::Fact;
-use super::features::{in_prefix, is_local, is_private, ReaderFeatures};
+use super::features::{can_break_connection, in_prefix, is_local, is_private, ReaderFeatures};
 use super::Candidate;
 use crate::catalogue::{min_firmware, model_supported, version_less, Cause};
 use crate::signals::*;
@@ -135,9 +135,24 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
         if f.ping_sent > 0 && f.ping_recv == 0 {
             facts.push(Fact::PingSilent { sent: f.ping_sent });
         }
+        // Configured on a private network other than the till's: nothing routes between the two.
+        let outside_lan = match (configured_ip, ctx.lan) {
+            (Some(IpAddr::V4(ip)), Some((net, p))) if is_private(ip) && !in_prefix(ip, net, p) => {
+                Some(Fact::OtherSubnet {
+                    reader_ip: ip.to_string(),
+                    lan: format!("{net}/{p}"),
+                })
+            }
+            _ => None,
+        };
         if f.failure_onset.is_some() {
             // It answered at this address before, then went quiet.
             add(Cause::ReaderPoweredOff, 0.78, facts);
+        } else if let (0, Some(other)) = (f.tcp_ok, outside_lan) {
+            // Never answered at an address the till's network cannot reach without a router.
+            add(Cause::ReaderPoweredOff, 0.5, facts.clone());
+            facts.push(other);
+            add(Cause::DifferentSubnet, 0.86, facts);
         } else if f.tcp_ok == 0 && r.reports.is_empty() {
             // Never seen at this address: switched off, or the address is wrong.
             add(Cause::ReaderPoweredOff, 0.55, facts.clone());
@@ -562,6 +577,8 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
             .audit
             .iter()
             .filter(|c| c.at <= onset && onset - c.at <= 20 * 60)
+            // A renamed label cannot break a connection; only a change of how it is reached can.
+            .filter(|c| can_break_connection(&c.field))
             .max_by_key(|c| c.at)
         {
             add(

@@ -27,13 +27,18 @@ fn resolved(a: &DnsAnswer) -> bool {
     matches!(a, DnsAnswer::Addresses(v) if !v.is_empty())
 }
 
-/// The LAN prefix of a host (its first non-loopback, up IPv4 address).
+/// The LAN prefix of a host (the network of its first non-loopback, up IPv4 address): `192.168.1.0/24`,
+/// as the evidence names it, not the host's own address.
 pub(crate) fn host_lan(h: &HostSignals) -> Option<(Ipv4Addr, u8)> {
     h.interfaces
         .iter()
         .filter(|i| i.up && i.kind != LinkKind::Loopback)
         .flat_map(|i| i.ipv4.iter().copied())
         .find(|(ip, _)| !ip.is_loopback())
+        .map(|(ip, p)| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(p.min(32))).unwrap_or(0);
+            (Ipv4Addr::from(u32::from(ip) & mask), p)
+        })
 }
 
 /// Whether the host reaches the provider at all (some ladder got an HTTP answer).
@@ -285,6 +290,7 @@ pub(crate) fn location_candidates(
     loc: &LocationSignals,
     members: &[(usize, &ReaderSignals, &ReaderFeatures)],
     gateway_ok: bool,
+    now: Secs,
 ) -> Vec<Candidate> {
     let mut out = Vec::new();
     let all: Vec<usize> = members.iter().map(|m| m.0).collect();
@@ -297,7 +303,14 @@ pub(crate) fn location_candidates(
         .pos_host
         .as_ref()
         .is_some_and(|h| !h.ladders.is_empty() && !host_reaches_provider(h));
-    if n >= 2 && silent.len() * 5 >= n * 4 {
+    // Terminals the gateway reached by address before and no longer does (the only sign of life a
+    // terminal without heartbeats gives).
+    let cut_off: Vec<&(usize, &ReaderSignals, &ReaderFeatures)> = members
+        .iter()
+        .filter(|m| m.2.probes > 0 && m.2.down_now && m.2.failure_onset.is_some())
+        .collect();
+    let most_silent = n >= 2 && silent.len() * 5 >= n * 4;
+    if most_silent {
         let lasts: Vec<Secs> = silent.iter().map(|m| m.2.hb_last.unwrap_or(0)).collect();
         let spread = (lasts.iter().max().unwrap_or(&0) - lasts.iter().min().unwrap_or(&0)) / 60;
         if spread <= 10 {
@@ -320,20 +333,6 @@ pub(crate) fn location_candidates(
                 members: silent.iter().map(|m| m.0).collect(),
             });
         }
-    } else if pos_cut && gateway_ok && !silent.is_empty() {
-        let facts = vec![
-            Fact::PosHostCannotReachProvider {
-                location: loc.name.clone(),
-            },
-            Fact::HeartbeatsSilent { minutes: 0 },
-        ];
-        out.push(Candidate {
-            cause: Cause::LocationNetworkDown,
-            score: 0.82,
-            facts,
-            origin: None,
-            members: all.clone(),
-        });
     }
 
     // Terminals without heartbeats (ZVT): every one stopped answering LAN probes at about the same moment.
@@ -352,12 +351,17 @@ pub(crate) fn location_candidates(
         let last = gone.iter().map(|g| g.1).max().unwrap_or(0);
         let spread = (last - first) / 60;
         if spread <= 10 {
-            let facts = vec![Fact::LocationUnreachable {
+            let mut facts = vec![Fact::LocationUnreachable {
                 location: loc.name.clone(),
                 failed: gone.len(),
                 total: probed.len(),
                 spread_min: spread,
             }];
+            if pos_cut {
+                facts.push(Fact::PosHostCannotReachProvider {
+                    location: loc.name.clone(),
+                });
+            }
             out.push(Candidate {
                 cause: Cause::LocationNetworkDown,
                 score: 0.9,
@@ -366,6 +370,47 @@ pub(crate) fn location_candidates(
                 members: gone.iter().map(|g| g.0).collect(),
             });
         }
+    }
+
+    // Too few terminals to correlate (often a single one), but the till there cannot get out either:
+    // the terminals that went dark with it are on the same line.
+    if pos_cut
+        && gateway_ok
+        && (!silent.is_empty() || !cut_off.is_empty())
+        && !most_silent
+        && !out.iter().any(|c| c.cause == Cause::LocationNetworkDown)
+    {
+        let mut facts = vec![Fact::PosHostCannotReachProvider {
+            location: loc.name.clone(),
+        }];
+        if let Some(last) = silent.iter().filter_map(|m| m.2.hb_last).max() {
+            facts.push(Fact::HeartbeatsSilent {
+                minutes: (now - last) / 60,
+            });
+        }
+        if !cut_off.is_empty() {
+            let onsets: Vec<Secs> = cut_off.iter().filter_map(|m| m.2.failure_onset).collect();
+            let spread =
+                (onsets.iter().max().unwrap_or(&0) - onsets.iter().min().unwrap_or(&0)) / 60;
+            facts.push(Fact::LocationUnreachable {
+                location: loc.name.clone(),
+                failed: cut_off.len(),
+                total: members.iter().filter(|m| m.2.probes > 0).count(),
+                spread_min: spread,
+            });
+        }
+        // Every terminal there went dark together with the till: nothing but the line explains all.
+        let dark = members
+            .iter()
+            .filter(|m| m.2.silent_now() || cut_off.iter().any(|c| c.0 == m.0))
+            .count();
+        out.push(Candidate {
+            cause: Cause::LocationNetworkDown,
+            score: if dark == n { 0.86 } else { 0.82 },
+            facts,
+            origin: None,
+            members: all.clone(),
+        });
     }
 
     // Everyone loses contact at the same moments, again and again.
@@ -392,12 +437,23 @@ pub(crate) fn location_candidates(
         }
     }
 
+    // The line is down when the store's terminals went dark together and the gateway cannot reach
+    // them by address either: a failing resolver there is a consequence (the resolver sits behind
+    // the line), not the cause — name resolution cannot stop a connection to an address.
+    let line_down = out.iter().any(|c| {
+        c.cause == Cause::LocationNetworkDown
+            && c.score >= 0.8
+            && cut_off.iter().any(|m| c.members.contains(&m.0))
+    });
     if let Some(h) = &loc.pos_host {
         for mut c in host_candidates(h) {
             if matches!(
                 c.cause,
                 Cause::DnsRebindBlocked | Cause::DnsFailure | Cause::Ipv4Missing
             ) {
+                if line_down && c.cause == Cause::DnsFailure {
+                    c.score *= 0.5;
+                }
                 c.members = all.clone();
                 out.push(c);
             }
