@@ -1,6 +1,7 @@
-//! `tillgate-bench [all|payments|durability|fleet|zvt|stripe|diagnosis|soak]... [--quick] [--minutes M]
-//! [--write BENCHMARKS.md]`: runs the benchmarks, prints every figure beside its same-run baseline,
-//! optionally writes the file. `soak` (30 minutes, 2 with `--quick`, or `--minutes`) is not in `all`.
+//! `tillgate-bench [all|payments|durability|fleet|zvt|stripe|diagnosis|soak|cluster]... [--quick]
+//! [--minutes M] [--write BENCHMARKS.md]`: runs the benchmarks, prints every figure beside its
+//! same-run baseline, optionally writes the file. `soak` (30 minutes, 2 with `--quick`, or
+//! `--minutes`) and `cluster` (PostgreSQL and the release binary) are not in `all`.
 //! RUST_LOG (e.g. `warn`) turns the gateway's own logs on, to stderr.
 use std::path::PathBuf;
 use tillgate_bench::{durability, fleet, markdown, payments, soak, stripe, zvt, Figure, Size};
@@ -20,7 +21,7 @@ const ALL: [&str; 6] = [
 
 fn usage() -> ! {
     eprintln!(
-        "usage: tillgate-bench [all|payments|durability|fleet|zvt|stripe|diagnosis|soak]... [--quick] [--minutes M] [--clients N] [--write FILE]"
+        "usage: tillgate-bench [all|payments|durability|fleet|zvt|stripe|diagnosis|soak|cluster]... [--quick] [--minutes M] [--clients N] [--write FILE]"
     );
     std::process::exit(2);
 }
@@ -61,6 +62,8 @@ async fn main() -> anyhow::Result<()> {
                 )
             }
             "soak" => which.push("soak"),
+            // Not in `all`: it needs a PostgreSQL test cluster and the release `tillgate` binary.
+            "cluster" => which.push("cluster"),
             "-h" | "--help" => usage(),
             "all" => which.extend(ALL),
             other => match ALL.iter().find(|b| **b == other) {
@@ -96,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
             }),
             "zvt" => zvt::run(size).await,
             "stripe" => stripe::run(size).await,
+            "cluster" => tillgate_bench::cluster::run(size).await,
             "soak" => {
                 let m = minutes.unwrap_or(if quick { 2.0 } else { 30.0 });
                 soak::run(soak::Opts::minutes(m)).await

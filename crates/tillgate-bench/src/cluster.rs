@@ -1,0 +1,287 @@
+//! `tillgate-bench cluster`: three `tillgate serve --cluster` processes on one PostgreSQL database
+//! (the test cluster `TILLGATE_TEST_POSTGRES_URL` names; a new database per run) — takeover time
+//! after a SIGKILL of a reader's owner (median and worst of 20, default 5 s lease), and the database
+//! traffic the leases cost per 1,000 readers (transactions and rows per second from
+//! `pg_stat_database`, against the same three instances with no readers, same run).
+//! Needs the release binary beside this one: `cargo build --release -p tillgate`.
+use crate::{median, Figure, Size};
+use anyhow::{bail, Context};
+use sqlx::{Connection, Row};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tillgate_domain::cluster::Cluster;
+use tillgate_store_postgres::testing::{scratch_database, URL_VAR};
+use tillgate_store_postgres::PgCluster;
+
+const KEY: &str = "sk_test_bench_cluster_0123456789";
+const LEASE_SECS: u64 = 5;
+
+struct Instance {
+    id: String,
+    base: String,
+    child: Child,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn binary() -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let bin = exe
+        .parent()
+        .context("the bench binary's directory")?
+        .join("tillgate");
+    if !bin.exists() {
+        bail!(
+            "{} is missing: cargo build --release -p tillgate first",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+fn start(bin: &std::path::Path, url: &str, id: &str, state: &std::path::Path) -> Instance {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = Command::new(bin)
+        .args(["serve", "--cluster", "--instance-id", id])
+        .args(["--lease", &format!("{LEASE_SECS}s")])
+        .args(["--database-url", url, "--listen", &format!("127.0.0.1:{port}")])
+        .env("TILLGATE_API_KEY", KEY)
+        .env("TILLGATE_STATE_DIR", state.join(id))
+        .env("TILLGATE_MASTER_KEY", "0".repeat(64))
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tillgate starts");
+    Instance {
+        id: id.to_owned(),
+        base: format!("http://127.0.0.1:{port}"),
+        child,
+    }
+}
+
+async fn ready(http: &reqwest::Client, i: &Instance) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http
+        .get(format!("{}/healthz", i.base))
+        .send()
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            bail!("{} never became ready", i.id);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Waits until no reader lacks a live lease and the spread is even (bounded).
+async fn balanced(cluster: &PgCluster, instances: usize, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = cluster.status().await?;
+        let live: Vec<u64> = s
+            .instances
+            .iter()
+            .filter(|i| i.heartbeat_age_secs < LEASE_SECS as f64)
+            .map(|i| i.leases)
+            .collect();
+        let even = live.len() == instances
+            && live.iter().max().unwrap_or(&0) - live.iter().min().unwrap_or(&0) <= 1;
+        if s.unowned == 0 && even {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("not balanced in {within:?}: {s:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn register(http: &reqwest::Client, at: &Instance, n: usize) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(n);
+    for k in 0..n {
+        let label = format!("Kasse {k}");
+        let r: serde_json::Value = http
+            .post(format!("{}/v1/terminal/readers", at.base))
+            .bearer_auth(KEY)
+            .form(&[("registration_code", "simulated-wpe"), ("label", &label)])
+            .send()
+            .await?
+            .json()
+            .await?;
+        ids.push(r["id"].as_str().context("reader id")?.to_owned());
+    }
+    Ok(ids)
+}
+
+/// Transactions committed and rows read on the database so far.
+async fn db_counters(url: &str, db: &str) -> anyhow::Result<(i64, i64)> {
+    let mut c = sqlx::PgConnection::connect(url).await?;
+    // Stats reach the view when backends report them; ask for the latest snapshot.
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(&mut c)
+        .await?;
+    let row = sqlx::query(
+        "SELECT xact_commit + xact_rollback AS xacts, tup_returned + tup_fetched AS tuples \
+         FROM pg_stat_database WHERE datname = $1",
+    )
+    .bind(db)
+    .fetch_one(&mut c)
+    .await?;
+    Ok((row.get("xacts"), row.get("tuples")))
+}
+
+/// Transactions/s and rows/s on the database over `window`.
+async fn traffic(url: &str, db: &str, window: Duration) -> anyhow::Result<(f64, f64)> {
+    let (x0, t0) = db_counters(url, db).await?;
+    tokio::time::sleep(window).await;
+    let (x1, t1) = db_counters(url, db).await?;
+    let s = window.as_secs_f64();
+    // Two of the transactions are this function's own reads.
+    Ok((((x1 - x0) as f64 - 1.0) / s, (t1 - t0) as f64 / s))
+}
+
+pub async fn run(size: Size) -> anyhow::Result<Vec<Figure>> {
+    let Ok(cluster_url) = std::env::var(URL_VAR) else {
+        bail!("set {URL_VAR} (scripts/pg-test-cluster.sh start prints one)");
+    };
+    let bin = binary()?;
+    let url = scratch_database(&cluster_url)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let db = url
+        .rsplit('/')
+        .next()
+        .and_then(|d| d.split('?').next())
+        .context("database name")?
+        .to_owned();
+    let state = tempfile::tempdir()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let mut instances: Vec<Instance> = Vec::new();
+    for id in ["a", "b", "c"] {
+        let i = start(&bin, &url, id, state.path());
+        ready(&http, &i).await?;
+        instances.push(i);
+    }
+    let cluster = PgCluster::open(&url).await?;
+    let window = Duration::from_secs(if size.quick { 5 } else { 20 });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = traffic(&url, &db, window).await?;
+
+    let readers_n = if size.quick { 100 } else { 1000 };
+    let readers = register(&http, &instances[0], readers_n).await?;
+    balanced(&cluster, 3, Duration::from_secs(60)).await?;
+    let loaded = traffic(&url, &db, window).await?;
+    let per_k = 1000.0 / readers_n as f64;
+
+    let rounds = if size.quick { 3 } else { 20 };
+    let mut first = Vec::new();
+    let mut all = Vec::new();
+    for round in 0..rounds {
+        let reader = &readers[(round * 37) % readers.len()];
+        let (owner, _) = cluster
+            .owner_of(reader)
+            .await?
+            .context("a reader without an owner")?;
+        let victim = instances
+            .iter()
+            .position(|i| i.id == owner)
+            .context("the owner is one of ours")?;
+        let _ = instances[victim].child.kill();
+        let _ = instances[victim].child.wait();
+        let killed = Instant::now();
+        let deadline = killed + Duration::from_secs(30);
+        loop {
+            if let Some((now, _)) = cluster.owner_of(reader).await? {
+                if now != owner {
+                    break;
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("round {round}: {reader} not taken over in 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        first.push(killed.elapsed().as_secs_f64());
+        loop {
+            if cluster.status().await?.unowned == 0 {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("round {round}: readers left unowned after 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        all.push(killed.elapsed().as_secs_f64());
+        println!(
+            "  round {round}: {owner} killed; {reader} taken over after {:.2} s, all its readers after {:.2} s",
+            first[round], all[round]
+        );
+        let id = instances[victim].id.clone();
+        instances[victim] = start(&bin, &url, &id, state.path());
+        ready(&http, &instances[victim]).await?;
+        balanced(&cluster, 3, Duration::from_secs(60)).await?;
+    }
+    let worst = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    let lease = LEASE_SECS as f64;
+    Ok(vec![
+        Figure::new(
+            "cluster",
+            format!("takeover after SIGKILL of the owner, median of {rounds}"),
+            median(&first),
+            "s",
+        )
+        .runs(rounds)
+        .note(format!("3 instances, {readers_n} readers, lease {LEASE_SECS} s")),
+        Figure::new("cluster", "takeover after SIGKILL, worst", worst(&first), "s")
+            .runs(rounds)
+            .goal(format!(
+                "≤ 2 leases ({:.0} s): {}",
+                2.0 * lease,
+                crate::met(worst(&first) <= 2.0 * lease)
+            )),
+        Figure::new(
+            "cluster",
+            "all the dead instance's readers owned again, worst",
+            worst(&all),
+            "s",
+        )
+        .runs(rounds)
+        .goal(format!(
+            "≤ 2 leases ({:.0} s): {}",
+            2.0 * lease,
+            crate::met(worst(&all) <= 2.0 * lease)
+        )),
+        Figure::new(
+            "cluster",
+            "database transactions/s the leases cost per 1,000 readers",
+            (loaded.0 - idle.0) * per_k,
+            "/s",
+        )
+        .baseline("3 idle instances, no readers", idle.0)
+        .note(format!(
+            "with {readers_n} readers: {:.1}/s over {} s",
+            loaded.0,
+            window.as_secs()
+        )),
+        Figure::new(
+            "cluster",
+            "database rows read/s the leases cost per 1,000 readers",
+            (loaded.1 - idle.1) * per_k,
+            "/s",
+        )
+        .baseline("3 idle instances, no readers", idle.1),
+    ])
+}
