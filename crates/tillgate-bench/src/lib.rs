@@ -2,6 +2,7 @@
 //! the baseline measured in the same process), which `main.rs` prints and writes to BENCHMARKS.md.
 pub mod diagnosis;
 pub mod durability;
+pub mod flapping;
 pub mod fleet;
 pub mod payments;
 pub mod soak;
