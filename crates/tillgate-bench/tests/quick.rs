@@ -1,5 +1,6 @@
-//! CI-sized runs of the payments, durability, fleet, flapping and Stripe benchmarks: they must produce sane figures
-//! (finite, non-negative, throughput above zero). No speed thresholds: CI machines vary too much.
+//! CI-sized runs of the payments, durability, fleet, flapping and Stripe benchmarks: they must
+//! produce sane figures (finite, non-negative, throughput above zero). No speed thresholds: CI
+//! machines vary too much (the flapping goals are judged on simulated time, not on speed).
 use tillgate_bench::{durability, fleet, payments, Figure, Size};
 
 const QUICK: Size = Size { quick: true };
