@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod diagnosis;
 pub mod durability;
+pub mod flapping;
 pub mod fleet;
 pub mod payments;
 pub mod soak;

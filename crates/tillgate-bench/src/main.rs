@@ -1,4 +1,4 @@
-//! `tillgate-bench [all|payments|durability|fleet|zvt|stripe|diagnosis|soak|cluster]... [--quick]
+//! `tillgate-bench [all|payments|durability|fleet|flapping|zvt|stripe|diagnosis|soak|cluster]... [--quick]
 //! [--minutes M] [--write BENCHMARKS.md]`: runs the benchmarks, prints every figure beside its
 //! same-run baseline, optionally writes the file. `soak` (30 minutes, 2 with `--quick`, or
 //! `--minutes`) and `cluster` (PostgreSQL and the release binary) are not in `all`.
@@ -10,10 +10,11 @@ use tillgate_bench::{durability, fleet, markdown, payments, soak, stripe, zvt, F
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ALL: [&str; 6] = [
+const ALL: [&str; 7] = [
     "payments",
     "durability",
     "fleet",
+    "flapping",
     "zvt",
     "stripe",
     "diagnosis",
@@ -21,7 +22,7 @@ const ALL: [&str; 6] = [
 
 fn usage() -> ! {
     eprintln!(
-        "usage: tillgate-bench [all|payments|durability|fleet|zvt|stripe|diagnosis|soak|cluster]... [--quick] [--minutes M] [--clients N] [--write FILE]"
+        "usage: tillgate-bench [all|payments|durability|fleet|flapping|zvt|stripe|diagnosis|soak|cluster]... [--quick] [--minutes M] [--clients N] [--write FILE]"
     );
     std::process::exit(2);
 }
@@ -103,6 +104,13 @@ async fn main() -> anyhow::Result<()> {
             "soak" => {
                 let m = minutes.unwrap_or(if quick { 2.0 } else { 30.0 });
                 soak::run(soak::Opts::minutes(m)).await
+            }
+            "flapping" => {
+                // Its own current-thread runtime, whose clock it pauses.
+                tokio::task::spawn_blocking(move || tillgate_bench::flapping::run(size))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r)
             }
             "diagnosis" => {
                 tokio::task::spawn_blocking(move || tillgate_bench::diagnosis::run(size))

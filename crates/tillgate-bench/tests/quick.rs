@@ -1,5 +1,6 @@
-//! CI-sized runs of the payments, durability and fleet benchmarks: they must produce sane figures
-//! (finite, non-negative, throughput above zero). No speed thresholds: CI machines vary too much.
+//! CI-sized runs of the payments, durability, fleet, flapping and Stripe benchmarks: they must
+//! produce sane figures (finite, non-negative, throughput above zero). No speed thresholds: CI
+//! machines vary too much (the flapping goals are judged on simulated time, not on speed).
 use tillgate_bench::{durability, fleet, payments, Figure, Size};
 
 const QUICK: Size = Size { quick: true };
@@ -80,4 +81,39 @@ async fn stripe_benchmark_runs_at_ci_size() {
         .find(|f| f.name.contains("list calls"))
         .expect("list calls figure");
     assert!(lists.value < 2.0, "{lists:?}");
+}
+
+/// The flapping benchmark at CI size (20 reader-hours of simulated time, a few seconds of real
+/// time): the gateway's reader actors at 30 % independent probe loss raise at most one false
+/// offline per reader-hour, the same loss with the retries off raises many (the benchmark can tell
+/// them apart), readers without loss none, and every powered-off reader shows offline within two
+/// heartbeat intervals of losing power.
+#[test]
+fn flapping_benchmark_runs_at_ci_size_and_meets_its_goal() {
+    let opts = tillgate_bench::flapping::Opts::for_size(QUICK);
+    let c = tillgate_bench::flapping::measure(&opts).expect("flapping");
+    let figures = tillgate_bench::flapping::figures(&opts, &c);
+    for f in &figures {
+        println!("{}", f.line());
+    }
+    check(&figures, "flapping");
+    assert!(!c.stopped_early, "{c:?}");
+    let hours = c.simulated_hours;
+    assert!(hours >= opts.hours * 0.99, "{c:?}");
+    let per_hour = |n: usize, readers: usize| n as f64 / (readers as f64 * hours);
+    assert!(per_hour(c.lossy_offlines, opts.lossy) <= 1.0, "{c:?}");
+    assert!(
+        per_hour(c.no_retries_offlines, opts.no_retries) > 10.0,
+        "{c:?}"
+    );
+    assert_eq!(c.clean_offlines, 0, "{c:?}");
+    assert!(
+        c.lossy_degraded >= opts.lossy,
+        "each lossy reader reported once: {c:?}"
+    );
+    assert_eq!(c.detections.len(), opts.powered_off, "{c:?}");
+    let limit = 2.0 * opts.interval.as_secs_f64();
+    for d in &c.detections {
+        assert!(d.is_some_and(|s| s <= limit), "{c:?}");
+    }
 }

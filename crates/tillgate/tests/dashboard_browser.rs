@@ -1,8 +1,10 @@
 //! The dashboard in a real headless Chromium (Debian's chromium + chromedriver, driven over
 //! WebDriver on 127.0.0.1): sign in, see the fleet, watch a reader go offline live, run a diagnosis
 //! and read its remedy in German, refund as a manager, be refused as a viewer, find the refund in
-//! the audit log. Skips with a printed reason when Chromium is not installed. Screenshots of each
-//! page go to `target/tmp/dashboard-screenshots/`.
+//! the audit log; the fleet and reader pages in English, German, French and Chinese, with the Chinese
+//! glyphs really drawn (CJK fonts from `scripts/deps.sh`). Skips with a printed reason when Chromium
+//! is not installed. Screenshots of each page go to `target/tmp/dashboard-screenshots/`, those of
+//! the four languages to `target/screenshots/` (printed, one line per file).
 mod dashboard_support;
 mod support;
 
@@ -180,6 +182,219 @@ async fn a_store_team_uses_the_dashboard_in_chromium() {
     assert!(audit.contains(&pi));
     b.screenshot(&shot("settings")).await;
 
+    b.quit().await;
+    app.stop().await;
+}
+
+/// Where the four languages' screenshots go: `target/screenshots/`.
+fn language_shot(name: &str) -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let dir = target.parent().unwrap_or(&target).join("screenshots");
+    dir.join(format!("{name}.png"))
+}
+
+/// What a user reading the page in one language sees: the fleet page's title, table heads and
+/// registration form, and the reader page's section headings.
+struct Wording {
+    lang: &'static str,
+    fleet: [&'static str; 5],
+    reader: [&'static str; 4],
+}
+
+const WORDINGS: [Wording; 4] = [
+    Wording {
+        lang: "en",
+        fleet: [
+            "Fleet",
+            "Reader",
+            "Last seen",
+            "Software",
+            "Register a reader",
+        ],
+        reader: ["Actions", "Last 24 hours", "Last diagnoses", "Event log"],
+    },
+    Wording {
+        lang: "de",
+        fleet: [
+            "Flotte",
+            "Terminal",
+            "Zuletzt gesehen",
+            "Software",
+            "Terminal registrieren",
+        ],
+        reader: [
+            "Aktionen",
+            "Letzte 24 Stunden",
+            "Letzte Diagnosen",
+            "Ereignisprotokoll",
+        ],
+    },
+    Wording {
+        lang: "fr",
+        fleet: [
+            "Parc de terminaux",
+            "Terminal",
+            "Vu pour la dernière fois",
+            "Logiciel",
+            "Enregistrer un terminal",
+        ],
+        reader: [
+            "Actions",
+            "Dernières 24 heures",
+            "Derniers diagnostics",
+            "Journal des événements",
+        ],
+    },
+    Wording {
+        lang: "zh",
+        fleet: ["设备总览", "终端", "最后在线", "软件版本", "注册终端"],
+        reader: ["操作", "最近 24 小时", "最近诊断", "事件日志"],
+    },
+];
+
+/// English labels of the two pages that no other language shares: one of them on a German, French
+/// or Chinese page is an English fallback.
+const ENGLISH_ONLY: [&str; 9] = [
+    "Last seen",
+    "Register a reader",
+    "Current action",
+    "Last 24 hours",
+    "Last diagnoses",
+    "Event log",
+    "Diagnose now",
+    "Payments",
+    "Sign out",
+];
+
+/// The visible headings, table heads and navigation of the page, one per line.
+async fn labels(b: &Browser) -> Vec<String> {
+    let v = b
+        .script(
+            "return Array.from(document.querySelectorAll('h1, h2, thead th, nav a, form button'))\
+             .filter(e => e.offsetParent !== null).map(e => e.innerText.trim())",
+        )
+        .await;
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Draws each character of `text` in the page's own font on a canvas and returns, per character,
+/// a digest of its pixels and how many pixels it inked; the last entry is a private-use code point
+/// no font here has, i.e. the missing-glyph box ("tofu").
+const GLYPHS_JS: &str = r#"
+const text = arguments[0];
+const font = getComputedStyle(document.body).fontFamily;
+const c = document.createElement('canvas'); c.width = 64; c.height = 64;
+const g = c.getContext('2d', {willReadFrequently: true});
+function draw(ch) {
+  g.clearRect(0, 0, 64, 64); g.fillStyle = '#000'; g.font = '48px ' + font;
+  g.fillText(ch, 4, 52);
+  const d = g.getImageData(0, 0, 64, 64).data;
+  let h = 2166136261, ink = 0;
+  for (let i = 3; i < d.length; i += 4) { h = Math.imul(h ^ d[i], 16777619) >>> 0; if (d[i] > 0) ink++; }
+  return [h, ink];
+}
+return Array.from(text).concat(['\uE000']).map(draw);
+"#;
+
+/// The fleet and reader pages in each of the four languages: their headings and labels in that
+/// language (no English fallback), the Chinese characters drawn as distinct glyphs (not as the
+/// missing-glyph box, which is what a host without CJK fonts shows), and a screenshot of each.
+#[tokio::test]
+async fn the_fleet_and_reader_pages_read_in_four_languages() {
+    if let Some(why) = webdriver::unavailable() {
+        println!("SKIPPED browser tests: {why}");
+        return;
+    }
+    let (app, _dir) = start().await;
+    let berlin = location(&app, "Berlin Mitte").await;
+    let kasse = reader_at(&app, "Berlin Kasse 1", &berlin).await;
+    user(&app, "li@shop.example", Role::Admin, &[]).await;
+    let base = app.base.clone();
+    let b = Browser::start().await;
+    sign_in(&b, &base, "li@shop.example").await;
+    let dir = language_shot("x");
+    println!(
+        "screenshots of the four languages: {}",
+        dir.parent().unwrap().display()
+    );
+    for w in &WORDINGS {
+        for (page, path, expected) in [
+            ("fleet", "/fleet".to_owned(), &w.fleet[..]),
+            ("reader", format!("/readers/{kasse}"), &w.reader[..]),
+        ] {
+            b.goto(&format!("{base}{path}?lang={}", w.lang)).await;
+            b.find("main h1").await;
+            assert_eq!(
+                b.script("return document.documentElement.lang").await,
+                w.lang,
+                "{page} page"
+            );
+            let seen = labels(&b).await;
+            for label in expected {
+                assert!(
+                    seen.iter().any(|s| s == label),
+                    "{page} page in {}: no {label:?} among {seen:?}",
+                    w.lang
+                );
+            }
+            if w.lang != "en" {
+                let text = b.text("main").await + &b.text("header").await;
+                for english in ENGLISH_ONLY {
+                    assert!(
+                        !text.contains(english),
+                        "{page} page in {}: English {english:?} shows: {text}",
+                        w.lang
+                    );
+                }
+            }
+            if w.lang == "zh" {
+                // Every distinct character of the page's Chinese labels, drawn in its font.
+                let mut chars: Vec<char> = expected
+                    .iter()
+                    .flat_map(|s| s.chars())
+                    .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+                    .collect();
+                chars.sort();
+                chars.dedup();
+                let text: String = chars.iter().collect();
+                let v = b.call_script(GLYPHS_JS, serde_json::json!([text])).await;
+                let drawn: Vec<(u64, u64)> = v
+                    .as_array()
+                    .expect("glyph digests")
+                    .iter()
+                    .map(|p| (p[0].as_u64().unwrap_or(0), p[1].as_u64().unwrap_or(0)))
+                    .collect();
+                let (tofu, glyphs) = drawn.split_last().expect("the missing-glyph box");
+                let mut digests: Vec<u64> = glyphs.iter().map(|g| g.0).collect();
+                digests.sort();
+                digests.dedup();
+                assert_eq!(
+                    digests.len(),
+                    chars.len(),
+                    "{page} page: {} distinct Chinese characters drawn as only {} distinct \
+                     images (missing-glyph boxes: no CJK font; scripts/deps.sh installs one)",
+                    chars.len(),
+                    digests.len()
+                );
+                for (c, g) in chars.iter().zip(glyphs) {
+                    assert!(g.1 > 20, "{page} page: {c} inked {} pixels", g.1);
+                    assert_ne!(
+                        g.0, tofu.0,
+                        "{page} page: {c} drawn as the missing-glyph box"
+                    );
+                }
+            }
+            let file = language_shot(&format!("{page}-{}", w.lang));
+            b.screenshot(&file).await;
+            println!("screenshot: {}", file.display());
+        }
+    }
     b.quit().await;
     app.stop().await;
 }

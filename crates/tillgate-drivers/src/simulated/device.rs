@@ -4,7 +4,9 @@ use crate::{DriverError, Heartbeat, HeartbeatFuture, SimChange};
 use rand::Rng;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock, the one the monitor's timers run on (so a paused, advanced clock moves both).
+use tokio::time::Instant;
 
 /// How long a simulated reboot keeps the device silent.
 pub const REBOOT_TIME: Duration = Duration::from_millis(300);

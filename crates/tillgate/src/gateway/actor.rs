@@ -233,7 +233,7 @@ impl ReaderActor {
                     // No answer yet an eighth of the interval in: another attempt beside the first.
                     let now = tokio::time::Instant::now();
                     let attempts = probes.len() as u32;
-                    if !answered && self.monitored() && attempts < ATTEMPTS_PER_INTERVAL {
+                    if !answered && self.monitored() && attempts < self.shared.config.probe_attempts {
                         probes.push((now, self.terminal.heartbeat()));
                         retry.as_mut().reset(now + interval / ATTEMPTS_PER_INTERVAL);
                     } else {
@@ -341,7 +341,7 @@ impl ReaderActor {
     }
 
     fn deadline(&self) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.with_monitor(|m| m.deadline()))
+        self.with_monitor(|m| m.deadline())
     }
 
     async fn on_probe(

@@ -3,9 +3,12 @@
 //! IP and firmware changes, restarts told apart from lost links by the device's uptime.
 use serde_json::{json, Value};
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tillgate_domain::objects::reader_event::reason;
 use tillgate_drivers::{DriverError, Heartbeat};
+// The clock of the actor's timers (tokio's), so that the deadline, the probes and the silence they
+// measure share one clock — also when it is paused and advanced (the flapping benchmark).
+use tokio::time::Instant;
 
 /// How many recent probes RTT and loss are computed over.
 const WINDOW: usize = 20;

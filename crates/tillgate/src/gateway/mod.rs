@@ -40,6 +40,9 @@ pub struct GatewayConfig {
     pub confirm_window: Duration,
     /// How often each reader's liveness is probed; offline after two silent intervals.
     pub heartbeat_interval: Duration,
+    /// Probes sent per interval at most before it counts as missed ([`health::ATTEMPTS_PER_INTERVAL`];
+    /// 1 turns the retries off, as the flapping benchmark's baseline does).
+    pub probe_attempts: u32,
     /// How long entries of the per-reader event log are kept.
     pub reader_event_retention: Duration,
     /// How often alert rules are evaluated.
@@ -57,6 +60,7 @@ impl Default for GatewayConfig {
             sweep_every: Duration::from_secs(60),
             confirm_window: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(5),
+            probe_attempts: health::ATTEMPTS_PER_INTERVAL,
             reader_event_retention: Duration::from_secs(30 * 24 * 3600),
             alert_every: Duration::from_secs(1),
             schedule_every: Duration::from_secs(30),

@@ -211,6 +211,16 @@ impl Browser {
         .await
     }
 
+    /// Runs a script with arguments (`arguments[0]`, …) and returns its result.
+    pub async fn call_script(&self, script: &str, args: Value) -> Value {
+        self.ok(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
     pub async fn body_text(&self) -> String {
         self.text("body").await
     }
