@@ -863,6 +863,12 @@ async fn a_restarted_driver_on_the_same_record_retries_with_the_same_key_and_str
     let theirs = mirror(&b, "pi_record_3").await;
     assert_eq!(theirs["status"], "succeeded");
     assert_eq!(theirs["amount_received"], 1500);
+    // The record keeps keys and tillgate's ids, never a card number.
+    for f in std::fs::read_dir(state.path()).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        assert!(text.contains("pi_record_3"));
+        assert!(!text.contains("4242424242424242") && !text.contains("4000000000000002"));
+    }
 }
 
 /// Every way an answer from Stripe can go wrong, on the two writes of a payment (the PaymentIntent

@@ -1,8 +1,11 @@
 //! The `stripe` driver's record of its upstream writes, per reader: each write's idempotency key
 //! (tillgate's ids and the reader's write number), operation and tillgate ids, written — durably
-//! when a state directory is configured (`stripe-state/`, fsynced) — *before* the request leaves,
-//! so that after a crash, a timeout or a lost answer the driver knows what it sent, retrieves the
-//! upstream state first, and retries only with the same key.
+//! when a state directory is configured (`stripe-state/<reader>.jsonl`) — *before* the request
+//! leaves, so that after a crash, a timeout or a lost answer the driver knows what it sent,
+//! retrieves the upstream state first, and retries only with the same key. On disk each change
+//! appends the whole record as one line, flushed with `fdatasync` (one flush per payment); the
+//! last whole line is the record, and the file is rewritten (tmp, fsync, rename) every
+//! `APPENDS` lines and at the first change after a start.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -12,6 +15,9 @@ use std::sync::{Arc, Mutex};
 
 /// How many writes a reader's record keeps (the oldest answered ones are dropped first).
 const KEEP: usize = 32;
+
+/// Lines appended to a reader's file before it is rewritten with the current record only.
+const APPENDS: usize = 64;
 
 /// One upstream write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +64,8 @@ pub(crate) struct Planned {
 /// The records of every reader of the driver, keyed by tillgate reader id.
 #[derive(Debug, Clone)]
 pub(crate) struct Memory {
-    records: Arc<Mutex<HashMap<String, Record>>>,
+    /// Each reader's record and the lines appended to its file since it was last rewritten.
+    records: Arc<Mutex<HashMap<String, (Record, usize)>>>,
     dir: Option<PathBuf>,
     /// Without a directory, numbers start here (this process's start in µs), so that a restarted
     /// process never sends an old key with other parameters.
@@ -82,19 +89,26 @@ impl Memory {
     }
 
     pub fn get(&self, reader: &str) -> Record {
-        if let Some(r) = self.lock().get(reader) {
+        if let Some((r, _)) = self.lock().get(reader) {
             return r.clone();
         }
+        // The last whole line (a torn one was never flushed, so its writes never left).
         let loaded = self
             .dir
             .as_ref()
             .and_then(|d| std::fs::read(d.join(file_name(reader))).ok())
-            .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+            .and_then(|b| {
+                b.split(|c| *c == b'\n')
+                    .filter_map(|line| serde_json::from_slice::<Record>(line).ok())
+                    .last()
+            })
             .unwrap_or(Record {
                 seq: self.base,
                 writes: Vec::new(),
             });
-        self.lock().insert(reader.to_owned(), loaded.clone());
+        // Rewritten at its first change: a start begins from one clean line.
+        self.lock()
+            .insert(reader.to_owned(), (loaded.clone(), APPENDS));
         loaded
     }
 
@@ -139,7 +153,7 @@ impl Memory {
     /// upstream state once more.
     pub fn answered(&self, reader: &str, key: &str, upstream_pi: Option<&str>) {
         let mut records = self.lock();
-        if let Some(r) = records.get_mut(reader) {
+        if let Some((r, _)) = records.get_mut(reader) {
             for s in r.writes.iter_mut().filter(|s| s.key == key) {
                 s.answered = true;
                 if let Some(u) = upstream_pi {
@@ -151,9 +165,30 @@ impl Memory {
 
     /// Forgets a planned write that was not sent after all.
     pub fn unsent(&self, reader: &str, key: &str) {
-        if let Some(r) = self.lock().get_mut(reader) {
+        if let Some((r, _)) = self.lock().get_mut(reader) {
             r.writes.retain(|s| s.key != key);
         }
+    }
+
+    /// Records a write whose key is fixed and derived from a write recorded durably before it (a
+    /// card presented through the test helper, keyed by its reader action): kept in memory and
+    /// written with the next change, no flush of its own.
+    pub fn note(&self, reader: &str, write: Planned) -> String {
+        let key = write.key.clone().unwrap_or_default();
+        self.get(reader);
+        if let Some((r, _)) = self.lock().get_mut(reader) {
+            r.writes.retain(|s| s.key != key);
+            r.writes.push(Sent {
+                key: key.clone(),
+                op: write.op,
+                reference: write.reference,
+                upstream_pi: write.upstream_pi,
+                form: write.form,
+                sent_at_ms: now_ms(),
+                answered: false,
+            });
+        }
+        key
     }
 
     /// Marks every write for `reference` settled (a recovery established their outcome), durably.
@@ -184,14 +219,23 @@ impl Memory {
     }
 
     fn put(&self, reader: &str, record: Record) -> std::io::Result<()> {
-        if let Some(dir) = &self.dir {
-            write_durably(dir, &file_name(reader), &record)?;
-        }
-        self.lock().insert(reader.to_owned(), record);
+        let appended = self.lock().get(reader).map_or(APPENDS, |(_, n)| *n);
+        let appended = match &self.dir {
+            Some(dir) if appended < APPENDS => {
+                append_durably(dir, &file_name(reader), &record)?;
+                appended + 1
+            }
+            Some(dir) => {
+                write_durably(dir, &file_name(reader), &record)?;
+                0
+            }
+            None => 0,
+        };
+        self.lock().insert(reader.to_owned(), (record, appended));
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Record, usize)>> {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -214,17 +258,33 @@ fn file_name(reader: &str) -> String {
             }
         })
         .collect();
-    format!("{safe}.json")
+    format!("{safe}.jsonl")
 }
 
+fn line(record: &Record) -> std::io::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// The file holds this record only: tmp, fsync, rename, fsync of the directory.
 fn write_durably(dir: &Path, name: &str, record: &Record) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{name}.tmp"));
     let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(&serde_json::to_vec(record).map_err(std::io::Error::other)?)?;
+    file.write_all(&line(record)?)?;
     file.sync_all()?;
     std::fs::rename(&tmp, dir.join(name))?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// One more line at the end of the existing file, flushed (its data and length) before return.
+fn append_durably(dir: &Path, name: &str, record: &Record) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join(name))?;
+    file.write_all(&line(record)?)?;
+    file.sync_data()
 }
 
 #[cfg(test)]
@@ -286,6 +346,36 @@ mod tests {
         assert!(Memory::new(Some(dir.path().into()))
             .writes_for("tmr_2", "pi_1")
             .is_empty());
+    }
+
+    #[test]
+    fn changes_are_appended_the_last_whole_line_wins_and_the_file_is_rewritten_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Memory::new(Some(dir.path().into()));
+        for i in 0..APPENDS + 5 {
+            m.plan("tmr_1", vec![planned("x", &format!("pi_{i}"), None)])
+                .unwrap();
+        }
+        let path = dir.path().join("tmr_1.jsonl");
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert!(lines <= APPENDS + 1, "{lines} lines: never rewritten");
+        // A torn last line (a crash inside the append) is ignored.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(br#"{"seq":999,"wri"#).unwrap();
+        let fresh = Memory::new(Some(dir.path().into()));
+        assert_eq!(fresh.get("tmr_1").seq, (APPENDS + 5) as u64);
+        fresh
+            .plan("tmr_1", vec![planned("x", "pi_next", None)])
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "the first change after a start rewrites"
+        );
     }
 
     #[test]

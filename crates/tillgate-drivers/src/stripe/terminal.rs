@@ -179,6 +179,8 @@ struct Follow {
     inner: Arc<Inner>,
     /// The tillgate reader (its record of upstream writes).
     id: String,
+    /// The key of the write that started the action (cards presented to it are keyed by it).
+    action_key: String,
     account: String,
     reader: String,
     /// The tillgate PaymentIntent (for idempotency keys).
@@ -469,6 +471,7 @@ impl StripeTerminal {
         &mut self,
         client: Arc<StripeClient>,
         reader: String,
+        action_key: String,
         reference: &str,
         upstream_pi: String,
         collect_only: bool,
@@ -479,6 +482,7 @@ impl StripeTerminal {
             client,
             inner: self.inner.clone(),
             id: self.id.clone(),
+            action_key,
             account: self.account.clone(),
             reader,
             reference: reference.to_owned(),
@@ -497,6 +501,7 @@ async fn follow(mut f: Follow) -> PaymentOutcome {
     let cfg = f.inner.config.clone();
     let started = Instant::now();
     let mut wait = cfg.poll_min;
+    let mut presented = 0u32;
     let nudge = f
         .inner
         .nudge(&f.account, &[f.reader.as_str(), f.upstream_pi.as_str()]);
@@ -513,7 +518,8 @@ async fn follow(mut f: Follow) -> PaymentOutcome {
             card = card => {
                 match card {
                     Some(card) => {
-                        forward_card(&f, card).await;
+                        presented += 1;
+                        forward_card(&f, card, presented).await;
                         wait = cfg.poll_min;
                     }
                     None => {
@@ -565,7 +571,7 @@ async fn follow(mut f: Follow) -> PaymentOutcome {
 }
 
 /// Forwards a card presented through tillgate's test helper to Stripe's test helper.
-async fn forward_card(f: &Follow, card: PresentedCard) {
+async fn forward_card(f: &Follow, card: PresentedCard, n: u32) {
     // Stripe's test helper takes the card number only (its simulated cards have fixed expiries).
     let mut form = vec![
         ("type".to_owned(), "card_present".to_owned()),
@@ -574,13 +580,19 @@ async fn forward_card(f: &Follow, card: PresentedCard) {
     if card.tip > 0 {
         form.push(("amount_tip".into(), card.tip.to_string()));
     }
-    // Numbered by the reader's record: a second attempt on one PaymentIntent (after a decline)
-    // presents a card again, which a key used before would only replay.
-    let planned = numbered("present_payment_method", &f.reference, Some(&f.upstream_pi));
-    let Ok(keys) = plan(&f.inner, &f.id, vec![planned]) else {
-        return;
-    };
-    let key = keys.into_iter().next().unwrap_or_default();
+    // Keyed by the action it presents to (recorded durably before it started): a second attempt
+    // on one PaymentIntent (after a decline) has a new action, so a new key, where a key used
+    // before would only replay. Test mode only, so noted without a flush of its own.
+    let key = f.inner.memory.note(
+        &f.id,
+        keyed(
+            "present_payment_method",
+            &f.reference,
+            format!("{}-present-{n}", f.action_key),
+            // Never the card number: the record keeps no card data.
+            &[],
+        ),
+    );
     let path = format!(
         "/v1/test_helpers/terminal/readers/{}/present_payment_method",
         f.reader
@@ -758,7 +770,14 @@ impl Terminal for StripeTerminal {
                 )));
             }
         }
-        Ok(self.follow(client, reader, &req.reference, upi, req.collect_only))
+        Ok(self.follow(
+            client,
+            reader,
+            action_key,
+            &req.reference,
+            upi,
+            req.collect_only,
+        ))
     }
 
     async fn confirm(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
@@ -788,7 +807,7 @@ impl Terminal for StripeTerminal {
             .unwrap_or_default();
         self.start_action(&client, &reader, "confirm_payment_intent", &key, &upi)
             .await?;
-        Ok(self.follow(client, reader, &req.reference, upi, false))
+        Ok(self.follow(client, reader, key, &req.reference, upi, false))
     }
 
     async fn cancel(&mut self) -> Result<(), DriverError> {
