@@ -103,7 +103,10 @@ fn the_lan_probe_echoes_where_the_kernel_allows_unprivileged_icmp_else_connects_
     let allowed = Ns::new("on", "0 2147483647");
     let (ok, text) = allowed.run(true);
     assert!(ok, "with unprivileged ICMP allowed: {text}");
-    assert!(text.contains("live: ["), "the inner test did not run: {text}");
+    assert!(
+        text.contains("live: ["),
+        "the inner test did not run: {text}"
+    );
     eprintln!("{text}");
     let refused = Ns::new("off", "1 0");
     let (ok, text) = refused.run(false);

@@ -98,9 +98,8 @@ impl Memory {
             .as_ref()
             .and_then(|d| std::fs::read(d.join(file_name(reader))).ok())
             .and_then(|b| {
-                b.split(|c| *c == b'\n')
-                    .filter_map(|line| serde_json::from_slice::<Record>(line).ok())
-                    .last()
+                b.rsplit(|c| *c == b'\n')
+                    .find_map(|line| serde_json::from_slice::<Record>(line).ok())
             })
             .unwrap_or(Record {
                 seq: self.base,
