@@ -233,7 +233,7 @@ impl Site {
         });
         let account = store.ensure_account("flapping").await?;
         let registry = Registry::new().with(Arc::new(SimulatedDriver::new(Duration::ZERO)));
-        let gateway = Gateway::start(store.clone(), registry, config).await?;
+        let gateway = Gateway::start(store.clone(), registry, config, None).await?;
         Ok(Site {
             gateway,
             store,

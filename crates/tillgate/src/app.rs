@@ -154,7 +154,14 @@ impl App {
         }
         let (account, startup_key) =
             keys::at_startup(store.as_ref(), cfg.api_key.as_deref()).await?;
-        let stripe = StripeDriver::new(cfg.stripe.clone());
+        // Its record of upstream writes: `stripe-state` next to `zvt-state`.
+        let stripe = StripeDriver::new(tillgate_drivers::stripe::StripeDriverConfig {
+            state_dir: cfg
+                .zvt_state_dir
+                .as_ref()
+                .map(|d| d.with_file_name("stripe-state")),
+            ..cfg.stripe.clone()
+        });
         let gateway = Gateway::start(
             store.clone(),
             drivers(cfg).with(stripe.clone()),
@@ -162,14 +169,14 @@ impl App {
             member.clone(),
         )
         .await?;
-        let upstream_sync = crate::upstream::sync::UpstreamSync {
-            gateway: gateway.clone(),
-            store: store.clone(),
-            upstreams: open_upstreams(&cfg.database_url).await?,
-            master: crate::upstream::MasterKey::load_from(cfg.master_key_file.as_deref())?,
-            driver: stripe,
-            lock: Default::default(),
-        };
+        let upstream_sync = crate::upstream::sync::UpstreamSync::new(
+            gateway.clone(),
+            store.clone(),
+            open_upstreams(&cfg.database_url).await?,
+            crate::upstream::MasterKey::load_from(cfg.master_key_file.as_deref())?,
+            stripe,
+            cfg.upstream_sync_every,
+        );
         let upstream_task = tokio::spawn({
             let sync = upstream_sync.clone();
             let feed = crate::upstream::events::EventFeed::new(
@@ -177,7 +184,9 @@ impl App {
                 sync.master.clone(),
                 sync.driver.clone(),
             );
-            let (sync_every, events_every) = (cfg.upstream_sync_every, cfg.upstream_events_every);
+            // Readers are read every poll (and at least as often as the locations).
+            let poll_every = cfg.upstream_poll_every.min(cfg.upstream_sync_every);
+            let events_every = cfg.upstream_events_every;
             async move {
                 let feed = async move {
                     match events_every {
@@ -185,7 +194,7 @@ impl App {
                         None => std::future::pending().await,
                     }
                 };
-                tokio::join!(sync.run(sync_every), feed);
+                tokio::join!(sync.run(poll_every), feed);
             }
         });
         let webhooks = Webhooks::start(&cfg.database_url, {

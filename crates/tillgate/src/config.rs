@@ -36,8 +36,13 @@ pub struct ServeArgs {
     /// offline after two intervals without an answer.
     #[arg(long, env = "TILLGATE_HEARTBEAT_INTERVAL", value_parser = parse_duration)]
     pub heartbeat_interval: Option<Duration>,
-    /// How often upstream (Stripe) readers and locations are read and imported, e.g. `10s`
+    /// How often upstream (Stripe) readers are read by page and imported, e.g. `10s`
     /// [default: 10s]; liveness of Stripe readers answers from this reading.
+    #[arg(long, env = "TILLGATE_UPSTREAM_POLL_INTERVAL", value_parser = parse_duration)]
+    pub upstream_poll_interval: Option<Duration>,
+    /// How often upstream (Stripe) locations are listed as well, e.g. `1m` [default: 60s]; a
+    /// reader naming a location tillgate does not know has them listed at once. Readers are read
+    /// at least this often.
     #[arg(long, env = "TILLGATE_UPSTREAM_SYNC_INTERVAL", value_parser = parse_duration)]
     pub upstream_sync_interval: Option<Duration>,
     /// How often each upstream (Stripe) account's events list is read, e.g. `2s` [default: 2s;
@@ -157,7 +162,9 @@ pub struct ServeConfig {
     pub webhook_deny_private: bool,
     /// Per-key rate limit and in-flight cap.
     pub limits: crate::api::limits::LimitConfig,
-    /// How often the upstream sync reads every upstream account's readers and locations.
+    /// How often the upstream sync reads every upstream account's readers (monitoring).
+    pub upstream_poll_every: Duration,
+    /// How often it lists every upstream account's locations too.
     pub upstream_sync_every: Duration,
     /// How often the upstream events lists are read; `None`: never (webhooks only).
     pub upstream_events_every: Option<Duration>,
@@ -187,6 +194,7 @@ impl ServeConfig {
             caisse_ap_driver: Default::default(),
             webhook_deny_private: false,
             limits: Default::default(),
+            upstream_poll_every: Duration::from_millis(500),
             upstream_sync_every: Duration::from_millis(500),
             upstream_events_every: Some(Duration::from_millis(200)),
             stripe: tillgate_drivers::stripe::StripeDriverConfig {
@@ -252,9 +260,12 @@ impl ServeConfig {
             stripe.client.rate_per_sec = rate;
             stripe.client.burst = (rate * 2.0).max(1.0);
         }
+        let upstream_poll_every = args
+            .upstream_poll_interval
+            .unwrap_or(Duration::from_secs(10));
         let upstream_sync_every = args
             .upstream_sync_interval
-            .unwrap_or(Duration::from_secs(10));
+            .unwrap_or(Duration::from_secs(60));
         let upstream_events_every = match args.upstream_events_interval {
             Some(d) if d.is_zero() => None,
             Some(d) => Some(d),
@@ -277,6 +288,7 @@ impl ServeConfig {
         };
         Ok(ServeConfig {
             cluster,
+            upstream_poll_every,
             upstream_sync_every,
             upstream_events_every,
             stripe,

@@ -486,6 +486,20 @@ async fn faulty_proxy(
     fault: Fault,
     drops: usize,
 ) -> (String, Arc<AtomicUsize>) {
+    faulty_proxy_logged(upstream, prefix, fault, drops, Default::default()).await
+}
+
+/// Every request through a proxy: its request line and its `Idempotency-Key` (or "").
+type RequestLog = Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// [`faulty_proxy`], noting every request in `log`.
+async fn faulty_proxy_logged(
+    upstream: std::net::SocketAddr,
+    prefix: &'static str,
+    fault: Fault,
+    drops: usize,
+    log: RequestLog,
+) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let dropped = Arc::new(AtomicUsize::new(0));
@@ -496,6 +510,7 @@ async fn faulty_proxy(
                 return;
             };
             let counter = counter.clone();
+            let log = log.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -510,14 +525,19 @@ async fn faulty_proxy(
                     }
                 };
                 let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                let length = head
-                    .lines()
-                    .find_map(|l| {
+                let header = |name: &str| {
+                    head.lines().find_map(|l| {
                         let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
+                        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
                     })
+                };
+                let length = header("content-length")
+                    .and_then(|v| v.parse::<usize>().ok())
                     .unwrap_or(0);
+                log.lock().unwrap().push((
+                    head.lines().next().unwrap_or_default().to_owned(),
+                    header("idempotency-key").unwrap_or_default(),
+                ));
                 while buf.len() < head_end + length {
                     let n = client.read(&mut chunk).await.unwrap_or(0);
                     if n == 0 {
@@ -622,6 +642,233 @@ async fn a_lost_answer_from_the_upstream_never_doubles_a_payment() {
     );
     assert_eq!(found[0]["amount_received"], 4200);
     drop(bdir);
+}
+
+/// A `stripe` driver on the record of upstream writes in `state`, calling B through `base`, each
+/// request sent once (no retry inside the client: a lost answer stays lost), and B's reader `up`
+/// attached as tillgate reader `tmr_record`.
+fn recorded_driver(
+    state: &Path,
+    base: &str,
+    up: &str,
+) -> (
+    Arc<tillgate_drivers::stripe::StripeDriver>,
+    Box<dyn tillgate_drivers::Terminal>,
+) {
+    use tillgate_drivers::stripe::{ClientConfig, StripeDriver, StripeDriverConfig, UpstreamAuth};
+    use tillgate_drivers::Driver;
+    let driver = StripeDriver::new(StripeDriverConfig {
+        state_dir: Some(state.to_owned()),
+        poll_min: Duration::from_millis(10),
+        poll_max: Duration::from_millis(50),
+        client: ClientConfig {
+            attempts: 1,
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    driver.set_upstream(
+        "acct_record",
+        UpstreamAuth {
+            api_key: KEY.to_owned(),
+            stripe_account: None,
+            api_base: base.to_owned(),
+        },
+    );
+    let (events, _) = tokio::sync::mpsc::channel(64);
+    let terminal = driver.attach(
+        &tillgate_drivers::Attach {
+            reader_id: "tmr_record".into(),
+            device_type: "bbpos_wisepos_e".into(),
+            connection: StripeDriver::connection("acct_record", up),
+        },
+        events,
+    );
+    (driver, terminal)
+}
+
+fn card(number: &str) -> tillgate_drivers::PresentedCard {
+    tillgate_drivers::PresentedCard {
+        number: number.into(),
+        exp_month: 12,
+        exp_year: 2034,
+        tip: 0,
+    }
+}
+
+/// The driver records every upstream write before it leaves, in a state directory that outlives
+/// the process: a driver started again on the same record (a crash in between) sends a write
+/// whose answer was lost again only with the same key — Stripe keeps one PaymentIntent — finds a
+/// payment the customer finished while it was down even after the reader moved on, and numbers
+/// its new reader actions past the old ones, so a new attempt is never answered with an old one.
+#[tokio::test]
+async fn a_restarted_driver_on_the_same_record_retries_with_the_same_key_and_stripe_keeps_one_object(
+) {
+    use tillgate_drivers::{PaymentOutcome, PaymentRequest, Recovery};
+    let (b, _bdir) = spawn_app().await;
+    let (_, r) = b
+        .post(
+            "/v1/terminal/readers",
+            &[("registration_code", "simulated-wpe"), ("label", "Till 1")],
+        )
+        .await;
+    let up = r["id"].as_str().unwrap().to_owned();
+    let log: RequestLog = Default::default();
+    let (base, dropped) = faulty_proxy_logged(
+        b.addr,
+        "POST /v1/payment_intents ",
+        Fault::Lost,
+        1,
+        log.clone(),
+    )
+    .await;
+    let state = tempfile::tempdir().unwrap();
+    let creations = |log: &RequestLog| -> Vec<String> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(line, _)| line.starts_with("POST /v1/payment_intents "))
+            .map(|(_, key)| key.clone())
+            .collect()
+    };
+
+    // 1. The creation reaches Stripe, its answer is lost, and the gateway dies.
+    let req = PaymentRequest {
+        reference: "pi_record_1".into(),
+        amount: 4200,
+        currency: "eur".into(),
+        ..Default::default()
+    };
+    let (d1, mut t1) = recorded_driver(state.path(), &base, &up);
+    let lost = t1.begin_payment(req.clone()).await;
+    assert!(lost.is_err(), "a lost creation cannot start the payment");
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(mirrors(&b, "pi_record_1").await.len(), 1, "B committed it");
+    drop((t1, d1));
+
+    // Started again on the same record, it asks Stripe first, sending the creation again with
+    // its recorded key (the only way to read a PaymentIntent whose id it never heard): B replays.
+    let (d2, mut t2) = recorded_driver(state.path(), &base, &up);
+    assert_eq!(
+        t2.recover("pi_record_1").await.unwrap(),
+        Recovery::NotCharged
+    );
+    let keys = creations(&log);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0], keys[1], "the retry carries the first key");
+    assert!(keys[0].starts_with("tillgate-pi_record_1-"), "{keys:?}");
+    let paying = t2.begin_payment(req.clone()).await.unwrap();
+    t2.simulated()
+        .unwrap()
+        .present_card(card("4242424242424242"))
+        .unwrap();
+    let outcome = paying.await;
+    assert!(
+        matches!(&outcome, PaymentOutcome::Approved(a) if a.amount == 4200),
+        "{outcome:?}"
+    );
+    assert!(creations(&log).iter().all(|k| *k == keys[0]));
+    let theirs = mirror(&b, "pi_record_1").await;
+    assert_eq!(theirs["status"], "succeeded");
+    assert_eq!(theirs["amount_received"], 4200);
+    drop((t2, d2));
+
+    // 2. A payment waits for a card; the gateway dies; the customer taps at the Stripe reader,
+    //    which then shows a cart (its last action no longer names the PaymentIntent). The record
+    //    still does: the restarted driver finds the payment.
+    let (d3, mut t3) = recorded_driver(state.path(), &base, &up);
+    let waiting = t3
+        .begin_payment(PaymentRequest {
+            reference: "pi_record_2".into(),
+            amount: 900,
+            currency: "eur".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    drop((waiting, t3, d3));
+    let (s, r) = b
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{up}/present_payment_method"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    b.wait_for(&format!("/v1/terminal/readers/{up}"), |v| {
+        v["action"]["status"] == "succeeded"
+    })
+    .await;
+    let (s, r) = b
+        .post(
+            &format!("/v1/terminal/readers/{up}/set_reader_display"),
+            &[
+                ("type", "cart"),
+                ("cart[currency]", "eur"),
+                ("cart[total]", "100"),
+                ("cart[line_items][0][amount]", "100"),
+                ("cart[line_items][0][description]", "Tee"),
+                ("cart[line_items][0][quantity]", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["action"]["type"], "set_reader_display", "{r}");
+    let (d4, mut t4) = recorded_driver(state.path(), &base, &up);
+    match t4.recover("pi_record_2").await.unwrap() {
+        Recovery::Known(PaymentOutcome::Approved(a)) => assert_eq!(a.amount, 900),
+        other => panic!("the payment made while the gateway was down was missed: {other:?}"),
+    }
+    assert_eq!(mirror(&b, "pi_record_2").await["status"], "succeeded");
+    let (s, _) = b
+        .post(&format!("/v1/terminal/readers/{up}/cancel_action"), &[])
+        .await;
+    assert_eq!(s, 200);
+
+    // 3. Declined, the gateway restarts, the POS tries again on the same PaymentIntent: the new
+    //    reader action carries a new number, so Stripe runs it instead of replaying the first.
+    let req = PaymentRequest {
+        reference: "pi_record_3".into(),
+        amount: 1500,
+        currency: "eur".into(),
+        ..Default::default()
+    };
+    let declining = t4.begin_payment(req.clone()).await.unwrap();
+    t4.simulated()
+        .unwrap()
+        .present_card(card("4000000000000002"))
+        .unwrap();
+    assert!(matches!(declining.await, PaymentOutcome::Declined { .. }));
+    drop((t4, d4));
+    let (_d5, mut t5) = recorded_driver(state.path(), &base, &up);
+    let paying = t5.begin_payment(req).await.unwrap();
+    t5.simulated()
+        .unwrap()
+        .present_card(card("4242424242424242"))
+        .unwrap();
+    let outcome = paying.await;
+    assert!(
+        matches!(outcome, PaymentOutcome::Approved(_)),
+        "{outcome:?}"
+    );
+    let actions: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(l, k)| l.contains("/process_payment_intent") && k.contains("pi_record_3"))
+        .map(|(_, k)| k.clone())
+        .collect();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert_ne!(actions[0], actions[1]);
+    let theirs = mirror(&b, "pi_record_3").await;
+    assert_eq!(theirs["status"], "succeeded");
+    assert_eq!(theirs["amount_received"], 1500);
+    // The record keeps keys and tillgate's ids, never a card number.
+    for f in std::fs::read_dir(state.path()).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        assert!(text.contains("pi_record_3"));
+        assert!(!text.contains("4242424242424242") && !text.contains("4000000000000002"));
+    }
 }
 
 /// Every way an answer from Stripe can go wrong, on the two writes of a payment (the PaymentIntent
@@ -735,8 +982,9 @@ async fn after_a_restart_an_interrupted_payment_is_settled_from_the_upstream() {
     assert_eq!(r["action"]["status"], "succeeded", "{r}");
 }
 
-/// Liveness of Stripe readers costs one upstream list call per sync pass (100 readers a page),
-/// never one call per reader per heartbeat.
+/// Liveness of Stripe readers costs one upstream list call per poll (100 readers a page), never
+/// one call per reader per heartbeat, and no location list: locations are listed at the (slow)
+/// sync interval, or at once when a reader names a location tillgate does not know.
 #[tokio::test]
 async fn monitoring_reads_the_upstream_readers_by_page_not_per_reader_per_beat() {
     let (b, _bdir) = spawn_app().await;
@@ -750,14 +998,31 @@ async fn monitoring_reads_the_upstream_readers_by_page_not_per_reader_per_beat()
             .await;
         assert_eq!(s, 200, "{r}");
     }
-    let (base, listed) = lossy_proxy(b.addr, "GET /v1/terminal/readers", 0).await;
+    let log: RequestLog = Default::default();
+    let (base, _) = faulty_proxy_logged(
+        b.addr,
+        "GET /v1/terminal/readers",
+        Fault::Lost,
+        0,
+        log.clone(),
+    )
+    .await;
+    let count = |prefix: &str| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(line, _)| line.starts_with(prefix))
+            .count()
+    };
     let adir = tempfile::tempdir().unwrap();
     let adb = adir.path().join("a.db");
     let (ok, out, err) = upstream_add(&adb, &base, KEY).await;
     assert!(ok, "{out} {err}");
-    // Heartbeats every 100 ms, the sync every 500 ms (the tests' setting).
+    // Heartbeats every 100 ms, readers read every 500 ms, locations every minute.
     let a = spawn_on(adb, |c| {
         c.gateway.heartbeat_interval = Duration::from_millis(100);
+        c.upstream_poll_every = Duration::from_millis(500);
+        c.upstream_sync_every = Duration::from_secs(60);
     })
     .await;
     let list = a
@@ -768,17 +1033,74 @@ async fn monitoring_reads_the_upstream_readers_by_page_not_per_reader_per_beat()
         })
         .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 3);
-    let before = listed.load(Ordering::SeqCst);
+    let before = count("GET /v1/terminal/readers");
+    let locations = count("GET /v1/terminal/locations");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let calls = listed.load(Ordering::SeqCst) - before;
+    let calls = count("GET /v1/terminal/readers") - before;
     // 3 s / 0.5 s = 6 passes (one page each); per reader per beat it would be 3 × 30 = 90.
     assert!((3..=8).contains(&calls), "{calls} reader reads in 3 s");
+    assert_eq!(locations, 1, "the first pass lists the locations once");
+    assert_eq!(
+        count("GET /v1/terminal/locations"),
+        1,
+        "monitoring listed locations"
+    );
     let (_, list) = a.get("/v1/terminal/readers").await;
     assert!(list["data"]
         .as_array()
         .unwrap()
         .iter()
         .all(|r| r["status"] == "online"));
+
+    // A reader registered at Stripe at a new location: that location is listed at once.
+    let (_, loc) = b
+        .post(
+            "/v1/terminal/locations",
+            &[
+                ("display_name", "Filiale Süd"),
+                ("address[line1]", "Marienplatz 1"),
+                ("address[city]", "München"),
+                ("address[postal_code]", "80331"),
+                ("address[country]", "DE"),
+            ],
+        )
+        .await;
+    let loc = loc["id"].as_str().unwrap().to_owned();
+    let (s, r) = b
+        .post(
+            "/v1/terminal/readers",
+            &[
+                ("registration_code", "simulated-wpe"),
+                ("label", "Till Süd"),
+                ("location", &loc),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let list = a
+        .wait_for("/v1/terminal/readers?limit=100", |v| {
+            v["data"].as_array().is_some_and(|d| {
+                d.iter()
+                    .any(|r| r["label"] == "Till Süd" && r["location"].is_string())
+            })
+        })
+        .await;
+    let sud = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["label"] == "Till Süd")
+        .unwrap()
+        .clone();
+    let (_, here) = a
+        .get(&format!(
+            "/v1/terminal/locations/{}",
+            sud["location"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(here["display_name"], "Filiale Süd", "{here}");
+    assert_eq!(here["metadata"]["tillgate_upstream_location"], loc.as_str());
+    assert_eq!(count("GET /v1/terminal/locations"), 2);
 }
 
 /// The other reader actions reach the Stripe reader: collect then confirm, the cart display, and
@@ -1207,9 +1529,15 @@ async fn pay_within(p: &Pair, within: Duration) -> (Value, Duration) {
         )
         .await;
     assert_eq!(s, 200, "{r}");
+    // The customer taps at the Stripe reader itself: A hears of it only from Stripe.
+    let up = &p.readers[0].1;
+    p.b.wait_for(&format!("/v1/terminal/readers/{up}"), |v| {
+        v["action"]["status"] == "in_progress"
+    })
+    .await;
     let (s, r) =
-        p.a.post(
-            &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+        p.b.post(
+            &format!("/v1/test_helpers/terminal/readers/{up}/present_payment_method"),
             &[("card_present[number]", "4242424242424242")],
         )
         .await;
@@ -1232,7 +1560,7 @@ async fn stripes_events_list_read_with_a_cursor_ends_a_payment_without_waiting_f
     })
     .await;
     let (pi, _) = pay_within(&p, Duration::from_secs(3)).await;
-    assert_eq!(pi["status"], "processing", "{pi}");
+    assert_ne!(pi["status"], "succeeded", "A heard without the feed: {pi}");
     let up = mirror(&p.b, pi["id"].as_str().unwrap()).await;
     assert_eq!(up["status"], "succeeded", "{up}");
     drop(p);

@@ -1,10 +1,12 @@
 //! The store gateway's own view of a reader on the LAN: whether the reader's IP answers a TCP
-//! connect (a SYN answered by SYN-ACK or RST means a live host; silence or no route means dark),
-//! and whether that IP is in one of this host's own subnets. Observations only.
+//! connect (a SYN answered by SYN-ACK or RST means a live host; silence or no route means dark)
+//! and, where the kernel allows unprivileged ICMP (`net.ipv4.ping_group_range` covers the
+//! process's group), an ICMP echo beside it; and whether that IP is in one of this host's own
+//! subnets. Observations only: a probe's `ping` is set exactly when an echo was sent.
 use super::probe::connect;
-use crate::signals::{HostInterface, Probe, TcpOutcome, TcpProbe};
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use crate::signals::{HostInterface, PingResult, Probe, TcpOutcome, TcpProbe};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
 /// The port Stripe's smart readers serve their local (LAN) connection on; any TCP answer from it,
 /// even a refusal, shows the device is there.
@@ -35,16 +37,76 @@ pub fn on_local_lan(ip: IpAddr, interfaces: &[HostInterface]) -> bool {
     })
 }
 
-/// `tries` TCP connects to `ip:port`, each bounded by `bound`, as LAN probes. A refusal counts as
-/// an answer (the host is up; it just does not listen there).
+/// An unprivileged ICMP echo socket (`SOCK_DGRAM`, `IPPROTO_ICMP`) connected to `ip`, or why the
+/// kernel refused one (EACCES when `net.ipv4.ping_group_range` does not cover our group).
+fn echo_socket(ip: Ipv4Addr) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4))?;
+    s.set_nonblocking(true)?;
+    s.connect(&SocketAddr::new(IpAddr::V4(ip), 0).into())?;
+    // A datagram socket like any other to the runtime: `send`/`recv` on a connected fd.
+    tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(s))
+}
+
+/// Whether this process may send unprivileged ICMP echoes here.
+pub fn icmp_allowed() -> bool {
+    echo_socket(Ipv4Addr::LOCALHOST).is_ok()
+}
+
+/// One ICMP echo to `ip`, bounded by `bound`: `None` when the kernel allows no unprivileged ICMP
+/// (then only the TCP probe runs); otherwise one echo sent, and whether its reply came.
+pub async fn echo(ip: IpAddr, seq: u16, bound: Duration) -> Option<PingResult> {
+    let IpAddr::V4(v4) = ip else { return None };
+    let sock = echo_socket(v4).ok()?;
+    // Type 8 (echo request), code 0; the kernel sets the identifier and the checksum.
+    let mut request = vec![8u8, 0, 0, 0, 0, 0];
+    request.extend_from_slice(&seq.to_be_bytes());
+    request.extend_from_slice(b"tillgate-lan-probe");
+    let started = Instant::now();
+    let sent = PingResult {
+        sent: 1,
+        received: 0,
+        median_ms: None,
+    };
+    if sock.send(&request).await.is_err() {
+        // No route or refused by the local stack: sent, never answered.
+        return Some(sent);
+    }
+    let reply = tokio::time::timeout(bound, async {
+        let mut buf = [0u8; 1500];
+        loop {
+            let n = sock.recv(&mut buf).await.ok()?;
+            // Type 0 (echo reply) with our sequence number; anything else is not our answer.
+            if n >= 8 && buf[0] == 0 && buf[6..8] == seq.to_be_bytes() {
+                return Some(());
+            }
+        }
+    })
+    .await;
+    Some(match reply {
+        Ok(Some(())) => PingResult {
+            sent: 1,
+            received: 1,
+            median_ms: Some(started.elapsed().as_millis().min(u32::MAX as u128) as u32),
+        },
+        _ => sent,
+    })
+}
+
+/// `tries` LAN probes of `ip`, each bounded by `bound`: a TCP connect to `port` (a refusal counts
+/// as an answer: the host is up, it just does not listen there) and, where the kernel allows it,
+/// an ICMP echo at the same time.
 pub async fn probe_reader(ip: IpAddr, port: u16, tries: u32, bound: Duration) -> Vec<Probe> {
     let mut out = Vec::new();
-    for _ in 0..tries {
+    for n in 0..tries {
         let at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let (tcp, _stream) = connect(SocketAddr::new(ip, port), bound).await;
+        let ((tcp, _stream), ping) = tokio::join!(
+            connect(SocketAddr::new(ip, port), bound),
+            echo(ip, n as u16 + 1, bound)
+        );
         let tcp = match tcp.outcome {
             TcpOutcome::Refused | TcpOutcome::Reset => TcpProbe {
                 outcome: TcpOutcome::Connected,
@@ -55,7 +117,7 @@ pub async fn probe_reader(ip: IpAddr, port: u16, tries: u32, bound: Duration) ->
         out.push(Probe {
             at,
             lookup: None,
-            ping: None,
+            ping,
             tcp,
             tls: None,
             protocol: None,
@@ -103,6 +165,25 @@ mod tests {
         let p = probe_reader(addr.ip(), addr.port(), 1, Duration::from_millis(300)).await;
         assert_eq!(p[0].tcp.outcome, TcpOutcome::TimedOut, "{p:?}");
         drop(held);
+    }
+
+    #[tokio::test]
+    async fn a_probe_carries_an_echo_exactly_when_the_kernel_allows_unprivileged_icmp() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let open = listener.local_addr().unwrap();
+        let p = probe_reader(open.ip(), open.port(), 1, Duration::from_millis(500)).await;
+        if icmp_allowed() {
+            // Loopback answers its echo.
+            assert_eq!(
+                p[0].ping.map(|r| (r.sent, r.received)),
+                Some((1, 1)),
+                "{p:?}"
+            );
+        } else {
+            // The TCP probe alone, as before; the evidence has no ping.
+            assert!(p[0].ping.is_none(), "{p:?}");
+        }
+        assert_eq!(p[0].tcp.outcome, TcpOutcome::Connected);
     }
 
     #[test]

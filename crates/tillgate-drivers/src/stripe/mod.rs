@@ -12,6 +12,7 @@
 //! of upstream readers it reads ([`StripeDriver::observe`]): liveness answers from that view,
 //! so monitoring costs one upstream call per 100 readers, never one per reader per beat.
 pub mod client;
+mod memory;
 mod terminal;
 
 pub use client::{mask_key, CallError, ClientConfig, StripeClient, UpstreamAuth, STRIPE_API_BASE};
@@ -41,6 +42,9 @@ pub struct StripeDriverConfig {
     pub poll_max_fed: Duration,
     /// How recently the event feed must have answered to count as live.
     pub feed_max_age: Duration,
+    /// Where each reader's record of upstream writes is kept (`stripe-state/`, beside
+    /// `zvt-state/`); `None`: in memory only (a restart then numbers keys past the old ones).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for StripeDriverConfig {
@@ -53,6 +57,7 @@ impl Default for StripeDriverConfig {
             view_max_age: Duration::from_secs(45),
             poll_max_fed: Duration::from_secs(10),
             feed_max_age: Duration::from_secs(15),
+            state_dir: None,
         }
     }
 }
@@ -69,6 +74,8 @@ pub(crate) struct ReaderView {
 
 pub(crate) struct Inner {
     pub config: StripeDriverConfig,
+    /// Each reader's record of its upstream writes, written before they leave.
+    pub memory: memory::Memory,
     /// The upstream of each tillgate account, by account id.
     upstreams: RwLock<HashMap<String, Arc<StripeClient>>>,
     /// The upstream readers last read, by (tillgate account, upstream reader id).
@@ -165,6 +172,7 @@ impl StripeDriver {
     pub fn new(config: StripeDriverConfig) -> Arc<StripeDriver> {
         Arc::new(StripeDriver {
             inner: Arc::new(Inner {
+                memory: memory::Memory::new(config.state_dir.clone()),
                 config,
                 upstreams: Default::default(),
                 views: Default::default(),

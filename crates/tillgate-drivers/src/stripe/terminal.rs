@@ -1,6 +1,8 @@
 //! One Stripe reader as a [`Terminal`]: tillgate's payment, display, refund, capture and release
 //! mapped to the upstream calls, outcomes followed by polling, lost answers re-read upstream.
+//! Every write is recorded (`memory.rs`) with its idempotency key before it leaves.
 use super::client::{form_fields, CallError, StripeClient};
+use super::memory::Planned;
 use super::Inner;
 use crate::{
     Approval, Attach, CaptureRequest, DriverError, Heartbeat, HeartbeatFuture, HoldOutcome,
@@ -44,10 +46,42 @@ pub(super) struct StripeTerminal {
     /// The upstream reader id (`tmr_…` at Stripe).
     reader: Option<String>,
     controls: Controls,
-    /// Distinguishes this process's idempotency keys for reader actions (a reader action may be
-    /// started again for one PaymentIntent after a decline; a PaymentIntent is created once).
-    epoch: u128,
-    seq: u64,
+    /// The tillgate reader id: the name of this reader's record of upstream writes.
+    id: String,
+}
+
+/// A write numbered by the reader's record (a reader action may be started again for one
+/// PaymentIntent after a decline, so its key carries the write's number; a PaymentIntent is
+/// created once, and its key is its terms).
+fn numbered(op: &str, reference: &str, upstream_pi: Option<&str>) -> Planned {
+    Planned {
+        op: op.to_owned(),
+        reference: reference.to_owned(),
+        upstream_pi: upstream_pi.map(str::to_owned),
+        form: Vec::new(),
+        key: None,
+    }
+}
+
+/// A write whose key is fixed by its terms.
+fn keyed(op: &str, reference: &str, key: String, form: &[(String, String)]) -> Planned {
+    Planned {
+        op: op.to_owned(),
+        reference: reference.to_owned(),
+        upstream_pi: None,
+        form: form.to_vec(),
+        key: Some(key),
+    }
+}
+
+/// Records `writes` before they leave; a record that cannot be written stops them.
+fn plan(inner: &Inner, reader: &str, writes: Vec<Planned>) -> Result<Vec<String>, DriverError> {
+    inner.memory.plan(reader, writes).map_err(|e| {
+        tracing::error!(reader, error = %e, "could not record an upstream write; not sending it");
+        DriverError::Refused(format!(
+            "the gateway could not record the request before sending it to Stripe ({e}); nothing was sent"
+        ))
+    })
 }
 
 fn map_call(e: CallError) -> DriverError {
@@ -143,6 +177,10 @@ fn decline_of(code: Option<&str>, decline_code: Option<&str>) -> Decline {
 struct Follow {
     client: Arc<StripeClient>,
     inner: Arc<Inner>,
+    /// The tillgate reader (its record of upstream writes).
+    id: String,
+    /// The key of the write that started the action (cards presented to it are keyed by it).
+    action_key: String,
     account: String,
     reader: String,
     /// The tillgate PaymentIntent (for idempotency keys).
@@ -162,17 +200,32 @@ impl StripeTerminal {
                 .to_owned(),
             reader: attach.connection["reader"].as_str().map(str::to_owned),
             controls: Controls::default(),
-            epoch: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0),
-            seq: 0,
+            id: attach.reader_id.clone(),
         }
     }
 
-    fn key(&mut self, what: &str, reference: &str) -> String {
-        self.seq += 1;
-        format!("tillgate-{reference}-{what}-{}-{}", self.epoch, self.seq)
+    fn plan(&self, writes: Vec<Planned>) -> Result<Vec<String>, DriverError> {
+        plan(&self.inner, &self.id, writes)
+    }
+
+    /// Records and sends one numbered write of this reader (display, label, cancel).
+    async fn reader_write(
+        &self,
+        client: &StripeClient,
+        op: &str,
+        path: &str,
+        form: &[(String, String)],
+    ) -> Result<Value, CallError> {
+        let reader = self.reader.clone().unwrap_or_default();
+        let key = match self.plan(vec![numbered(op, &reader, None)]) {
+            Ok(k) => k.into_iter().next().unwrap_or_default(),
+            Err(e) => return Err(CallError::NoAnswer(e.to_string())),
+        };
+        let answer = client.post(path, form, &key).await;
+        if !matches!(answer, Err(CallError::NoAnswer(_))) {
+            self.inner.memory.answered(&self.id, &key, None);
+        }
+        answer
     }
 
     fn upstream(&self) -> Result<(Arc<StripeClient>, String), DriverError> {
@@ -189,6 +242,18 @@ impl StripeTerminal {
         client: &StripeClient,
         req: &PaymentRequest,
     ) -> Result<Value, DriverError> {
+        let (key, form) = self.creation(req);
+        self.plan(vec![keyed(
+            "create_payment_intent",
+            &req.reference,
+            key.clone(),
+            &form,
+        )])?;
+        self.create(client, req, &key, &form).await
+    }
+
+    /// The key and the parameters of the upstream PaymentIntent's creation for `req`.
+    fn creation(&self, req: &PaymentRequest) -> (String, Vec<(String, String)>) {
         let capture = if req.manual_capture {
             "manual"
         } else {
@@ -215,8 +280,19 @@ impl StripeTerminal {
             "tillgate-{}-create-{}-{}-{capture}",
             req.reference, req.amount, req.currency
         );
+        (key, form)
+    }
+
+    /// Sends the recorded creation `key` with `form` (again, in a recovery: the key replays).
+    async fn create(
+        &self,
+        client: &StripeClient,
+        req: &PaymentRequest,
+        key: &str,
+        form: &[(String, String)],
+    ) -> Result<Value, DriverError> {
         let pi = client
-            .post("/v1/payment_intents", &form, &key)
+            .post("/v1/payment_intents", form, key)
             .await
             .map_err(|e| match e {
                 CallError::NoAnswer(m) => {
@@ -225,6 +301,7 @@ impl StripeTerminal {
                 other => map_call(other),
             })?;
         if let Some(id) = pi["id"].as_str() {
+            self.inner.memory.answered(&self.id, key, Some(id));
             self.inner
                 .mirrors
                 .write()
@@ -263,11 +340,20 @@ impl StripeTerminal {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         form.hash(&mut h);
         let key = format!("tillgate-{}-describe-{:016x}", req.reference, h.finish());
-        if let Err(e) = client
+        if self
+            .plan(vec![keyed("describe", &req.reference, key.clone(), &form)])
+            .is_err()
+        {
+            return;
+        }
+        match client
             .post(&format!("/v1/payment_intents/{id}"), &form, &key)
             .await
         {
-            tracing::warn!(account = %self.account, error = %e.message(), "could not copy the description and metadata to the upstream PaymentIntent");
+            Ok(_) => self.inner.memory.answered(&self.id, &key, Some(id)),
+            Err(e) => {
+                tracing::warn!(account = %self.account, error = %e.message(), "could not copy the description and metadata to the upstream PaymentIntent")
+            }
         }
     }
 
@@ -278,13 +364,16 @@ impl StripeTerminal {
         client: &StripeClient,
         reader: &str,
         action: &str,
-        reference: &str,
+        key: &str,
         upstream_pi: &str,
     ) -> Result<(), DriverError> {
-        let key = self.key(action, reference);
         let form = vec![("payment_intent".to_owned(), upstream_pi.to_owned())];
         let path = format!("/v1/terminal/readers/{reader}/{action}");
-        match client.post(&path, &form, &key).await {
+        let answer = client.post(&path, &form, key).await;
+        if !matches!(answer, Err(CallError::NoAnswer(_))) {
+            self.inner.memory.answered(&self.id, key, Some(upstream_pi));
+        }
+        match answer {
             Ok(_) => Ok(()),
             Err(e) => {
                 let maybe = matches!(e, CallError::NoAnswer(_))
@@ -296,6 +385,7 @@ impl StripeTerminal {
                     {
                         let a = &r["action"];
                         if a["status"] == "in_progress" && action_pi(a) == Some(upstream_pi) {
+                            self.inner.memory.answered(&self.id, key, Some(upstream_pi));
                             return Ok(());
                         }
                     }
@@ -305,10 +395,83 @@ impl StripeTerminal {
         }
     }
 
+    /// What the upstream shows of the payment of `reference`, read before anything is sent: the
+    /// record of this reader's writes names its upstream PaymentIntent (or, if the creation's
+    /// answer was lost, the creation is sent again with its recorded key and parameters, which
+    /// replays it); without a record, the upstream reader's last action names it, and it is ours
+    /// only if its metadata says so.
+    async fn recover_from_upstream(&mut self, reference: &str) -> Result<Recovery, DriverError> {
+        let (client, reader) = self.upstream()?;
+        let sent = self.inner.memory.writes_for(&self.id, reference);
+        let r = client
+            .get(&format!("/v1/terminal/readers/{reader}"), &[])
+            .await
+            .map_err(map_call)?;
+        let known = self
+            .inner
+            .mirrors
+            .read()
+            .expect("mirrors lock")
+            .get(reference)
+            .cloned()
+            .or_else(|| sent.iter().rev().find_map(|s| s.upstream_pi.clone()));
+        let mut upi = known.or_else(|| action_pi(&r["action"]).map(str::to_owned));
+        if upi.is_none() {
+            if let Some(c) = sent
+                .iter()
+                .rev()
+                .find(|s| s.op == "create_payment_intent" && !s.answered)
+            {
+                let pi = client
+                    .post("/v1/payment_intents", &c.form, &c.key)
+                    .await
+                    .map_err(map_call)?;
+                let id = pi["id"].as_str().map(str::to_owned);
+                self.inner.memory.answered(&self.id, &c.key, id.as_deref());
+                upi = id;
+            }
+        }
+        let Some(upi) = upi else {
+            return Ok(Recovery::NotCharged);
+        };
+        let mut pi = client
+            .get(&format!("/v1/payment_intents/{upi}"), &[])
+            .await
+            .map_err(map_call)?;
+        if pi["metadata"]["tillgate_payment_intent"] != reference {
+            return Ok(Recovery::NotCharged);
+        }
+        let a = &r["action"];
+        if action_pi(a) == Some(upi.as_str()) && a["status"] == "in_progress" {
+            if pi["status"] == "processing" {
+                return Err(DriverError::Busy(
+                    "the upstream reader is still authorising".into(),
+                ));
+            }
+            // Waiting for a card that the restarted gateway no longer expects: stop it upstream.
+            self.cancel().await?;
+            pi = client
+                .get(&format!("/v1/payment_intents/{upi}"), &[])
+                .await
+                .map_err(map_call)?;
+        }
+        let action = (action_pi(a) == Some(upi.as_str())).then_some(a);
+        match outcome_of(&client, &self.account, &reader, &pi, action, false).await {
+            Some(PaymentOutcome::Canceled) | None => match pi["status"].as_str() {
+                Some("processing") => Err(DriverError::Busy(
+                    "the upstream PaymentIntent is still processing".into(),
+                )),
+                _ => Ok(Recovery::NotCharged),
+            },
+            Some(o) => Ok(Recovery::Known(o)),
+        }
+    }
+
     fn follow(
         &mut self,
         client: Arc<StripeClient>,
         reader: String,
+        action_key: String,
         reference: &str,
         upstream_pi: String,
         collect_only: bool,
@@ -318,6 +481,8 @@ impl StripeTerminal {
         let f = Follow {
             client,
             inner: self.inner.clone(),
+            id: self.id.clone(),
+            action_key,
             account: self.account.clone(),
             reader,
             reference: reference.to_owned(),
@@ -347,6 +512,8 @@ async fn follow(mut f: Follow) -> PaymentOutcome {
                 None => std::future::pending().await,
             }
         };
+        // A forwarded card or an event is the moment the outcome may be there: read at once,
+        // then start the backoff again from `poll_min`.
         tokio::select! {
             card = card => {
                 match card {
@@ -355,24 +522,30 @@ async fn follow(mut f: Follow) -> PaymentOutcome {
                         forward_card(&f, card, presented).await;
                         wait = cfg.poll_min;
                     }
-                    None => f.cards = None,
+                    None => {
+                        f.cards = None;
+                        continue;
+                    }
                 }
-                continue;
             }
             _ = nudge.notify.notified() => wait = cfg.poll_min,
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(wait) => {
+                wait = (wait * 2).min(f.inner.poll_max(&f.account));
+            }
         }
-        wait = (wait * 2).min(f.inner.poll_max(&f.account));
         if started.elapsed() > cfg.payment_limit {
-            let key = format!("tillgate-{}-cancel-limit", f.reference);
-            let _ = f
-                .client
-                .post(
-                    &format!("/v1/terminal/readers/{}/cancel_action", f.reader),
-                    &[],
-                    &key,
-                )
-                .await;
+            let key = format!("tillgate-{}-cancel-limit-{}", f.reference, f.upstream_pi);
+            let planned = keyed("cancel_action", &f.reference, key.clone(), &[]);
+            if plan(&f.inner, &f.id, vec![planned]).is_ok() {
+                let _ = f
+                    .client
+                    .post(
+                        &format!("/v1/terminal/readers/{}/cancel_action", f.reader),
+                        &[],
+                        &key,
+                    )
+                    .await;
+            }
             return settle(&f, None).await.unwrap_or(PaymentOutcome::Failed {
                 code: "terminal_reader_timeout".into(),
                 message: "The reader did not finish the payment in time.".into(),
@@ -407,12 +580,28 @@ async fn forward_card(f: &Follow, card: PresentedCard, n: u32) {
     if card.tip > 0 {
         form.push(("amount_tip".into(), card.tip.to_string()));
     }
-    let key = format!("tillgate-{}-present-{}-{n}", f.reference, f.upstream_pi);
+    // Keyed by the action it presents to (recorded durably before it started): a second attempt
+    // on one PaymentIntent (after a decline) has a new action, so a new key, where a key used
+    // before would only replay. Test mode only, so noted without a flush of its own.
+    let key = f.inner.memory.note(
+        &f.id,
+        keyed(
+            "present_payment_method",
+            &f.reference,
+            format!("{}-present-{n}", f.action_key),
+            // Never the card number: the record keeps no card data.
+            &[],
+        ),
+    );
     let path = format!(
         "/v1/test_helpers/terminal/readers/{}/present_payment_method",
         f.reader
     );
-    if let Err(e) = f.client.post(&path, &form, &key).await {
+    let answer = f.client.post(&path, &form, &key).await;
+    if !matches!(answer, Err(CallError::NoAnswer(_))) {
+        f.inner.memory.answered(&f.id, &key, Some(&f.upstream_pi));
+    }
+    if let Err(e) = answer {
         tracing::warn!(account = %f.account, reader = %f.reader, error = %e.message(), "the upstream refused the presented card");
     }
 }
@@ -540,27 +729,55 @@ async fn outcome_of(
 impl Terminal for StripeTerminal {
     async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
         let (client, reader) = self.upstream()?;
-        let pi = self.mirror(&client, &req).await?;
+        let action = if req.collect_only {
+            "collect_payment_method"
+        } else {
+            "process_payment_intent"
+        };
+        // Both writes of a payment are recorded at once, before the first leaves.
+        let (create_key, form) = self.creation(&req);
+        let keys = self.plan(vec![
+            keyed(
+                "create_payment_intent",
+                &req.reference,
+                create_key.clone(),
+                &form,
+            ),
+            numbered(action, &req.reference, None),
+        ])?;
+        let action_key = keys.into_iter().nth(1).unwrap_or_default();
+        let pi = match self.create(&client, &req, &create_key, &form).await {
+            Ok(pi) => pi,
+            Err(e) => {
+                self.inner.memory.unsent(&self.id, &action_key);
+                return Err(e);
+            }
+        };
         let upi = pi["id"].as_str().unwrap_or_default().to_owned();
         match pi["status"].as_str().unwrap_or_default() {
             // Found already paid (an earlier attempt whose answer was lost): report that payment.
-            "succeeded" | "requires_capture" | "processing" => {}
+            "succeeded" | "requires_capture" | "processing" => {
+                self.inner.memory.unsent(&self.id, &action_key);
+            }
             "requires_payment_method" | "requires_confirmation" => {
-                let action = if req.collect_only {
-                    "collect_payment_method"
-                } else {
-                    "process_payment_intent"
-                };
-                self.start_action(&client, &reader, action, &req.reference, &upi)
+                self.start_action(&client, &reader, action, &action_key, &upi)
                     .await?;
             }
             other => {
+                self.inner.memory.unsent(&self.id, &action_key);
                 return Err(DriverError::Refused(format!(
                     "the upstream PaymentIntent {upi} is {other} and cannot be paid"
-                )))
+                )));
             }
         }
-        Ok(self.follow(client, reader, &req.reference, upi, req.collect_only))
+        Ok(self.follow(
+            client,
+            reader,
+            action_key,
+            &req.reference,
+            upi,
+            req.collect_only,
+        ))
     }
 
     async fn confirm(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
@@ -579,26 +796,29 @@ impl Terminal for StripeTerminal {
                 .unwrap_or_default()
                 .to_owned(),
         };
-        self.start_action(
-            &client,
-            &reader,
-            "confirm_payment_intent",
-            &req.reference,
-            &upi,
-        )
-        .await?;
-        Ok(self.follow(client, reader, &req.reference, upi, false))
+        let key = self
+            .plan(vec![numbered(
+                "confirm_payment_intent",
+                &req.reference,
+                Some(&upi),
+            )])?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        self.start_action(&client, &reader, "confirm_payment_intent", &key, &upi)
+            .await?;
+        Ok(self.follow(client, reader, key, &req.reference, upi, false))
     }
 
     async fn cancel(&mut self) -> Result<(), DriverError> {
         self.controls.cards = None;
         let (client, reader) = self.upstream()?;
-        let key = self.key("cancel", &reader);
-        match client
-            .post(
+        match self
+            .reader_write(
+                &client,
+                "cancel_action",
                 &format!("/v1/terminal/readers/{reader}/cancel_action"),
                 &[],
-                &key,
             )
             .await
         {
@@ -628,7 +848,12 @@ impl Terminal for StripeTerminal {
             "tillgate-{}-refund-{}-{}",
             req.charge, req.refunded_before, req.amount
         );
-        match client.post("/v1/refunds", &form, &key).await {
+        self.plan(vec![keyed("refund", &req.charge, key.clone(), &form)])?;
+        let answer = client.post("/v1/refunds", &form, &key).await;
+        if !matches!(answer, Err(CallError::NoAnswer(_))) {
+            self.inner.memory.answered(&self.id, &key, Some(upi));
+        }
+        match answer {
             Ok(r) if r["status"] == "failed" || r["status"] == "canceled" => {
                 Ok(RefundOutcome::Failed {
                     reason: r["failure_reason"]
@@ -653,9 +878,18 @@ impl Terminal for StripeTerminal {
         let upi = upstream_pi_of(&req.terminal, &req.payment_intent)?;
         let key = format!("tillgate-{}-capture-{}", req.payment_intent, req.amount);
         let form = vec![("amount_to_capture".to_owned(), req.amount.to_string())];
+        self.plan(vec![keyed(
+            "capture",
+            &req.payment_intent,
+            key.clone(),
+            &form,
+        )])?;
         let done = client
             .post(&format!("/v1/payment_intents/{upi}/capture"), &form, &key)
             .await;
+        if !matches!(done, Err(CallError::NoAnswer(_))) {
+            self.inner.memory.answered(&self.id, &key, Some(&upi));
+        }
         let pi = match done {
             Ok(pi) => pi,
             Err(CallError::NoAnswer(m)) => return Err(DriverError::Timeout(m)),
@@ -682,10 +916,19 @@ impl Terminal for StripeTerminal {
         let (client, _) = self.upstream()?;
         let upi = upstream_pi_of(&req.terminal, &req.payment_intent)?;
         let key = format!("tillgate-{}-release", req.payment_intent);
-        match client
+        self.plan(vec![keyed(
+            "release",
+            &req.payment_intent,
+            key.clone(),
+            &[],
+        )])?;
+        let answer = client
             .post(&format!("/v1/payment_intents/{upi}/cancel"), &[], &key)
-            .await
-        {
+            .await;
+        if !matches!(answer, Err(CallError::NoAnswer(_))) {
+            self.inner.memory.answered(&self.id, &key, Some(&upi));
+        }
+        match answer {
             Ok(_) => Ok(HoldOutcome::Done {
                 terminal: json!({"upstream": {"payment_intent": upi, "status": "canceled"}}),
             }),
@@ -716,82 +959,37 @@ impl Terminal for StripeTerminal {
         let mut form = vec![("type".to_owned(), "cart".to_owned())];
         let cart = cart.get("cart").unwrap_or(cart);
         form_fields("cart", cart, &mut form);
-        let key = self.key("display", &reader);
-        client
-            .post(
-                &format!("/v1/terminal/readers/{reader}/set_reader_display"),
-                &form,
-                &key,
-            )
-            .await
-            .map(|_| ())
-            .map_err(map_call)
+        self.reader_write(
+            &client,
+            "set_reader_display",
+            &format!("/v1/terminal/readers/{reader}/set_reader_display"),
+            &form,
+        )
+        .await
+        .map(|_| ())
+        .map_err(map_call)
     }
 
     async fn rename(&mut self, label: &str) -> Result<(), DriverError> {
         let (client, reader) = self.upstream()?;
-        let key = self.key("label", &reader);
-        client
-            .post(
-                &format!("/v1/terminal/readers/{reader}"),
-                &[("label".to_owned(), label.to_owned())],
-                &key,
-            )
-            .await
-            .map(|_| ())
-            .map_err(map_call)
+        self.reader_write(
+            &client,
+            "label",
+            &format!("/v1/terminal/readers/{reader}"),
+            &[("label".to_owned(), label.to_owned())],
+        )
+        .await
+        .map(|_| ())
+        .map_err(map_call)
     }
 
     async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
-        let (client, reader) = self.upstream()?;
-        let r = client
-            .get(&format!("/v1/terminal/readers/{reader}"), &[])
-            .await
-            .map_err(map_call)?;
-        let known = self
-            .inner
-            .mirrors
-            .read()
-            .expect("mirrors lock")
-            .get(reference)
-            .cloned();
-        // After a restart the mirror map is empty: the upstream reader's last action names the
-        // PaymentIntent, which is ours only if its metadata says so.
-        let upi = match known.or_else(|| action_pi(&r["action"]).map(str::to_owned)) {
-            Some(u) => u,
-            None => return Ok(Recovery::NotCharged),
-        };
-        let mut pi = client
-            .get(&format!("/v1/payment_intents/{upi}"), &[])
-            .await
-            .map_err(map_call)?;
-        if pi["metadata"]["tillgate_payment_intent"] != reference {
-            return Ok(Recovery::NotCharged);
+        let found = self.recover_from_upstream(reference).await?;
+        // Its fate is known now: the writes for it are no longer open.
+        if let Err(e) = self.inner.memory.settle(&self.id, reference) {
+            tracing::warn!(reader = %self.id, error = %e, "could not note a recovered payment in the record of upstream writes");
         }
-        let a = &r["action"];
-        if action_pi(a) == Some(upi.as_str()) && a["status"] == "in_progress" {
-            if pi["status"] == "processing" {
-                return Err(DriverError::Busy(
-                    "the upstream reader is still authorising".into(),
-                ));
-            }
-            // Waiting for a card that the restarted gateway no longer expects: stop it upstream.
-            self.cancel().await?;
-            pi = client
-                .get(&format!("/v1/payment_intents/{upi}"), &[])
-                .await
-                .map_err(map_call)?;
-        }
-        let action = (action_pi(a) == Some(upi.as_str())).then_some(a);
-        match outcome_of(&client, &self.account, &reader, &pi, action, false).await {
-            Some(PaymentOutcome::Canceled) | None => match pi["status"].as_str() {
-                Some("processing") => Err(DriverError::Busy(
-                    "the upstream PaymentIntent is still processing".into(),
-                )),
-                _ => Ok(Recovery::NotCharged),
-            },
-            Some(o) => Ok(Recovery::Known(o)),
-        }
+        Ok(found)
     }
 
     fn heartbeat(&mut self) -> HeartbeatFuture {

@@ -1,14 +1,16 @@
-//! The upstream sync: at start and every interval, each upstream account's locations and readers
-//! are read (all pages, 100 a page) and imported — a new Stripe reader becomes a tillgate reader
-//! with driver `stripe` and its Stripe ids under `tillgate.upstream` — and the reader page is
-//! handed to the driver, whose liveness answers from it (one call per 100 readers per interval).
+//! The upstream sync: at start and every poll interval, each upstream account's readers are read
+//! (all pages, 100 a page) and imported — a new Stripe reader becomes a tillgate reader with driver
+//! `stripe` and its Stripe ids under `tillgate.upstream` — and the pages are handed to the driver,
+//! whose liveness answers from them (monitoring costs one call per 100 readers per poll, nothing
+//! else). Locations are read only at the slower sync interval, or at once when a reader names a
+//! location tillgate does not know yet.
 use super::{auth_of, MasterKey};
 use crate::gateway::Gateway;
 use crate::gateway::{Origin, ReaderRequest};
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tillgate_domain::objects::{Address, Kind, Location, Reader, ReaderExt, ReaderStatus};
 use tillgate_domain::store::{Store, Write};
 use tillgate_domain::upstream::{UpstreamConnection, Upstreams};
@@ -24,6 +26,16 @@ pub struct SyncReport {
     pub readers_created: usize,
     /// Imported readers whose label, location or upstream ids changed at Stripe.
     pub readers_updated: usize,
+    /// Accounts whose locations were listed in this pass.
+    pub locations_listed: usize,
+}
+
+/// When an account's locations were last listed, and the upstream locations readers named that
+/// the listing did not have (asked for again only at the next due listing).
+#[derive(Debug, Clone)]
+struct LocationsRead {
+    at: Instant,
+    missing: HashSet<String>,
 }
 
 /// What the sync needs.
@@ -36,14 +48,41 @@ pub struct UpstreamSync {
     pub driver: Arc<StripeDriver>,
     /// Held by a sync pass and by a pairing, so one upstream reader is imported once.
     pub lock: Arc<tokio::sync::Mutex<()>>,
+    /// How often each account's locations are listed (the readers are read every pass).
+    pub locations_every: Duration,
+    /// The interval `run` polls at (a listing falls due on the pass nearest its time).
+    poll_every: Duration,
+    locations_read: Arc<Mutex<HashMap<String, LocationsRead>>>,
 }
 
 /// The metadata key a tillgate location carries with its upstream location's id.
 pub const LOCATION_KEY: &str = "tillgate_upstream_location";
 
 impl UpstreamSync {
-    /// Runs a pass now and then every `every`, until the task is aborted.
-    pub async fn run(self, every: Duration) {
+    pub fn new(
+        gateway: Gateway,
+        store: Arc<dyn Store>,
+        upstreams: Arc<dyn Upstreams>,
+        master: MasterKey,
+        driver: Arc<StripeDriver>,
+        locations_every: Duration,
+    ) -> UpstreamSync {
+        UpstreamSync {
+            gateway,
+            store,
+            upstreams,
+            master,
+            driver,
+            lock: Default::default(),
+            locations_every,
+            poll_every: Duration::ZERO,
+            locations_read: Default::default(),
+        }
+    }
+
+    /// Runs a pass now and then every `every` (readers; locations when due), until aborted.
+    pub async fn run(mut self, every: Duration) {
+        self.poll_every = every;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -75,13 +114,10 @@ impl UpstreamSync {
     ) -> anyhow::Result<()> {
         let acct = &c.account;
         let _guard = self.lock.lock().await;
+        let started = Instant::now();
         let client = self
             .driver
             .set_upstream(acct.as_str(), auth_of(&self.master, c)?);
-        let locations = client
-            .list_all("/v1/terminal/locations")
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message()))?;
         let readers = client
             .list_all("/v1/terminal/readers")
             .await
@@ -100,6 +136,45 @@ impl UpstreamSync {
                 }
             }
         }
+        let named: HashSet<String> = readers
+            .iter()
+            .filter_map(|r| r["location"].as_str())
+            .filter(|l| !here.contains_key(*l))
+            .map(str::to_owned)
+            .collect();
+        let last = self
+            .locations_read
+            .lock()
+            .expect("locations lock")
+            .get(acct.as_str())
+            .cloned();
+        let due = last.as_ref().is_none_or(|l| {
+            l.at.elapsed() + self.poll_every / 2 >= self.locations_every
+                || named.iter().any(|n| !l.missing.contains(n))
+        });
+        let locations = if due {
+            let listed = client
+                .list_all("/v1/terminal/locations")
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            report.locations_listed += 1;
+            let ids: HashSet<&str> = listed.iter().filter_map(|l| l["id"].as_str()).collect();
+            let missing = named
+                .iter()
+                .filter(|n| !ids.contains(n.as_str()))
+                .cloned()
+                .collect();
+            self.locations_read.lock().expect("locations lock").insert(
+                acct.as_str().to_owned(),
+                LocationsRead {
+                    at: started,
+                    missing,
+                },
+            );
+            listed
+        } else {
+            Vec::new()
+        };
         let mut writes = Vec::new();
         for loc in &locations {
             let Some(up) = loc["id"].as_str() else {
