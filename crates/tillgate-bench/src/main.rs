@@ -1,26 +1,29 @@
-//! `tillgate-bench [all|payments|durability|fleet|zvt|stripe|diagnosis|soak]... [--quick] [--minutes M]
+//! `tillgate-bench [all|payments|durability|fleet|zvt|caisse-ap|stripe|diagnosis|soak]... [--quick] [--minutes M]
 //! [--write BENCHMARKS.md]`: runs the benchmarks, prints every figure beside its same-run baseline,
 //! optionally writes the file. `soak` (30 minutes, 2 with `--quick`, or `--minutes`) is not in `all`.
 //! RUST_LOG (e.g. `warn`) turns the gateway's own logs on, to stderr.
 use std::path::PathBuf;
-use tillgate_bench::{durability, fleet, markdown, payments, soak, stripe, zvt, Figure, Size};
+use tillgate_bench::{
+    caisse_ap, durability, fleet, markdown, payments, soak, stripe, zvt, Figure, Size,
+};
 
 /// The allocator tillgate's own binary uses, so the figures are the shipped binary's.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ALL: [&str; 6] = [
+const ALL: [&str; 7] = [
     "payments",
     "durability",
     "fleet",
     "zvt",
+    "caisse-ap",
     "stripe",
     "diagnosis",
 ];
 
 fn usage() -> ! {
     eprintln!(
-        "usage: tillgate-bench [all|payments|durability|fleet|zvt|stripe|diagnosis|soak]... [--quick] [--minutes M] [--clients N] [--write FILE]"
+        "usage: tillgate-bench [all|payments|durability|fleet|zvt|caisse-ap|stripe|diagnosis|soak]... [--quick] [--minutes M] [--clients N] [--write FILE]"
     );
     std::process::exit(2);
 }
@@ -95,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
                 f
             }),
             "zvt" => zvt::run(size).await,
+            "caisse-ap" => caisse_ap::run(size).await,
             "stripe" => stripe::run(size).await,
             "soak" => {
                 let m = minutes.unwrap_or(if quick { 2.0 } else { 30.0 });
