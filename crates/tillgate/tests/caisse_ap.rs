@@ -340,6 +340,67 @@ async fn an_unsettled_lost_answer_keeps_the_reader_blocked_and_sends_no_second_p
         1,
         "the terminal booked the first payment"
     );
+
+    // The merchant is told: one firing alert naming the PaymentIntent and the reason, its event,
+    // the count in the metrics, and the reason kept on the reader.
+    let alerts = app
+        .wait_for(&format!("/v1/alerts?status=firing&reader={id}"), |v| {
+            v["data"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    let alert = &alerts["data"][0];
+    assert_eq!(alerts["data"].as_array().unwrap().len(), 1, "{alerts}");
+    assert_eq!(alert["type"], "payment_outcome_unknown", "{alert}");
+    assert_eq!(alert["details"]["payment_intent"], pi.as_str(), "{alert}");
+    assert!(
+        alert["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("CD=3"),
+        "{alert}"
+    );
+    let (_, events) = app.get("/v1/events?limit=100").await;
+    assert!(
+        events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "tillgate.alert.fired"),
+        "{events}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("outcome=\"outcome_unknown\"") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    let (_, reader) = app.get(&format!("/v1/terminal/readers/{id}")).await;
+    assert!(
+        reader["tillgate"]["prompt"]
+            .as_str()
+            .is_some_and(|p| p.contains("outcome unknown") && p.contains(pi.as_str())),
+        "{reader}"
+    );
+
+    // The terminal prints duplicates again: the booking settles the payment, once, and the
+    // alert is resolved.
+    sim.set_behaviour(Behaviour::Approve);
+    app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+        v["status"] == "succeeded"
+    })
+    .await;
+    app.wait_for(&format!("/v1/alerts?status=resolved&reader={id}"), |v| {
+        v["data"].as_array().is_some_and(|d| d.len() == 1)
+    })
+    .await;
+    assert_eq!(sim.debits_received(), 1, "{:?}", sim.requests());
+    assert_ledgers_agree(&app, &sim, &[&pi, &other]).await;
     app.stop().await;
     sim.shutdown().await;
 }

@@ -157,6 +157,14 @@ impl Link {
         })
     }
 
+    /// Tells the gateway a payment's outcome is unknown (it raises the merchant's alert).
+    fn unknown(&self, reference: &str, reason: &str) {
+        let _ = self.events.try_send(TerminalEvent::OutcomeUnknown {
+            reference: reference.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+
     fn prompt(&self, text: &str) {
         let _ = self.events.try_send(TerminalEvent::Prompt(text.to_owned()));
     }
@@ -380,6 +388,7 @@ impl Terminal for CaisseApTerminal {
             }
             Err(e) => {
                 link.prompt(&format!("Payment outcome unknown: {e}"));
+                link.unknown(reference, &format!("the answer was lost and the duplicate ticket (CD=3) did not settle it: {e}"));
                 Err(e)
             }
         }
@@ -503,6 +512,7 @@ async fn settle(link: &Link, in_flight: &InFlight, why: &str) -> PaymentOutcome 
                     link.prompt(&format!(
                         "Payment outcome unknown ({why}); no new payment is sent until the terminal's last ticket settles it: {e}"
                     ));
+                    link.unknown(&in_flight.reference, &format!("{why}; the duplicate ticket (CD=3) did not settle it: {e}. No new payment is sent until it does"));
                     told = true;
                 }
                 tokio::time::sleep(wait).await;
