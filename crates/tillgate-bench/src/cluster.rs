@@ -100,8 +100,9 @@ async fn balanced(cluster: &PgCluster, instances: usize, within: Duration) -> an
             .filter(|i| i.heartbeat_age_secs < LEASE_SECS as f64)
             .map(|i| i.leases)
             .collect();
-        let even = live.len() == instances
-            && live.iter().max().unwrap_or(&0) - live.iter().min().unwrap_or(&0) <= 1;
+        // Every instance back in (the spread itself is not waited for to the last reader: idle
+        // readers move one beat at a time).
+        let even = live.len() == instances && live.iter().all(|n| *n > 0);
         if s.unowned == 0 && even {
             return Ok(());
         }

@@ -1,5 +1,6 @@
 //! tillgate's benchmark harness: each benchmark returns [`Figure`]s (a median over several runs, with
 //! the baseline measured in the same process), which `main.rs` prints and writes to BENCHMARKS.md.
+pub mod caisse_ap;
 pub mod cluster;
 pub mod diagnosis;
 pub mod durability;

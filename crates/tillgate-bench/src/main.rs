@@ -1,28 +1,31 @@
-//! `tillgate-bench [all|payments|durability|fleet|flapping|zvt|stripe|diagnosis|soak|cluster]... [--quick]
+//! `tillgate-bench [all|payments|durability|fleet|flapping|zvt|caisse-ap|stripe|diagnosis|soak|cluster]... [--quick]
 //! [--minutes M] [--write BENCHMARKS.md]`: runs the benchmarks, prints every figure beside its
 //! same-run baseline, optionally writes the file. `soak` (30 minutes, 2 with `--quick`, or
 //! `--minutes`) and `cluster` (PostgreSQL and the release binary) are not in `all`.
 //! RUST_LOG (e.g. `warn`) turns the gateway's own logs on, to stderr.
 use std::path::PathBuf;
-use tillgate_bench::{durability, fleet, markdown, payments, soak, stripe, zvt, Figure, Size};
+use tillgate_bench::{
+    caisse_ap, durability, fleet, markdown, payments, soak, stripe, zvt, Figure, Size,
+};
 
 /// The allocator tillgate's own binary uses, so the figures are the shipped binary's.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
     "payments",
     "durability",
     "fleet",
     "flapping",
     "zvt",
+    "caisse-ap",
     "stripe",
     "diagnosis",
 ];
 
 fn usage() -> ! {
     eprintln!(
-        "usage: tillgate-bench [all|payments|durability|fleet|flapping|zvt|stripe|diagnosis|soak|cluster]... [--quick] [--minutes M] [--clients N] [--write FILE]"
+        "usage: tillgate-bench [all|payments|durability|fleet|flapping|zvt|caisse-ap|stripe|diagnosis|soak|cluster]... [--quick] [--minutes M] [--clients N] [--write FILE]"
     );
     std::process::exit(2);
 }
@@ -99,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
                 f
             }),
             "zvt" => zvt::run(size).await,
+            "caisse-ap" => caisse_ap::run(size).await,
             "stripe" => stripe::run(size).await,
             "cluster" => tillgate_bench::cluster::run(size).await,
             "soak" => {

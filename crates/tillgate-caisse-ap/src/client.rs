@@ -119,6 +119,24 @@ pub async fn probe(addr: &str, opts: &ClientOptions) -> Result<Duration, ClientE
     Ok(started.elapsed())
 }
 
+/// The identification probe (`CD=I`, where the terminal supports it): one request that books
+/// nothing, answered within `within`. The answer may be a refusal (`AE=01`, e.g. `AF=12` on a
+/// terminal without identification): the terminal answered in Caisse-AP, so it is there.
+pub async fn identify(
+    addr: &str,
+    req: &Request,
+    opts: &ClientOptions,
+    within: Duration,
+) -> Result<(Exchange, Duration), ClientError> {
+    let started = Instant::now();
+    let opts = ClientOptions {
+        answer_timeout: within.min(opts.answer_timeout),
+        ..opts.clone()
+    };
+    let ex = exchange(addr, req, &opts).await?;
+    Ok((ex, started.elapsed()))
+}
+
 /// One transaction: connect, send `req`, read and check its answer.
 pub async fn exchange(
     addr: &str,

@@ -213,6 +213,8 @@ pub enum ReaderProtocol {
     SmartReader,
     /// A ZVT terminal on the LAN.
     Zvt,
+    /// A Caisse-AP terminal on the LAN (French ECR protocol over TCP, one transaction per connection).
+    CaisseAp,
 }
 
 /// Where the configuration says a reader is.
@@ -322,6 +324,8 @@ pub enum ProtocolAnswer {
         ms: u32,
     },
     /// The expected protocol answered a command with a refusal (e.g. ZVT `84 xx` or `06 1E` + code).
+    /// Caisse-AP: `command` is the request's action `CD` as its ASCII byte (`0x30` debit, `0x49`
+    /// identification) and `code` the first two digits of `AF` as a number (`AE=01 AF=09` → 9).
     Refused { command: u16, code: u8 },
     /// Bytes that are not the expected protocol (the first ones, printable).
     Banner { text: String },

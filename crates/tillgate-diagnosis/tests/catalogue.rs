@@ -45,8 +45,17 @@ fn category_name(c: Category) -> String {
 }
 
 /// Causes tillgate names beyond the reference table, each for an observation the table has no
-/// row for: sustained probe loss with a good radio (issue 16, "liveness that does not cry wolf").
-const OWN: [&str; 1] = ["link_unstable"];
+/// row for: sustained probe loss with a good radio (issue 16, "liveness that does not cry wolf"),
+/// and the protocol-specific causes of Caisse-AP terminals (issue 17), which only that protocol's
+/// answers show (a refused or foreign port, a terminal not in caisse mode, `AF=09`/`12`/`13`).
+const OWN: [&str; 6] = [
+    "link_unstable",
+    "caisse_ap_wrong_port",
+    "caisse_ap_not_in_caisse_mode",
+    "caisse_ap_protocol_refused",
+    "caisse_ap_action_unsupported",
+    "caisse_ap_currency_unsupported",
+];
 
 #[test]
 fn the_catalogue_has_exactly_the_reference_codes_and_categories() {

@@ -171,6 +171,9 @@ pub enum Recovery {
 pub enum TerminalEvent {
     /// The terminal's prompt changed ("Insert card", "Enter PIN").
     Prompt(String),
+    /// A payment's answer was lost and the terminal's own record cannot settle it: its outcome is
+    /// unknown, the reader stays blocked, and the merchant must be told (`reason` says why).
+    OutcomeUnknown { reference: String, reason: String },
 }
 
 /// A card presented to a simulated reader (test helper). The number stays inside the simulator.

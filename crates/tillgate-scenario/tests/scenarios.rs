@@ -85,7 +85,13 @@ fn every_cause_of_the_catalogue_has_a_scenario() {
         .iter()
         .map(|f| Scenario::load(f).unwrap().expect.cause.parse().unwrap())
         .collect();
-    let missing: Vec<_> = Cause::ALL.iter().filter(|c| !covered.contains(c)).collect();
+    // The world has no Caisse-AP terminals yet (its readers are smart readers or ZVT terminals),
+    // so the five Caisse-AP causes are checked against the real simulator instead: the
+    // diagnosis crate's `tests/caisse_ap.rs` and the gateway's `tests/caisse_ap.rs`.
+    let missing: Vec<_> = Cause::ALL
+        .iter()
+        .filter(|c| !covered.contains(c) && !c.code().starts_with("caisse_ap_"))
+        .collect();
     assert!(missing.is_empty(), "no scenario for {missing:?}");
 }
 

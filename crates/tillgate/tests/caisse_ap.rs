@@ -1,7 +1,9 @@
 //! Caisse-AP terminals end to end: a simulated French terminal on a loopback port, registered and
 //! paid through tillgate's Stripe-compatible API — approved, refused, abandoned, timed out, refund,
 //! cancellation, a lost answer recovered without a second charge, one that cannot be settled, and
-//! the terminal's journal compared with tillgate's charges and refunds one to one.
+//! the terminal's journal compared with tillgate's charges and refunds one to one; the gateway's
+//! diagnosis of a terminal in trouble (wrong port, not in caisse mode, `AF=09`/`12`/`13`) and the
+//! identification probe (`probe=identify`), which books nothing.
 mod support;
 
 use serde_json::Value;
@@ -338,6 +340,248 @@ async fn an_unsettled_lost_answer_keeps_the_reader_blocked_and_sends_no_second_p
         1,
         "the terminal booked the first payment"
     );
+
+    // The merchant is told: one firing alert naming the PaymentIntent and the reason, its event,
+    // the count in the metrics, and the reason kept on the reader.
+    let alerts = app
+        .wait_for(&format!("/v1/alerts?status=firing&reader={id}"), |v| {
+            v["data"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    let alert = &alerts["data"][0];
+    assert_eq!(alerts["data"].as_array().unwrap().len(), 1, "{alerts}");
+    assert_eq!(alert["type"], "payment_outcome_unknown", "{alert}");
+    assert_eq!(alert["details"]["payment_intent"], pi.as_str(), "{alert}");
+    assert!(
+        alert["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("CD=3"),
+        "{alert}"
+    );
+    let (_, events) = app.get("/v1/events?limit=100").await;
+    assert!(
+        events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "tillgate.alert.fired"),
+        "{events}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("outcome=\"outcome_unknown\"") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    let (_, reader) = app.get(&format!("/v1/terminal/readers/{id}")).await;
+    assert!(
+        reader["tillgate"]["prompt"]
+            .as_str()
+            .is_some_and(|p| p.contains("outcome unknown") && p.contains(pi.as_str())),
+        "{reader}"
+    );
+
+    // The terminal prints duplicates again: the booking settles the payment, once, and the
+    // alert is resolved.
+    sim.set_behaviour(Behaviour::Approve);
+    app.wait_for(&format!("/v1/payment_intents/{pi}"), |v| {
+        v["status"] == "succeeded"
+    })
+    .await;
+    app.wait_for(&format!("/v1/alerts?status=resolved&reader={id}"), |v| {
+        v["data"].as_array().is_some_and(|d| d.len() == 1)
+    })
+    .await;
+    assert_eq!(sim.debits_received(), 1, "{:?}", sim.requests());
+    assert_ledgers_agree(&app, &sim, &[&pi, &other]).await;
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+/// A terminal registered with `query` options on a gateway probing every 400 ms.
+async fn watched(sim: SimConfig, query: &str) -> (SimHandle, TestApp, tempfile::TempDir, String) {
+    let sim = Simulator::start(SimConfig {
+        answer_delay_ms: 20,
+        ..sim
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_on(dir.path().join("tillgate.db"), |c| {
+        c.gateway.heartbeat_interval = Duration::from_millis(400);
+        c.caisse_ap_driver.answer_timeout = Duration::from_millis(1500);
+        c.caisse_ap_driver.identify_timeout = Duration::from_millis(150);
+    })
+    .await;
+    let code = format!("{}{query}", sim.url());
+    let (status, reader) = app
+        .post(
+            "/v1/terminal/readers",
+            &[("registration_code", code.as_str()), ("label", "Caisse 2")],
+        )
+        .await;
+    assert_eq!(status, 200, "{reader}");
+    let id = reader["id"].as_str().unwrap().to_owned();
+    (sim, app, dir, id)
+}
+
+/// Asks the gateway for the reader's diagnosis until `code` comes first (at most 10 s).
+async fn diagnosed(app: &TestApp, reader: &str, code: &str) -> Value {
+    diagnosed_with(app, reader, code, "").await
+}
+
+/// As [`diagnosed`], with `says` in the first cause's evidence.
+async fn diagnosed_with(app: &TestApp, reader: &str, code: &str, says: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, d) = app
+            .post(
+                &format!("/v1/terminal/readers/{reader}/diagnose"),
+                &[("lang", "fr")],
+            )
+            .await;
+        assert_eq!(status, 200, "{d}");
+        if d["causes"][0]["code"] == code && d["causes"][0]["evidence"].to_string().contains(says) {
+            assert!(!d["causes"][0]["evidence"].as_array().unwrap().is_empty());
+            assert!(!d["causes"][0]["remedy"].as_array().unwrap().is_empty());
+            return d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never named {code}: last {d:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_that_refuses_or_speaks_another_protocol_is_the_wrong_caisse_ap_port() {
+    // Something else answers on the port (an HTTP service), seen by the identification probe.
+    let (sim, app, _dir, id) = watched(SimConfig::default(), "?probe=identify").await;
+    sim.set_behaviour(Behaviour::Http);
+    diagnosed_with(
+        &app,
+        &id,
+        "caisse_ap_wrong_port",
+        "HTTP/1.1 400 Bad Request",
+    )
+    .await;
+    // Nothing listens any more: every connect is refused.
+    sim.shutdown().await;
+    diagnosed_with(&app, &id, "caisse_ap_wrong_port", "refusées").await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_that_accepts_and_never_answers_is_not_in_caisse_mode() {
+    let (sim, app, _dir, id) = watched(SimConfig::default(), "?probe=identify").await;
+    for behaviour in [Behaviour::CloseUnanswered, Behaviour::Silent] {
+        sim.set_behaviour(behaviour);
+        let d = diagnosed(&app, &id, "caisse_ap_not_in_caisse_mode").await;
+        assert!(
+            d["causes"][0]["title"]
+                .as_str()
+                .unwrap()
+                .contains("mode caisse"),
+            "{d:#}"
+        );
+        // The identification probe sees it: the reader goes offline although TCP accepts.
+        app.wait_for(&format!("/v1/terminal/readers/{id}"), |r| {
+            r["status"] == "offline"
+        })
+        .await;
+        sim.set_behaviour(Behaviour::Approve);
+        app.wait_for(&format!("/v1/terminal/readers/{id}"), |r| {
+            r["status"] == "online"
+        })
+        .await;
+    }
+    assert_eq!(sim.debits_received(), 0);
+    assert!(sim.journal().is_empty());
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn af_09_12_and_13_are_named_from_the_terminals_answers() {
+    // AF=09 on a debit: the terminal refuses the request's format (protocol version).
+    let (sim, app, _dir, id) = watched(SimConfig::default(), "").await;
+    sim.set_behaviour(Behaviour::BadFormat);
+    let pi = app.intent(1000, &[]).await;
+    assert_eq!(
+        pay(&app, &id, &pi).await["status"],
+        "requires_payment_method"
+    );
+    diagnosed(&app, &id, "caisse_ap_protocol_refused").await;
+    // A payment the terminal does clears what it refused before.
+    sim.set_behaviour(Behaviour::Approve);
+    assert_eq!(pay(&app, &id, &pi).await["status"], "succeeded");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (_, d) = app
+        .post(&format!("/v1/terminal/readers/{id}/diagnose"), &[])
+        .await;
+    assert!(
+        !d.to_string().contains("caisse_ap_protocol_refused"),
+        "{d:#}"
+    );
+    assert_ledgers_agree(&app, &sim, &[&pi]).await;
+    app.stop().await;
+    sim.shutdown().await;
+
+    // AF=13: the terminal is set up for another currency.
+    let xpf = SimConfig {
+        currency: 953,
+        ..SimConfig::default()
+    };
+    let (sim, app, _dir, id) = watched(xpf, "").await;
+    let pi = app.intent(1000, &[]).await;
+    assert_eq!(
+        pay(&app, &id, &pi).await["status"],
+        "requires_payment_method"
+    );
+    diagnosed(&app, &id, "caisse_ap_currency_unsupported").await;
+    assert!(sim.journal().is_empty());
+    app.stop().await;
+    sim.shutdown().await;
+
+    // AF=12: the terminal does not know the identification the probe sends.
+    let (sim, app, _dir, id) = watched(SimConfig::default(), "?probe=identify").await;
+    sim.set_behaviour(Behaviour::UnknownAction);
+    let d = diagnosed(&app, &id, "caisse_ap_action_unsupported").await;
+    assert!(d.to_string().contains("CD=I"), "{d:#}");
+    let (_, reader) = app.get(&format!("/v1/terminal/readers/{id}")).await;
+    assert_eq!(reader["status"], "online", "it answered: {reader}");
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identification_probe_books_nothing() {
+    let (sim, app, _dir, id) = watched(SimConfig::default(), "?probe=identify").await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let identified = sim
+        .requests()
+        .iter()
+        .filter(|(a, _)| *a == tillgate_caisse_ap::codec::Action::Identify)
+        .count();
+    assert!(identified >= 4, "{:?}", sim.requests());
+    assert_eq!(identified, sim.requests().len(), "{:?}", sim.requests());
+    assert!(sim.journal().is_empty());
+    let (_, reader) = app.get(&format!("/v1/terminal/readers/{id}")).await;
+    assert_eq!(reader["status"], "online", "{reader}");
+    // A payment between probes is booked once, and the journal still matches.
+    let pi = app.intent(1200, &[]).await;
+    assert_eq!(pay(&app, &id, &pi).await["status"], "succeeded");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(sim.journal().len(), 1);
+    assert_ledgers_agree(&app, &sim, &[&pi]).await;
     app.stop().await;
     sim.shutdown().await;
 }

@@ -47,6 +47,17 @@ pub enum Behaviour {
     DropNoDuplicate,
     /// Not in caisse mode: answers every connection with a text banner and closes it.
     NotCaisse,
+    /// Not in caisse mode, quietly: reads every request (identification included) and closes the
+    /// connection without a byte.
+    CloseUnanswered,
+    /// Not in caisse mode, silent: reads every request and never answers (the socket stays open).
+    Silent,
+    /// Not a Caisse-AP terminal at all: another service on the port answers with an HTTP error.
+    Http,
+    /// Refuses every request's format (`AE=01 AF=09`), as a terminal of another protocol version.
+    BadFormat,
+    /// Does not know the debit nor the identification (`AE=01 AF=12`).
+    UnknownAction,
 }
 
 /// What the simulated terminal is; `Default` gives a healthy one.
@@ -293,11 +304,22 @@ async fn session(mut stream: TcpStream, shared: Arc<Shared>) {
         return;
     }
     let behaviour = shared.lock().config.behaviour;
-    if behaviour == Behaviour::NotCaisse {
-        let _ = stream
-            .write_all(b"TELIUM MANAGER - MODE CAISSE INACTIF\r\n")
-            .await;
-        return;
+    match behaviour {
+        Behaviour::NotCaisse => {
+            let _ = stream
+                .write_all(b"TELIUM MANAGER - MODE CAISSE INACTIF\r\n")
+                .await;
+            return;
+        }
+        Behaviour::Http => {
+            let mut chunk = [0u8; 2048];
+            let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk)).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+            return;
+        }
+        _ => {}
     }
     // Read until the request parses whole (CR/LF after it is tolerated), or garbage is certain.
     let mut buf = Vec::new();
@@ -397,13 +419,24 @@ async fn decide(shared: &Shared, f: &Fields) -> Reply {
         Err(_) => return Reply::Answer(bad_format(&cfg.version)),
     };
     let v = cfg.version.as_str();
+    match cfg.behaviour {
+        Behaviour::CloseUnanswered => return Reply::Drop,
+        Behaviour::Silent => return Reply::Silence,
+        Behaviour::BadFormat => return Reply::Answer(refused(&req, v, "09")),
+        Behaviour::UnknownAction if matches!(req.action, Action::Debit | Action::Identify) => {
+            return Reply::Answer(refused(&req, v, "12"))
+        }
+        _ => {}
+    }
     if req.currency.is_some_and(|c| c != cfg.currency) {
         return Reply::Answer(refused(&req, v, "13"));
     }
     match req.action {
         Action::Identify => {
+            // Identification books nothing; it answers with the terminal's contract number.
             let mut a = Answer::echo(&req, Status::Done);
             a.version = v.to_owned();
+            a.contract = Some(cfg.contract.clone());
             Reply::Answer(a)
         }
         Action::Debit => debit(shared, &cfg, &req).await,

@@ -168,5 +168,27 @@ pub(super) fn text(c: Cause) -> (&'static str, &'static [&'static str]) {
             "Machen Sie die letzte Änderung an den Einstellungen dieses Terminals rückgängig oder korrigieren Sie sie; das Änderungsprotokoll zeigt, wer wann was geändert hat.",
             "Prüfen Sie eingetippte IP-Adressen, Ports und Passwörter genau.",
         ]),
+        CaisseApWrongPort => ("Der Caisse-AP-Port des Terminals ist falsch", &[
+            "Den Kassen-Port (caisse) im Netzwerk- oder „connexion caisse“-Menü des Terminals ablesen und im Registrierungscode (caisse-ap://HOST:PORT) korrigieren; Caisse-AP-Terminals lauschen standardmäßig auf 8888.",
+            "Prüfen, dass die Adresse die des Zahlungsterminals ist und nicht ein anderes Gerät (Drucker, Router, PC) auf diesem Port antwortet.",
+        ]),
+        CaisseApNotInCaisseMode => ("Das Terminal ist nicht im Kassenmodus (caisse)", &[
+            "Am Terminal die Kassenanbindung einschalten: im Manager-Menü „connexion caisse“ / ECR über IP (Ethernet oder WLAN) mit dem Protokoll Caisse-AP / Concert V3 wählen.",
+            "Bei Ingenico-Terminals für Frankreich heißt die Kassenanwendung „CONCERT V3“; ein Terminal im Standalone-Modus nimmt die Verbindung an, antwortet aber nie.",
+            "Das Terminal nach dem Umstellen neu starten und die Diagnose erneut ausführen.",
+        ]),
+        CaisseApProtocolRefused => ("Das Terminal lehnt Format oder Version der Caisse-AP-Anfrage ab", &[
+            "Die Protokollversion des Terminals im Registrierungscode setzen: version=0300, 0310 oder 0320.",
+            "Manche Terminals erwarten CR/LF nach jeder Anfrage, andere lehnen es ab: crlf=true im Registrierungscode umschalten.",
+        ]),
+        CaisseApActionUnsupported => ("Das Terminal kennt eine Aktion nicht, die tillgate sendet", &[
+            "Ist die abgelehnte Aktion die Identifikation (CD=I), das Terminal ohne probe=identify registrieren: die TCP-Prüfung braucht nichts vom Terminal.",
+            "Ist es das Storno (CD=2), mit cancel=false registrieren; Erstattungen gehen dann als Gutschrift.",
+            "Den Hersteller bitten, die Caisse-AP-Aktion am Terminal freizuschalten (oder die Kassenanwendung zu aktualisieren).",
+        ]),
+        CaisseApCurrencyUnsupported => ("Das Terminal akzeptiert die Währung der Zahlung nicht", &[
+            "Das Terminal mit der Währung registrieren, für die es eingerichtet ist (currency=eur, currency=xpf oder die ISO-4217-Nummer).",
+            "Soll das Terminal diese Währung annehmen, den Acquirer bitten, sie freizuschalten.",
+        ]),
     }
 }

@@ -168,5 +168,27 @@ pub(super) fn text(c: Cause) -> (&'static str, &'static [&'static str]) {
             "Undo or correct the last change to this terminal's settings; the audit log shows who changed what and when.",
             "Double-check typed IP addresses, ports and passwords.",
         ]),
+        CaisseApWrongPort => ("The Caisse-AP port of the terminal is wrong", &[
+            "Read the terminal's cash-register (caisse) port in its network or \"connexion caisse\" menu and correct it in the registration code (caisse-ap://HOST:PORT); Caisse-AP terminals listen on 8888 by default.",
+            "Check that the address is the payment terminal's and not another device's (a printer, a router, a PC) answering on that port.",
+        ]),
+        CaisseApNotInCaisseMode => ("The terminal is not in cash-register (caisse) mode", &[
+            "On the terminal, switch the cash-register link on: in the manager menu choose \"connexion caisse\" / ECR over IP (Ethernet or Wi-Fi) with the Caisse-AP / Concert V3 protocol.",
+            "On Ingenico France terminals the cash-register application is \"CONCERT V3\"; a terminal in standalone mode accepts the connection but never answers.",
+            "Restart the terminal after changing the mode, then run the diagnosis again.",
+        ]),
+        CaisseApProtocolRefused => ("The terminal refuses the Caisse-AP request format or version", &[
+            "Set the protocol version the terminal speaks in the registration code: version=0300, 0310 or 0320.",
+            "Some terminals want CR/LF after each request and others refuse it: toggle crlf=true in the registration code.",
+        ]),
+        CaisseApActionUnsupported => ("The terminal does not know an action tillgate sends", &[
+            "If the refused action is the identification (CD=I), register the terminal without probe=identify: the TCP probe needs nothing from the terminal.",
+            "If it is the cancellation (CD=2), register it with cancel=false; refunds are then sent as credits.",
+            "Ask the terminal's vendor to enable the Caisse-AP action on the terminal (or update its cash-register application).",
+        ]),
+        CaisseApCurrencyUnsupported => ("The terminal does not accept the currency of the payment", &[
+            "Register the terminal with the currency it is set up for (currency=eur, currency=xpf or the ISO 4217 number).",
+            "If the terminal should accept this currency, ask the acquirer to enable it on the terminal.",
+        ]),
     }
 }

@@ -168,5 +168,27 @@ pub(super) fn text(c: Cause) -> (&'static str, &'static [&'static str]) {
             "Annulez ou corrigez la dernière modification des réglages de ce terminal ; le journal d'audit indique qui a changé quoi et quand.",
             "Revérifiez les adresses IP, ports et mots de passe saisis.",
         ]),
+        CaisseApWrongPort => ("Le port Caisse-AP du terminal est incorrect", &[
+            "Relevez le port caisse du terminal dans son menu réseau ou « connexion caisse » et corrigez-le dans le code d'enregistrement (caisse-ap://HÔTE:PORT) ; les terminaux Caisse-AP écoutent par défaut sur le port 8888.",
+            "Vérifiez que l'adresse est bien celle du terminal de paiement et non d'un autre appareil (imprimante, routeur, PC) qui répond sur ce port.",
+        ]),
+        CaisseApNotInCaisseMode => ("Le terminal n'est pas en mode caisse", &[
+            "Sur le terminal, activez la connexion caisse : dans le menu gestionnaire, choisissez « connexion caisse » / ECR sur IP (Ethernet ou Wi-Fi) avec le protocole Caisse-AP / Concert V3.",
+            "Sur les terminaux Ingenico France, l'application caisse s'appelle « CONCERT V3 » ; un terminal en mode autonome accepte la connexion mais ne répond jamais.",
+            "Redémarrez le terminal après le changement de mode, puis relancez le diagnostic.",
+        ]),
+        CaisseApProtocolRefused => ("Le terminal refuse le format ou la version de la demande Caisse-AP", &[
+            "Indiquez dans le code d'enregistrement la version du protocole du terminal : version=0300, 0310 ou 0320.",
+            "Certains terminaux attendent CR/LF après chaque demande, d'autres le refusent : inversez crlf=true dans le code d'enregistrement.",
+        ]),
+        CaisseApActionUnsupported => ("Le terminal ne connaît pas une action envoyée par tillgate", &[
+            "Si l'action refusée est l'identification (CD=I), enregistrez le terminal sans probe=identify : la sonde TCP ne demande rien au terminal.",
+            "Si c'est l'annulation (CD=2), enregistrez-le avec cancel=false ; les remboursements partent alors en crédit.",
+            "Demandez au fournisseur du terminal d'activer cette action Caisse-AP (ou de mettre à jour l'application caisse).",
+        ]),
+        CaisseApCurrencyUnsupported => ("Le terminal n'accepte pas la devise du paiement", &[
+            "Enregistrez le terminal avec la devise pour laquelle il est paramétré (currency=eur, currency=xpf ou le numéro ISO 4217).",
+            "Si le terminal doit accepter cette devise, demandez à l'acquéreur de l'activer.",
+        ]),
     }
 }

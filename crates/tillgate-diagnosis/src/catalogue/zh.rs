@@ -168,5 +168,27 @@ pub(super) fn text(c: Cause) -> (&'static str, &'static [&'static str]) {
             "撤销或更正对该终端设置的最近一次修改；审计日志会显示谁在何时改了什么。",
             "仔细核对手动输入的IP地址、端口和密码。",
         ]),
+        CaisseApWrongPort => ("终端的Caisse-AP端口配置错误", &[
+            "在终端的网络或“connexion caisse”菜单中查看收银端口，并在注册码（caisse-ap://主机:端口）中改正；Caisse-AP终端默认监听8888端口。",
+            "确认该地址属于支付终端，而不是在该端口应答的其他设备（打印机、路由器、电脑）。",
+        ]),
+        CaisseApNotInCaisseMode => ("终端未处于收银（caisse）模式", &[
+            "在终端上开启收银连接：在管理菜单中选择“connexion caisse”/经IP（以太网或Wi-Fi）的ECR，协议选Caisse-AP / Concert V3。",
+            "法国版Ingenico终端的收银应用名为“CONCERT V3”；处于独立模式的终端会接受连接但从不应答。",
+            "切换模式后重启终端，然后再次运行诊断。",
+        ]),
+        CaisseApProtocolRefused => ("终端拒绝Caisse-AP请求的格式或版本", &[
+            "在注册码中设置终端使用的协议版本：version=0300、0310或0320。",
+            "有些终端要求每个请求后带CR/LF，有些则拒绝：在注册码中切换crlf=true。",
+        ]),
+        CaisseApActionUnsupported => ("终端不认识tillgate发送的某个操作", &[
+            "如果被拒的是识别操作（CD=I），请去掉probe=identify重新注册终端：TCP探测不需要终端应答。",
+            "如果是撤销（CD=2），请用cancel=false注册；退款将以贷记方式发送。",
+            "请终端供应商在终端上启用该Caisse-AP操作（或更新收银应用）。",
+        ]),
+        CaisseApCurrencyUnsupported => ("终端不接受该笔付款的币种", &[
+            "按终端设置的币种注册（currency=eur、currency=xpf或ISO 4217数字代码）。",
+            "如果终端应当接受该币种，请联系收单机构开通。",
+        ]),
     }
 }

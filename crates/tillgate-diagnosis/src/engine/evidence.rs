@@ -199,6 +199,12 @@ pub(crate) enum Fact {
     StatusEnquiryOk {
         n: usize,
     },
+    /// A Caisse-AP terminal answered `AE=01 AF=<af>` to a request with action `CD=<action>`.
+    CaisseApRefused {
+        action: char,
+        af: u8,
+        n: usize,
+    },
     Code {
         code: u8,
     },
@@ -285,6 +291,49 @@ fn code_meaning(code: u8, lang: Lang) -> &'static str {
         _ => ["", "", "", ""],
     };
     t[lang as usize]
+}
+
+/// The names of a Caisse-AP action (`CD`) and refusal detail (`AF`), in one language.
+fn caisse_ap_names(action: char, af: u8, lang: Lang) -> (&'static str, &'static str) {
+    use Lang::*;
+    let what: [&str; 4] = match action {
+        '0' => ["debit", "Zahlung", "débit", "扣款"],
+        '1' => ["credit", "Gutschrift", "crédit", "退款"],
+        '2' => ["cancellation", "Storno", "annulation", "撤销"],
+        '3' => ["duplicate ticket", "Belegkopie", "duplicata", "小票副本"],
+        'I' => ["identification", "Identifikation", "identification", "识别"],
+        _ => ["other action", "andere Aktion", "autre action", "其他操作"],
+    };
+    let meaning: [&str; 4] = match af {
+        9 => [
+            "bad message format",
+            "falsches Nachrichtenformat",
+            "format de message incorrect",
+            "报文格式错误",
+        ],
+        12 => [
+            "unknown action type",
+            "unbekannte Aktion",
+            "type d'action inconnu",
+            "未知操作类型",
+        ],
+        13 => [
+            "currency not supported",
+            "Währung nicht unterstützt",
+            "devise non supportée",
+            "不支持该币种",
+        ],
+        4 => ["refused", "abgelehnt", "refusé", "拒绝"],
+        6 | 11 => ["abandoned", "abgebrochen", "abandon", "已放弃"],
+        _ => ["not done", "nicht ausgeführt", "non effectué", "未完成"],
+    };
+    let i = match lang {
+        En => 0,
+        De => 1,
+        Fr => 2,
+        Zh => 3,
+    };
+    (what[i], meaning[i])
 }
 
 impl Fact {
@@ -492,6 +541,15 @@ impl Fact {
             (Refused { command, code, n }, De) => format!("das Terminal wies Befehl {command:04X} mit Code {code:02X} ab ({n}-mal)"),
             (Refused { command, code, n }, Fr) => format!("le terminal a refusé la commande {command:04X} avec le code {code:02X} ({n} fois)"),
             (Refused { command, code, n }, Zh) => format!("终端以代码{code:02X}拒绝了命令{command:04X}（{n}次）"),
+            (CaisseApRefused { action, af, n }, l) => {
+                let (what, meaning) = caisse_ap_names(*action, *af, l);
+                match l {
+                    En => format!("the terminal answered AE=01 AF={af:02} ({meaning}) to the request CD={action} ({what}), {n} times"),
+                    De => format!("das Terminal antwortete auf die Anfrage CD={action} ({what}) mit AE=01 AF={af:02} ({meaning}), {n}-mal"),
+                    Fr => format!("le terminal a répondu AE=01 AF={af:02} ({meaning}) à la demande CD={action} ({what}), {n} fois"),
+                    Zh => format!("终端对请求CD={action}（{what}）应答AE=01 AF={af:02}（{meaning}），共{n}次"),
+                }
+            }
             (StatusEnquiryOk { n }, En) => format!("status enquiries were answered normally ({n} times)"),
             (StatusEnquiryOk { n }, De) => format!("Statusabfragen wurden normal beantwortet ({n}-mal)"),
             (StatusEnquiryOk { n }, Fr) => format!("les demandes d'état ont reçu une réponse normale ({n} fois)"),

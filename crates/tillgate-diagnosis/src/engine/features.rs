@@ -21,6 +21,10 @@ pub(crate) struct ReaderFeatures {
     pub proto_odd: usize,
     pub refused: Option<(u16, u8)>,
     pub refused_n: usize,
+    /// Every (command, code) refusal seen, with how often (Caisse-AP terminals refuse with `AF`).
+    pub refusals: std::collections::BTreeMap<(u16, u8), usize>,
+    /// Connections accepted and then closed or left unanswered (no bytes at all).
+    pub proto_unanswered: usize,
     pub status_bytes: BTreeSet<u8>,
     pub result_codes: BTreeSet<u8>,
     pub tls_ok: usize,
@@ -137,13 +141,15 @@ impl ReaderFeatures {
                 Some(ProtocolAnswer::Refused { command, code }) => {
                     f.refused = Some((*command, *code));
                     f.refused_n += 1;
+                    *f.refusals.entry((*command, *code)).or_default() += 1;
                 }
                 Some(ProtocolAnswer::Banner { text }) => {
                     f.proto_odd += 1;
                     f.proto_banner = Some(text.clone());
                 }
                 Some(ProtocolAnswer::ImmediateClose) | Some(ProtocolAnswer::Silent) => {
-                    f.proto_odd += 1
+                    f.proto_odd += 1;
+                    f.proto_unanswered += 1;
                 }
                 None => {}
             }

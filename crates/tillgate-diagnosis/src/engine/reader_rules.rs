@@ -235,6 +235,7 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
     }
 
     // --- Port and protocol.
+    let caisse_ap = r.protocol == ReaderProtocol::CaisseAp;
     if f.probes > 0 && f.tcp_refused * 2 > f.probes && !addr_mismatch {
         let mut facts = vec![Fact::TcpRefused {
             target: tgt.clone(),
@@ -247,9 +248,32 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
                 sent: f.ping_sent,
             });
         }
-        add(Cause::WrongPort, 0.85, facts);
+        if caisse_ap {
+            add(Cause::CaisseApWrongPort, 0.9, facts);
+        } else {
+            add(Cause::WrongPort, 0.85, facts);
+        }
     }
-    if f.tcp_ok > 0 && f.proto_odd * 2 > f.tcp_ok {
+    if caisse_ap && f.tcp_ok > 0 && f.proto_unanswered * 2 > f.tcp_ok {
+        // A valid frame was sent and the connection closed or stayed silent: the terminal
+        // listens, but its cash-register link is off.
+        add(
+            Cause::CaisseApNotInCaisseMode,
+            0.9,
+            vec![Fact::OddAnswer {
+                n: f.proto_unanswered,
+                total: f.tcp_ok,
+            }],
+        );
+    } else if caisse_ap && f.tcp_ok > 0 && f.proto_odd * 2 > f.tcp_ok {
+        // Bytes came back, but not Caisse-AP: another service answers on this port.
+        let fact = Fact::Banner {
+            text: f.proto_banner.clone().unwrap_or_default(),
+            n: f.proto_odd,
+            total: f.tcp_ok,
+        };
+        add(Cause::CaisseApWrongPort, 0.88, vec![fact]);
+    } else if f.tcp_ok > 0 && f.proto_odd * 2 > f.tcp_ok {
         let fact = match &f.proto_banner {
             Some(text) => Fact::Banner {
                 text: text.clone(),
@@ -286,7 +310,23 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
     }
 
     // --- Terminal codes.
-    if let Some((command, code)) = f.refused {
+    if caisse_ap {
+        // `AE=01` with `AF`: 09 bad format (version), 12 unknown action, 13 currency.
+        for (&(command, code), &n) in &f.refusals {
+            let (cause, s) = match code {
+                9 => (Cause::CaisseApProtocolRefused, 0.9),
+                12 => (Cause::CaisseApActionUnsupported, 0.88),
+                13 => (Cause::CaisseApCurrencyUnsupported, 0.91),
+                _ => continue,
+            };
+            let fact = Fact::CaisseApRefused {
+                action: char::from(u8::try_from(command).unwrap_or(b'?')),
+                af: code,
+                n,
+            };
+            add(cause, s, vec![fact]);
+        }
+    } else if let Some((command, code)) = f.refused {
         if !f.result_codes.contains(&0xE4) && !f.status_bytes.contains(&0x51) {
             let mut facts = vec![Fact::Refused {
                 command,

@@ -1,4 +1,4 @@
-//! The registration code `caisse-ap://HOST[:PORT][?version=0300&register=01&currency=eur&crlf=true&ecr_id=…&ticket=true&cancel=false]`
+//! The registration code `caisse-ap://HOST[:PORT][?version=0300&register=01&currency=eur&crlf=true&ecr_id=…&ticket=true&cancel=false&probe=identify]`
 //! parsed into the settings of one terminal, and their JSON form stored on the reader.
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,9 @@ pub struct Endpoint {
     /// Use the cancellation of the last payment (`CD=2`) for a full refund of it.
     #[serde(default = "yes")]
     pub cancel: bool,
+    /// The liveness probe: identification (`CD=I`, `probe=identify`) instead of a TCP connect.
+    #[serde(default)]
+    pub identify: bool,
 }
 
 fn yes() -> bool {
@@ -118,6 +121,7 @@ impl Endpoint {
             ecr_id: "012345678901".into(),
             ticket: false,
             cancel: true,
+            identify: false,
         };
         let flag = |v: &str| match v {
             "true" | "1" | "yes" | "" => Ok(true),
@@ -155,6 +159,13 @@ impl Endpoint {
                 "crlf" => endpoint.crlf = flag(value)?,
                 "ticket" => endpoint.ticket = flag(value)?,
                 "cancel" => endpoint.cancel = flag(value)?,
+                "probe" => {
+                    endpoint.identify = match value {
+                        "identify" => true,
+                        "connect" => false,
+                        _ => return Err(bad("probe must be connect (TCP) or identify (CD=I)")),
+                    }
+                }
                 other => return Err(bad(&format!("unknown option {other:?}"))),
             }
         }
@@ -191,7 +202,12 @@ mod tests {
         assert_eq!(e.version, "0320");
         assert_eq!(e.register, "02");
         assert_eq!(e.currency, 953);
-        assert!(e.crlf && e.ticket && !e.cancel);
+        assert!(e.crlf && e.ticket && !e.cancel && !e.identify);
+        assert!(
+            Endpoint::parse("caisse-ap://h?probe=identify")
+                .unwrap()
+                .identify
+        );
         assert_eq!(Endpoint::from_connection(&e.to_connection()).unwrap(), e);
         assert_eq!(
             Endpoint::parse("caisse-ap://[::1]").unwrap().addr(),
@@ -210,6 +226,7 @@ mod tests {
             ("caisse-ap://h?register=123", "two characters"),
             ("caisse-ap://h?currency=zzz", "currency"),
             ("caisse-ap://h?colour=red", "unknown option"),
+            ("caisse-ap://h?probe=ping", "probe must be"),
         ] {
             let e = Endpoint::parse(code).unwrap_err().to_string();
             assert!(e.contains(says), "{code}: {e}");

@@ -1,7 +1,7 @@
 //! The Caisse-AP driver: French card terminals (Ingenico, Verifone, PayXpert/Castles, Viva, Nepting)
 //! over TCP with registration code
-//! `caisse-ap://HOST[:PORT][?version=0300&register=01&currency=eur&crlf=true&ecr_id=…&ticket=true&cancel=false]`
-//! (port 8888 by default).
+//! `caisse-ap://HOST[:PORT][?version=0300&register=01&currency=eur&crlf=true&ecr_id=…&ticket=true&cancel=false&probe=identify]`
+//! (port 8888 by default; liveness is a TCP connect, or the identification `CD=I` with `probe=identify`).
 //!
 //! - `endpoint`: the registration code and the stored connection; `terminal`: the [`Terminal`] link,
 //!   payments (`CD=0`), refunds (`CD=1`) and cancellations of the last payment (`CD=2`);
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tillgate_caisse_ap::client::{probe, ClientOptions};
+use tillgate_caisse_ap::client::ClientOptions;
 use tokio::sync::mpsc;
 
 pub use endpoint::{Endpoint, DEFAULT_PORT};
@@ -44,6 +44,8 @@ pub struct CaisseApDriverConfig {
     pub recovery_retry: Duration,
     /// Longest pause between them (each prints a duplicate ticket on a real terminal).
     pub recovery_max_retry: Duration,
+    /// How long the identification probe (`probe=identify`) waits for the terminal's answer.
+    pub identify_timeout: Duration,
 }
 
 impl Default for CaisseApDriverConfig {
@@ -55,6 +57,7 @@ impl Default for CaisseApDriverConfig {
             state_dir: None,
             recovery_retry: Duration::from_secs(2),
             recovery_max_retry: Duration::from_secs(60),
+            identify_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -107,6 +110,9 @@ impl CaisseApDriver {
             retry: self.config.recovery_retry,
             max_retry: self.config.recovery_max_retry,
             busy: Arc::default(),
+            probing: Arc::default(),
+            identify_timeout: self.config.identify_timeout,
+            refusals: Arc::default(),
         })
     }
 }
@@ -121,13 +127,13 @@ impl Driver for CaisseApDriver {
         registration_code.starts_with("caisse-ap://")
     }
 
-    /// Caisse-AP has no identification every terminal answers, so registration checks that the
-    /// terminal accepts a TCP connection on its port (nothing is sent, nothing charged).
+    /// Caisse-AP has no identification every terminal answers, so registration runs the
+    /// terminal's liveness probe: a TCP connection on its port, or with `probe=identify` the
+    /// identification (`CD=I`), which must be answered in Caisse-AP. Nothing is charged.
     async fn register(&self, registration_code: &str) -> Result<Registration, DriverError> {
         let endpoint = Endpoint::parse(registration_code)?;
-        probe(&endpoint.addr(), &self.options(&endpoint))
-            .await
-            .map_err(|e| mapping::driver_error(&e))?;
+        let (events, _) = mpsc::channel(1);
+        self.link(endpoint.clone(), events).liveness().await?;
         Ok(Registration {
             device_type: "caisse-ap".into(),
             serial_number: endpoint.public_url(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::FutureExt;
 use serde_json::Value;
-use tillgate_caisse_ap::client::{exchange, probe, ClientError, ClientOptions};
+use tillgate_caisse_ap::client::{exchange, identify, probe, ClientError, ClientOptions};
 use tillgate_caisse_ap::codec::{Action, Answer, Request, Status};
 use tokio::sync::{mpsc, watch};
 
@@ -43,6 +43,42 @@ pub(crate) struct Link {
     pub max_retry: Duration,
     /// One transaction at a time on the terminal (its socket serves one ECR request).
     pub busy: Arc<tokio::sync::Mutex<()>>,
+    /// Held by the liveness probe in flight.
+    pub probing: Arc<tokio::sync::Mutex<()>>,
+    /// How long the identification probe (`CD=I`) waits for its answer.
+    pub identify_timeout: Duration,
+    /// The terminal's recent refusals (`AE=01` with `AF`), newest last, for the diagnosis; a
+    /// transaction the terminal does clears them.
+    pub refusals: Arc<std::sync::Mutex<std::collections::VecDeque<Value>>>,
+}
+
+/// At most this many refusals are kept per terminal.
+const REFUSALS_KEPT: usize = 16;
+
+/// How a liveness probe failed after the connection was accepted: the diagnosis reads these
+/// messages as "connected, then silent" and "connected, then closed" (see the gateway's
+/// `diagnosis::probe_of`), so they begin with `connected, but`.
+pub(crate) fn probe_error(e: &ClientError) -> DriverError {
+    match e {
+        ClientError::Timeout { after, received: 0 } => DriverError::Timeout(format!(
+            "connected, but no answer to the identification (CD=I) within {after:?}"
+        )),
+        ClientError::Closed { received: 0 } | ClientError::Read(_) => DriverError::Protocol(
+            "connected, but the terminal closed the connection without answering the identification (CD=I)".into(),
+        ),
+        ClientError::Malformed { raw, .. } => {
+            let text: String = raw
+                .split(char::is_control)
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(48)
+                .collect();
+            DriverError::Protocol(format!("{text} (not a Caisse-AP answer)"))
+        }
+        other => driver_error(other),
+    }
 }
 
 impl Link {
@@ -62,6 +98,71 @@ impl Link {
         if let Err(e) = self.save(record) {
             tracing::error!(terminal = %self.key, error = %e, "terminal record not written");
         }
+    }
+
+    /// Keeps what an answer says for the diagnosis: a refusal's `AF`, or that the terminal did it.
+    fn observe(&self, answer: &Answer, action: Action) {
+        let mut kept = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        match (&answer.status, &answer.detail) {
+            (Status::Done, _) => kept.clear(),
+            (Status::NotDone, Some(af)) => {
+                if kept.len() == REFUSALS_KEPT {
+                    kept.pop_front();
+                }
+                kept.push_back(serde_json::json!({
+                    "action": action.code().to_string(),
+                    "af": af,
+                    "at_ms": now_ms(),
+                }));
+            }
+            _ => {}
+        }
+    }
+
+    /// The liveness probe: a TCP connect, or the identification (`CD=I`) with `probe=identify`.
+    /// Neither books anything.
+    pub async fn liveness(&self) -> Result<Option<Answer>, DriverError> {
+        if !self.endpoint.identify {
+            probe(&self.endpoint.addr(), &self.opts)
+                .await
+                .map_err(|e| driver_error(&e))?;
+            return Ok(None);
+        }
+        let req = self.request(Action::Identify, None);
+        let (ex, _) = identify(
+            &self.endpoint.addr(),
+            &req,
+            &self.opts,
+            self.identify_timeout,
+        )
+        .await
+        .map_err(|e| probe_error(&e))?;
+        self.observe(&ex.answer, Action::Identify);
+        Ok(Some(ex.answer))
+    }
+
+    /// What the heartbeat reports of the terminal's protocol state.
+    fn status(&self) -> Value {
+        let refusals: Vec<Value> = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        serde_json::json!({
+            "protocol": "caisse-ap",
+            "probe": if self.endpoint.identify { "identify" } else { "connect" },
+            "refusals": refusals,
+        })
+    }
+
+    /// Tells the gateway a payment's outcome is unknown (it raises the merchant's alert).
+    fn unknown(&self, reference: &str, reason: &str) {
+        let _ = self.events.try_send(TerminalEvent::OutcomeUnknown {
+            reference: reference.to_owned(),
+            reason: reason.to_owned(),
+        });
     }
 
     fn prompt(&self, text: &str) {
@@ -287,6 +388,7 @@ impl Terminal for CaisseApTerminal {
             }
             Err(e) => {
                 link.prompt(&format!("Payment outcome unknown: {e}"));
+                link.unknown(reference, &format!("the answer was lost and the duplicate ticket (CD=3) did not settle it: {e}"));
                 Err(e)
             }
         }
@@ -298,17 +400,20 @@ impl Terminal for CaisseApTerminal {
             Err(e) => return Box::pin(async move { Err(e) }),
         };
         Box::pin(async move {
-            let heartbeat = Heartbeat {
+            let mut heartbeat = Heartbeat {
                 ip_address: Some(link.endpoint.host.clone()),
                 ..Heartbeat::default()
             };
+            // Probes go one at a time (an attempt beside a slow one waits for it, then asks
+            // itself), so a probe in flight is never mistaken for a transaction below.
+            let _probing = link.probing.lock().await;
             // A terminal mid-transaction serves its one connection: that traffic is its answer.
             let Ok(_guard) = link.busy.try_lock() else {
+                heartbeat.terminal_status = Some(link.status());
                 return Ok(heartbeat);
             };
-            probe(&link.endpoint.addr(), &link.opts)
-                .await
-                .map_err(|e| driver_error(&e))?;
+            link.liveness().await?;
+            heartbeat.terminal_status = Some(link.status());
             Ok(heartbeat)
         })
     }
@@ -334,6 +439,7 @@ async fn run_payment(link: &Link, in_flight: &InFlight, amount: u64) -> PaymentO
     let failure = match exchange(&link.endpoint.addr(), &req, &link.opts).await {
         Ok(ex) => {
             let answer = ex.answer;
+            link.observe(&answer, Action::Debit);
             match answer.status {
                 Status::Done => return PaymentOutcome::Approved(link.approved(&answer, in_flight)),
                 Status::NotDone => link.clear_in_flight(),
@@ -406,6 +512,7 @@ async fn settle(link: &Link, in_flight: &InFlight, why: &str) -> PaymentOutcome 
                     link.prompt(&format!(
                         "Payment outcome unknown ({why}); no new payment is sent until the terminal's last ticket settles it: {e}"
                     ));
+                    link.unknown(&in_flight.reference, &format!("{why}; the duplicate ticket (CD=3) did not settle it: {e}. No new payment is sent until it does"));
                     told = true;
                 }
                 tokio::time::sleep(wait).await;
@@ -495,7 +602,10 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
         link.begin(&in_flight)?;
         let r = link.request(action, Some(amount));
         let answer = match exchange(&link.endpoint.addr(), &r, &link.opts).await {
-            Ok(ex) => ex.answer,
+            Ok(ex) => {
+                link.observe(&ex.answer, action);
+                ex.answer
+            }
             Err(e) if !e.request_sent() => {
                 link.clear_in_flight();
                 return Err(driver_error(&e));

@@ -177,10 +177,10 @@ pub fn reader_signals(
     health: Option<&HealthSnapshot>,
     events: &[ReaderEvent],
 ) -> ReaderSignals {
-    let protocol = if r.tillgate.driver == "zvt" {
-        ReaderProtocol::Zvt
-    } else {
-        ReaderProtocol::SmartReader
+    let protocol = match r.tillgate.driver.as_str() {
+        "zvt" => ReaderProtocol::Zvt,
+        "caisse-ap" => ReaderProtocol::CaisseAp,
+        _ => ReaderProtocol::SmartReader,
     };
     let configured = r
         .tillgate
@@ -220,6 +220,10 @@ pub fn reader_signals(
         }
     } else if let Some(h) = health.filter(|h| h.monitored) {
         s.probes = probes_of(h);
+        if protocol == ReaderProtocol::CaisseAp {
+            s.probes.extend(caisse_ap_refusals(h));
+            s.probes.sort_by_key(|p| p.at);
+        }
         if let Some(hb) = &h.last_heartbeat {
             s.reports
                 .push(report_of(hb, h.last_seen_ms.unwrap_or(0) / 1000));
@@ -307,6 +311,14 @@ fn probe_of(p: &ProbeSample, interval_ms: u32) -> Option<Probe> {
         protocol,
     };
     Some(match &p.error {
+        // A probe that sends a request (Caisse-AP's identification) tells a connection accepted
+        // and left unanswered, or closed, from one that was never accepted.
+        Some(E::Timeout(m)) if m.starts_with("connected, but") => {
+            failed(TcpOutcome::Connected, Some(ProtocolAnswer::Silent))
+        }
+        Some(E::Protocol(m)) if m.starts_with("connected, but") => {
+            failed(TcpOutcome::Connected, Some(ProtocolAnswer::ImmediateClose))
+        }
         None | Some(E::Timeout(_)) => failed(TcpOutcome::TimedOut, None),
         Some(E::Offline(m)) => {
             let m = m.to_ascii_lowercase();
@@ -330,6 +342,32 @@ fn probe_of(p: &ProbeSample, interval_ms: u32) -> Option<Probe> {
         Some(E::Refused(_) | E::Busy(_) | E::Hardware(_)) => failed(TcpOutcome::Connected, None),
         Some(E::Unsupported(_)) => return None,
     })
+}
+
+/// The refusals a Caisse-AP terminal answered (`AE=01` with `AF`), as its driver kept them on the
+/// last heartbeat: each a connection the terminal answered in its protocol with a refusal.
+fn caisse_ap_refusals(h: &HealthSnapshot) -> Vec<Probe> {
+    let Some(status) = h
+        .last_heartbeat
+        .as_ref()
+        .and_then(|hb| hb.terminal_status.as_ref())
+    else {
+        return Vec::new();
+    };
+    let refusals = status["refusals"].as_array().cloned().unwrap_or_default();
+    refusals
+        .iter()
+        .filter_map(|r| {
+            let action = r["action"].as_str()?.bytes().next()?;
+            let code: u8 = r["af"].as_str()?.get(..2)?.parse().ok()?;
+            let mut p = answered(r["at_ms"].as_i64()? / 1000, 0);
+            p.protocol = Some(ProtocolAnswer::Refused {
+                command: u16::from(action),
+                code,
+            });
+            Some(p)
+        })
+        .collect()
 }
 
 /// The last heartbeat as the reader's self-report.

@@ -104,6 +104,8 @@ pub(super) struct ReaderActor {
     events: mpsc::Receiver<TerminalEvent>,
     /// An interrupted payment whose fate the terminal could not tell yet.
     unresolved: bool,
+    /// The firing alert of a payment whose outcome is unknown, resolved when it ends.
+    unsettled: Option<tillgate_domain::objects::alert::Alert>,
     /// Health as measured, shared with the API for live reads.
     live: Arc<Mutex<LiveCell>>,
     /// The last probe's failure, kept to name the reason of a disconnect.
@@ -170,6 +172,7 @@ impl ReaderActor {
             terminal,
             events,
             unresolved: false,
+            unsettled: None,
             live,
             probe_error: None,
             action_clock: None,
@@ -328,6 +331,31 @@ impl ReaderActor {
                 // Prompts are shown live but not worth a durable write each.
                 self.live.lock().expect("live cell").prompt = Some(text.clone());
                 self.reader.tillgate.prompt = Some(text);
+            }
+            TerminalEvent::OutcomeUnknown { reference, reason } => {
+                let text = format!("Payment outcome unknown ({reference}): {reason}");
+                self.live.lock().expect("live cell").prompt = Some(text.clone());
+                let mut reader = self.reader.clone();
+                reader.tillgate.prompt = Some(text);
+                let fired = super::unsettled::fire(
+                    &self.shared,
+                    &self.account,
+                    &reader,
+                    &reference,
+                    &reason,
+                )
+                .await;
+                let saved = match fired {
+                    Ok((alert, writes)) => {
+                        self.unsettled = Some(alert);
+                        // The reason is kept on the reader, where the dashboard shows it.
+                        self.save(reader, writes).await
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = saved {
+                    tracing::error!(reader = %self.reader.id, error = %e, "could not record the unsettled payment's alert");
+                }
             }
         }
     }
@@ -1141,6 +1169,11 @@ impl ReaderActor {
         writes.push(event(acct, kind, &reader.to_public(), origin).map_err(store_error)?);
         self.save(reader, writes).await?;
         self.unresolved = false;
+        if let Some(alert) = self.unsettled.take() {
+            if let Err(e) = super::unsettled::resolve(&self.shared, &self.account, alert).await {
+                tracing::error!(reader = %self.reader.id, error = %e, "could not resolve the unsettled payment's alert");
+            }
+        }
         Ok(())
     }
 

@@ -12,6 +12,7 @@ pub mod refunds;
 mod schedule;
 pub mod settings;
 mod sweeper;
+mod unsettled;
 
 pub use actor::{Command, ReaderRequest};
 pub use events::Origin;

@@ -1,0 +1,126 @@
+//! Caisse-AP: the latency tillgate's Caisse-AP driver adds per payment over a direct Caisse-AP
+//! exchange with the same simulator (one debit per TCP connection either way): payments through the
+//! bare ECR client and through the driver are interleaved, so the direct client is the baseline.
+use crate::{median, met, quantile_ms, Figure, Size};
+use anyhow::bail;
+use std::time::{Duration, Instant};
+use tillgate_caisse_ap::client::{exchange, ClientOptions};
+use tillgate_caisse_ap::codec::{Action, Request, Status};
+use tillgate_caisse_ap::simulator::{SimConfig, Simulator};
+use tillgate_drivers::caisse_ap::{CaisseApDriver, CaisseApDriverConfig, Endpoint};
+use tillgate_drivers::{PaymentOutcome, PaymentRequest, Terminal};
+use tokio::sync::mpsc;
+
+/// Payments per run and runs.
+pub fn sizing(size: Size) -> (usize, usize) {
+    if size.quick {
+        (100, 3)
+    } else {
+        (1_000, 5)
+    }
+}
+
+struct Run {
+    bare: Vec<Duration>,
+    through: Vec<Duration>,
+    added: Vec<Duration>,
+}
+
+async fn one_run(payments: usize, run: usize) -> anyhow::Result<Run> {
+    let sim = Simulator::start(SimConfig {
+        answer_delay_ms: 0,
+        ..SimConfig::default()
+    })
+    .await?;
+    let addr = sim.addr().to_string();
+    let opts = ClientOptions::default();
+    let mut debit = Request::new("0300", "01", Action::Debit);
+    debit.amount = Some(1_000);
+    debit.currency = Some(978);
+    let driver = CaisseApDriver::with_config(CaisseApDriverConfig::default());
+    let (events, mut prompts) = mpsc::channel(1024);
+    let drain = tokio::spawn(async move { while prompts.recv().await.is_some() {} });
+    let mut terminal = driver.terminal(Endpoint::parse(&sim.url())?, events);
+    let warmup = 50;
+    let (mut bare, mut through) = (Vec::new(), Vec::new());
+    for i in 0..payments + warmup {
+        let started = Instant::now();
+        let answer = exchange(&addr, &debit, &opts).await?.answer;
+        let took_bare = started.elapsed();
+        if answer.status != Status::Done {
+            bail!("direct payment not approved: {answer:?}");
+        }
+        let started = Instant::now();
+        let request = PaymentRequest {
+            reference: format!("pi_bench_{run}_{i}"),
+            amount: 1_000,
+            currency: "eur".into(),
+            ..Default::default()
+        };
+        let outcome = terminal.begin_payment(request).await?.await;
+        let took_driver = started.elapsed();
+        if !matches!(outcome, PaymentOutcome::Approved(_)) {
+            bail!("driver payment not approved: {outcome:?}");
+        }
+        if i >= warmup {
+            bare.push(took_bare);
+            through.push(took_driver);
+        }
+    }
+    let booked = sim.journal().len();
+    if booked != 2 * (payments + warmup) {
+        bail!("the terminal booked {booked} payments, not one per payment sent");
+    }
+    drop(terminal);
+    drain.abort();
+    sim.shutdown().await;
+    let added = through
+        .iter()
+        .zip(&bare)
+        .map(|(d, b)| d.saturating_sub(*b))
+        .collect();
+    Ok(Run {
+        bare,
+        through,
+        added,
+    })
+}
+
+/// Runs the Caisse-AP latency benchmark.
+pub async fn run(size: Size) -> anyhow::Result<Vec<Figure>> {
+    let (payments, runs) = sizing(size);
+    let (mut b50, mut b99, mut t50, mut t99, mut a50, mut a99) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for r in 0..runs {
+        let mut run = one_run(payments, r).await?;
+        b50.push(quantile_ms(&mut run.bare, 0.5));
+        b99.push(quantile_ms(&mut run.bare, 0.99));
+        t50.push(quantile_ms(&mut run.through, 0.5));
+        t99.push(quantile_ms(&mut run.through, 0.99));
+        a50.push(quantile_ms(&mut run.added, 0.5));
+        a99.push(quantile_ms(&mut run.added, 0.99));
+    }
+    let a99m = median(&a99);
+    Ok(vec![
+        Figure::new(
+            "caisse-ap",
+            format!("payment through the driver p50 ({payments}/run)"),
+            median(&t50),
+            "ms",
+        )
+        .runs(runs)
+        .baseline("direct Caisse-AP client p50", median(&b50)),
+        Figure::new(
+            "caisse-ap",
+            "payment through the driver p99",
+            median(&t99),
+            "ms",
+        )
+        .runs(runs)
+        .baseline("direct Caisse-AP client p99", median(&b99)),
+        Figure::new("caisse-ap", "added by the driver p50", median(&a50), "ms").runs(runs),
+        Figure::new("caisse-ap", "added by the driver p99", a99m, "ms")
+            .runs(runs)
+            .goal(format!("< 1 ms: {}", met(a99m < 1.0))),
+    ])
+}
