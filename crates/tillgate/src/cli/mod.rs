@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway: the Stripe-compatible API and the reader actors.
-    Serve(crate::config::ServeArgs),
+    Serve(Box<crate::config::ServeArgs>),
     /// Ask a running gateway why a reader, a location or the fleet won't connect.
     Diagnose(diagnose::DiagnoseArgs),
     /// Run the host checklist on this machine (network, DNS, provider, clock, terminals).
@@ -82,7 +82,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Keys { command } => keys::run(command).await,
             Command::Cluster { command } => cluster::run(command).await,
             Command::Diagnose(args) => diagnose::run(args).await,
