@@ -134,6 +134,10 @@ const DASHBOARD: &[(&str, &str)] = &[
 /// to: unsigned, forged and stale deliveries get a 400 and change nothing).
 const UPSTREAM: &[(&str, &str)] = &[("POST", "/upstream/stripe/webhook/{account}")];
 
+/// What other instances of a cluster call: a request signed with the cluster's secret, 404 outside
+/// a cluster (below) and 401 unsigned or badly signed (`tests/cluster.rs`).
+const CLUSTER: &[(&str, &str)] = &[("POST", "/internal/cluster/ask")];
+
 // ---------------------------------------------------------------------------------------------
 // The route lists against the source.
 
@@ -150,6 +154,7 @@ fn listed(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
 fn the_matrices_list_every_route_the_source_declares() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let (mut api_files, mut dash_files, mut up_files) = (Vec::new(), Vec::new(), Vec::new());
+    let mut cluster_files = Vec::new();
     for f in rust_files(&src) {
         if f.starts_with(src.join("api")) {
             api_files.push(f);
@@ -157,6 +162,8 @@ fn the_matrices_list_every_route_the_source_declares() {
             dash_files.push(f);
         } else if f.starts_with(src.join("upstream")) {
             up_files.push(f);
+        } else if f.starts_with(src.join("cluster")) {
+            cluster_files.push(f);
         } else {
             let text = std::fs::read_to_string(&f).unwrap();
             assert!(
@@ -179,6 +186,11 @@ fn the_matrices_list_every_route_the_source_declares() {
         declared(&up_files, |_| ""),
         listed(UPSTREAM),
         "the routes Stripe calls"
+    );
+    assert_eq!(
+        declared(&cluster_files, |_| ""),
+        listed(CLUSTER),
+        "the routes other instances call"
     );
     let (api_listed, dash_listed) = (listed(API), listed(DASHBOARD));
     let missing: Vec<_> = api.difference(&api_listed).collect();
@@ -843,8 +855,17 @@ async fn every_api_route_refuses_strangers_and_shows_nothing_of_another_account(
     streams_keep_to_their_account(&app, &a, &b).await;
 
     // `/healthz` and `/metrics`: no key, and nothing beyond what they document.
+    // `/healthz` says ready and how many readers this instance drives (its name in a cluster).
     let (status, text) = call(&app, None, "GET", "/healthz", &[]).await;
-    assert_eq!((status, text.as_str()), (200, r#"{"status":"ok"}"#));
+    assert_eq!(
+        (status, text.as_str()),
+        (200, r#"{"instance":null,"readers":1,"status":"ok"}"#)
+    );
+    // Outside a cluster the instance-to-instance route does not exist, with a key or without.
+    for key in [None, Some(b.as_str())] {
+        let (status, _) = call(&app, key, "POST", "/internal/cluster/ask", &[]).await;
+        assert_eq!(status, 404, "the cluster route outside a cluster");
+    }
     let (status, metrics) = call(&app, None, "GET", "/metrics", &[]).await;
     assert_eq!(status, 200);
     // Readers are counted by status and location id (documented), so A's location id may appear;

@@ -391,6 +391,23 @@ async fn any_instance_answers_for_every_reader_and_leases_move_on_stop_and_join(
         .await;
     assert_eq!(status, 200, "{cancel}");
 
+    // The instance-to-instance route takes only requests signed with the cluster's secret.
+    let ask = format!("{}/internal/cluster/ask", b.base);
+    for signature in [None, Some("00"), Some("zz")] {
+        let mut req = pos
+            .http
+            .post(&ask)
+            .body(r#"{"account":"acct_x","reader":"tmr_x"}"#);
+        if let Some(s) = signature {
+            req = req.header("tillgate-cluster-signature", s);
+        }
+        assert_eq!(
+            req.send().await.unwrap().status(),
+            401,
+            "signature {signature:?}"
+        );
+    }
+
     // `tillgate cluster status` sees the three and all six leases.
     let out = Command::new(env!("CARGO_BIN_EXE_tillgate"))
         .args(["cluster", "status", "--json", "--database-url", &url])

@@ -109,7 +109,9 @@ pub async fn ask(
 
 /// The route the other instances forward to; 404 unless this instance is in a cluster.
 pub fn routes(state: AppState) -> Router {
-    Router::new().route(PATH, post(receive)).with_state(state)
+    Router::new()
+        .route("/internal/cluster/ask", post(receive))
+        .with_state(state)
 }
 
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -146,6 +148,11 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_posts_where_the_route_listens() {
+        assert_eq!(PATH, "/internal/cluster/ask");
+    }
 
     #[test]
     fn signatures_round_trip_and_differ_by_key_and_body() {
