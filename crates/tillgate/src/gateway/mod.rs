@@ -305,18 +305,7 @@ impl Gateway {
             .expect("reader registry lock")
             .remove(reader_id);
         if let Some(h) = handle {
-            let (reply, answer) = oneshot::channel();
-            if h.tx
-                .send(Box::new(Command {
-                    request: ReaderRequest::Park,
-                    origin: Origin::default(),
-                    reply,
-                }))
-                .await
-                .is_ok()
-            {
-                let _ = answer.await;
-            }
+            park(&h.tx).await;
         }
     }
 
@@ -678,18 +667,20 @@ impl Gateway {
             .map(|(_, h)| h.tx)
             .collect();
         for tx in handles {
-            let (reply, answer) = oneshot::channel();
-            if tx
-                .send(Box::new(Command {
-                    request: ReaderRequest::Park,
-                    origin: Origin::default(),
-                    reply,
-                }))
-                .await
-                .is_ok()
-            {
-                let _ = answer.await;
-            }
+            park(&tx).await;
         }
+    }
+}
+
+/// Stops one actor, leaving its in-flight work recorded for whoever drives the reader next.
+async fn park(tx: &mpsc::Sender<Box<Command>>) {
+    let (reply, answer) = oneshot::channel();
+    let command = Box::new(Command {
+        request: ReaderRequest::Park,
+        origin: Origin::default(),
+        reply,
+    });
+    if tx.send(command).await.is_ok() {
+        let _ = answer.await;
     }
 }
