@@ -131,3 +131,18 @@ def expect_error(exc_type, fn, *args, **kw):
     except exc_type as e:
         return e
     raise AssertionError(f"expected {exc_type.__name__}, call succeeded with:\n{res}")
+
+
+def assert_record_in_database(server, driver: str, reader: str):
+    """The driver's durable record of `reader` is a row of the server's database (where an instance
+    taking the reader over reads it), and no state directory of files is kept beside it."""
+    import sqlite3
+    con = sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = con.execute("SELECT data FROM driver_records WHERE driver = ? AND reader = ?",
+                           (driver, reader)).fetchall()
+    finally:
+        con.close()
+    assert len(rows) == 1, f"no {driver} record of {reader} in the database"
+    for legacy in ("zvt-state", "caisse-ap-state", "stripe-state"):
+        assert not (server.workdir / legacy).exists(), f"{legacy} kept beside the database"

@@ -36,7 +36,12 @@ async fn one_run(payments: usize, run: usize) -> anyhow::Result<Run> {
     let driver = ZvtDriver::with_config(ZvtDriverConfig::default());
     let (events, mut prompts) = mpsc::channel(1024);
     let drain = tokio::spawn(async move { while prompts.recv().await.is_some() {} });
-    let mut terminal = driver.terminal(Endpoint::parse(&sim.url())?, events);
+    // The record in memory: what the driver adds on the link, not a commit's flush.
+    let mut terminal = driver.terminal(
+        Endpoint::parse(&sim.url())?,
+        tillgate_drivers::Records::memory(),
+        events,
+    );
     let warmup = 50;
     let (mut bare, mut through) = (Vec::new(), Vec::new());
     for i in 0..payments + warmup {

@@ -70,6 +70,14 @@ pub enum Write {
     /// ([`StoreError::Conflict`]) unless the fence is the reader's current, unexpired lease. A
     /// store one process owns alone (SQLite) has no leases and accepts it.
     Fence(crate::cluster::Fence),
+    /// Insert or replace a terminal driver's durable record of one reader (what it must know to
+    /// settle a command whose answer was lost; see `tillgate_drivers::records`). In a cluster it
+    /// is refused unless the commit carries the reader's current [`Write::Fence`].
+    DriverRecord {
+        driver: String,
+        reader: String,
+        data: Value,
+    },
 }
 
 impl Write {
@@ -199,6 +207,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes every object of `kind` created before `created_before` (retention); returns how many.
     async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64>;
+
+    /// The durable record `driver` keeps of `reader` ([`Write::DriverRecord`]), as last committed
+    /// by any process on this database; `None` if it never wrote one. A store that keeps none
+    /// says so as an error, never as `None` (which a driver reads as "nothing was ever sent").
+    async fn driver_record(&self, driver: &str, reader: &str) -> StoreResult<Option<Value>> {
+        let _ = (driver, reader);
+        Err(StoreError::Unavailable(
+            "this store keeps no driver records".into(),
+        ))
+    }
 }
 
 /// Pages through a list query (newest first, 100 per page) and keeps at most `max` objects;

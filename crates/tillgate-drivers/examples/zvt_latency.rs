@@ -30,7 +30,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let driver = ZvtDriver::with_config(ZvtDriverConfig::default());
     let (events, mut prompts) = mpsc::channel(1024);
     tokio::spawn(async move { while prompts.recv().await.is_some() {} });
-    let mut terminal = driver.terminal(Endpoint::parse(&sim.url())?, events);
+    let mut terminal = driver.terminal(
+        Endpoint::parse(&sim.url())?,
+        tillgate_drivers::Records::memory(),
+        events,
+    );
 
     let (mut bare, mut through) = (Vec::new(), Vec::new());
     for i in 0..payments + 50 {

@@ -1,15 +1,18 @@
 //! Terminal drivers: the one trait every terminal protocol implements, and the drivers themselves.
 //!
 //! A driver turns a registration code into a terminal and opens a [`Terminal`] link to it. The gateway's
-//! reader actor is the only caller; drivers never touch the database or the HTTP API.
+//! reader actor is the only caller; drivers never touch the HTTP API, and the database only through
+//! their per-reader records ([`records`]), which the actor hands them in [`Attach`].
 pub mod caisse_ap;
 mod models;
+pub mod records;
 pub mod simulated;
 pub mod stripe;
 mod terminal;
 pub mod zvt;
 
 pub use models::ModelSupport;
+pub use records::{Records, Staged};
 pub use terminal::*;
 
 use std::sync::Arc;

@@ -38,11 +38,14 @@ pub struct Registration {
 }
 
 /// What the actor hands a driver to open a link to a registered terminal.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Attach {
     pub reader_id: String,
     pub device_type: String,
     pub connection: Value,
+    /// Where the driver keeps its durable record of this reader (see [`crate::records`]): the
+    /// gateway's database, under the reader's lease in a cluster.
+    pub records: crate::Records,
 }
 
 /// A payment the terminal should take.
@@ -233,8 +236,26 @@ pub struct Heartbeat {
 pub type HeartbeatFuture = BoxFuture<'static, Result<Heartbeat, DriverError>>;
 
 /// An open link to one terminal, owned by exactly one reader actor.
+///
+/// A driver that must know, after a crash or a takeover, what it sent keeps a durable record of
+/// the reader ([`crate::records`]) and writes it *before* the command leaves, in every path.
 #[async_trait]
 pub trait Terminal: Send + Sync {
+    /// Stages the record the driver must have durable before `req`'s first command leaves, for the
+    /// caller to write in the commit it makes anyway (the reader's action in progress), so that a
+    /// payment costs one durable write, not two. The caller commits the staged record
+    /// ([`crate::Staged::into_write`]) with its own writes and, only once that commit succeeded,
+    /// calls [`Terminal::begin_payment`] with the same request, which then sends without writing
+    /// the record again. `Ok(None)` (the default): nothing staged; `begin_payment` saves what it
+    /// needs itself, as it does whenever it was not prepared for that very request. An error
+    /// refuses the payment before anything was written or sent.
+    async fn prepare(
+        &mut self,
+        req: &PaymentRequest,
+    ) -> Result<Option<crate::Staged>, DriverError> {
+        let _ = req;
+        Ok(None)
+    }
     /// Starts a payment; `Ok` means the terminal has the command. The future resolves with the outcome.
     async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError>;
     /// Authorises the card read by an earlier collect-only payment.

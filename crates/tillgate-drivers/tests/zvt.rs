@@ -7,13 +7,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{approval, refunded};
+use common::{approval, begin_as_actor, counted, refunded, Db};
 use serde_json::json;
 use tillgate_domain::cards::CardFacts;
 use tillgate_drivers::zvt::{Endpoint, ZvtDriver, ZvtDriverConfig, ZvtTerminal};
 use tillgate_drivers::{
-    Attach, DriverError, PaymentOutcome, PaymentRequest, Recovery, RefundOutcome, RefundRequest,
-    Terminal, TerminalEvent,
+    Attach, DriverError, PaymentOutcome, PaymentRequest, Records, Recovery, RefundOutcome,
+    RefundRequest, Terminal, TerminalEvent,
 };
 use tillgate_zvt::simulator::{Behaviour, EntryKind, SimConfig, SimHandle, Simulator};
 use tokio::sync::mpsc;
@@ -37,21 +37,21 @@ fn config() -> ZvtDriverConfig {
     }
 }
 
-/// A driver config that keeps its records in a state directory of its own, removed when the
-/// returned guard drops; a new driver on the same config is the gateway after a restart.
-fn durable() -> (tempfile::TempDir, ZvtDriverConfig) {
-    let dir = tempfile::tempdir().expect("a state directory");
-    let config = ZvtDriverConfig {
-        state_dir: Some(dir.path().into()),
-        ..config()
-    };
-    (dir, config)
+/// A terminal whose record is kept in this process only.
+fn terminal(driver: &ZvtDriver, sim: &SimHandle) -> (ZvtTerminal, mpsc::Receiver<TerminalEvent>) {
+    on_records(driver, sim, Records::memory())
 }
 
-fn terminal(driver: &ZvtDriver, sim: &SimHandle) -> (ZvtTerminal, mpsc::Receiver<TerminalEvent>) {
+/// A terminal whose record is kept in `records` (the gateway's database, in the tests of a
+/// restart: a new driver and terminal on the same database is the gateway after a restart).
+fn on_records(
+    driver: &ZvtDriver,
+    sim: &SimHandle,
+    records: Records,
+) -> (ZvtTerminal, mpsc::Receiver<TerminalEvent>) {
     let (tx, rx) = mpsc::channel(64);
     let endpoint = Endpoint::parse(&sim.url()).unwrap();
-    (driver.terminal(endpoint, tx), rx)
+    (driver.terminal(endpoint, records, tx), rx)
 }
 
 fn payment(reference: &str, amount: i64) -> PaymentRequest {
@@ -105,6 +105,7 @@ async fn register_learns_what_the_terminal_is() {
             reader_id: "tmr_1".into(),
             device_type: reg.device_type.clone(),
             connection: reg.connection.clone(),
+            records: Records::memory(),
         };
         let mut t = driver.attach(&attach, tx);
         let outcome = t.begin_payment(payment("pi_reg", 500)).await.unwrap().await;
@@ -379,21 +380,26 @@ async fn link_drop_before_charge_reports_nothing_charged() {
 }
 
 /// The gateway dies while the terminal charges and restarts; a new gateway process (new driver, same
-/// state directory) asks the terminal and learns the payment succeeded: one charge, no second one.
+/// database) asks the terminal and learns the payment succeeded: one charge, no second one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_crash_mid_payment_is_recovered_from_the_durable_record() {
-    let (_state_dir, durable) = durable();
+    let db = Db::sqlite().await;
     let sim = Arc::new(sim(Behaviour::CrashAfterCharge).await);
     sim.update_config(|c| c.restart_ms = 1_500);
 
-    // The first gateway process, on its own runtime so that it can die mid-payment.
-    let (url, first_cfg, watched) = (sim.url(), durable.clone(), sim.clone());
+    // The first gateway process, on its own runtime so that it can die mid-payment, with a
+    // database handle of its own.
+    let (url, db_url, watched) = (sim.url(), db.url.clone(), sim.clone());
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
-            let driver = ZvtDriver::with_config(first_cfg);
+            let driver = ZvtDriver::with_config(config());
             let (tx, _rx) = mpsc::channel(64);
-            let mut t = driver.terminal(Endpoint::parse(&url).unwrap(), tx);
+            let store = tillgate_store_sqlite::SqliteStore::open(&db_url)
+                .await
+                .unwrap();
+            let records = Records::store(Arc::new(store), None);
+            let mut t = driver.terminal(Endpoint::parse(&url).unwrap(), records, tx);
             let _lost = t.begin_payment(payment("pi_crash", 5000)).await.unwrap();
             while watched.journal().is_empty() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -406,8 +412,8 @@ async fn gateway_crash_mid_payment_is_recovered_from_the_durable_record() {
     .unwrap();
     assert_eq!(sim.charged().len(), 1);
 
-    let driver = ZvtDriver::with_config(durable);
-    let (mut t, _events) = terminal(&driver, &sim);
+    let driver = ZvtDriver::with_config(config());
+    let (mut t, _events) = on_records(&driver, &sim, db.reopened().await);
     let recovered = timeout(LIMIT, async {
         loop {
             match t.recover("pi_crash").await {
@@ -507,15 +513,15 @@ fn refund_for(charge: &str, approval: &tillgate_drivers::Approval, amount: i64) 
 }
 
 /// A refund (or reversal) the terminal booked although its answer was lost: asked again — by the
-/// same gateway or by a new process on the same state directory — the driver reports that booking
+/// same gateway or by a new process on the same database — the driver reports that booking
 /// and never gives the money back twice; other refunds are not mistaken for it.
 #[tokio::test]
 async fn a_refund_whose_answer_was_lost_is_booked_once_and_its_retry_gets_that_booking() {
-    let (_state_dir, durable) = durable();
+    let db = Db::sqlite().await;
     timeout(LIMIT, async {
         let sim = sim(Behaviour::Normal).await;
-        let driver = ZvtDriver::with_config(durable.clone());
-        let (mut t, _events) = terminal(&driver, &sim);
+        let driver = ZvtDriver::with_config(config());
+        let (mut t, _events) = on_records(&driver, &sim, db.records());
         let first = approval(pay(&mut t, "pi_a", 4000).await);
         let second = approval(pay(&mut t, "pi_b", 3000).await);
 
@@ -538,9 +544,9 @@ async fn a_refund_whose_answer_was_lost_is_booked_once_and_its_retry_gets_that_b
         }
         assert_eq!(refunds(&sim).len(), 2);
 
-        // The lost refund asked again, from a new gateway process on the same state directory.
-        let driver = ZvtDriver::with_config(durable.clone());
-        let (mut t, _events) = terminal(&driver, &sim);
+        // The lost refund asked again, from a new gateway process on the same database.
+        let driver = ZvtDriver::with_config(config());
+        let (mut t, _events) = on_records(&driver, &sim, db.reopened().await);
         match t.refund(refund_for("ch_a", &first, 1500)).await.unwrap() {
             RefundOutcome::Succeeded { terminal } => {
                 assert_eq!(terminal["amount"], 1500);
@@ -573,16 +579,16 @@ async fn a_refund_whose_answer_was_lost_is_booked_once_and_its_retry_gets_that_b
 
 /// The gateway records an outcome only after the driver has it. A gateway that dies in between
 /// (the answer reached the driver, never the database) asks again after its restart: a new driver
-/// on the same state directory must report the bookings that happened — payment, refund, capture —
+/// on the same database must report the bookings that happened — payment, refund, capture —
 /// and book none of them a second time, while a later refund of the same amount is a new one.
 #[tokio::test]
 async fn answers_the_gateway_never_recorded_are_found_again_after_a_restart() {
-    let (_state_dir, durable) = durable();
+    let db = Db::sqlite().await;
     timeout(LIMIT, async {
         let sim = sim(Behaviour::Normal).await;
         let restarted = || {
-            let driver = ZvtDriver::with_config(durable.clone());
-            terminal(&driver, &sim).0
+            let driver = ZvtDriver::with_config(config());
+            on_records(&driver, &sim, db.records()).0
         };
         let kind_count = |kind: EntryKind| sim.journal().iter().filter(|e| e.kind == kind).count();
 
@@ -647,6 +653,149 @@ async fn answers_the_gateway_never_recorded_are_found_again_after_a_restart() {
             other => panic!("{other:?}"),
         }
         assert_eq!(kind_count(EntryKind::BookTotal), 1, "one book total");
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+/// The reader actor's commit carries the Authorization's record (`prepare`): `begin_payment` sends
+/// it without a write of its own, the record is in the database before the command leaves, and a
+/// gateway that dies between that commit and the send is recovered without guessing. A
+/// preparation nobody committed is dropped by the next call (its link with it) and never taken
+/// for durable.
+#[tokio::test]
+async fn a_payment_prepared_in_the_gateways_commit_writes_nothing_more_and_survives_a_crash() {
+    let db = Db::sqlite().await;
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        let driver = ZvtDriver::with_config(config());
+        let (records, saves) = counted(db.records());
+        let (mut t, _events) = on_records(&driver, &sim, records);
+        let key = sim.url();
+        approval(pay(&mut t, "pi_first", 300).await);
+
+        let before = saves.load(std::sync::atomic::Ordering::SeqCst);
+        let paying = begin_as_actor(&mut t, db.store(), payment("pi_folded", 1200))
+            .await
+            .unwrap();
+        assert_eq!(
+            saves.load(std::sync::atomic::Ordering::SeqCst),
+            before,
+            "the driver wrote its record again before sending"
+        );
+        approval(paying.await);
+        assert_eq!(sim.charged().len(), 2);
+        let kept = db
+            .store()
+            .driver_record("zvt", &key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept["payment_booked"]["reference"], "pi_folded", "{kept}");
+
+        // The gateway commits the staged record and dies before the Authorization leaves.
+        let staged = t
+            .prepare(&payment("pi_never_sent", 800))
+            .await
+            .unwrap()
+            .unwrap();
+        db.store().commit(vec![staged.into_write()]).await.unwrap();
+        drop(t);
+        let kept = db
+            .store()
+            .driver_record("zvt", &key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept["in_flight"]["reference"], "pi_never_sent", "{kept}");
+        let (mut t, _events) = on_records(&driver, &sim, db.reopened().await);
+        assert_eq!(
+            t.recover("pi_never_sent").await.unwrap(),
+            Recovery::NotCharged
+        );
+        assert_eq!(sim.charged().len(), 2, "nothing was sent");
+
+        // Prepared, never committed (the gateway's commit failed): the next call drops it, and a
+        // payment for another PaymentIntent writes its own record.
+        t.prepare(&payment("pi_uncommitted", 500))
+            .await
+            .unwrap()
+            .unwrap();
+        t.heartbeat().await.expect("the link is free again");
+        let (records, saves) = counted(db.records());
+        let (mut t, _events) = on_records(&driver, &sim, records);
+        t.prepare(&payment("pi_uncommitted", 500))
+            .await
+            .unwrap()
+            .unwrap();
+        approval(pay(&mut t, "pi_other", 600).await);
+        assert!(saves.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+        let kept = db
+            .store()
+            .driver_record("zvt", &key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept["payment_booked"]["reference"], "pi_other", "{kept}");
+        assert_eq!(sim.charged().len(), 3);
+        sim.shutdown().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+/// Upgrading from a version that kept the record in `zvt-state/` (one file per terminal): the first
+/// load of the reader's record imports the file into the database and renames it `….imported`, so
+/// a payment that version left approved-but-unrecorded is still found, and the file is not read
+/// again (the database's record, changed since, is the one that counts).
+#[tokio::test]
+async fn an_earlier_versions_state_file_is_imported_into_the_database_once() {
+    let db = Db::sqlite().await;
+    let state = tempfile::tempdir().unwrap();
+    timeout(LIMIT, async {
+        let sim = sim(Behaviour::Normal).await;
+        // What the earlier version left: its record of the terminal, as one JSON file.
+        let old = Records::memory();
+        let (mut t, _events) = on_records(&ZvtDriver::with_config(config()), &sim, old.clone());
+        let paid = approval(pay(&mut t, "pi_before_upgrade", 2100).await);
+        let record = old.load("zvt", &sim.url()).await.unwrap().unwrap();
+        let file = state.path().join(
+            sim.url()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect::<String>()
+                + ".json",
+        );
+        std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
+
+        let upgraded = ZvtDriver::with_config(ZvtDriverConfig {
+            legacy_state_dir: Some(state.path().into()),
+            ..config()
+        });
+        let (mut t, _events) = on_records(&upgraded, &sim, db.records());
+        match t.recover("pi_before_upgrade").await.unwrap() {
+            Recovery::Known(PaymentOutcome::Approved(a)) => assert_eq!(a, paid),
+            other => panic!("the earlier version's booking was not imported: {other:?}"),
+        }
+        assert!(!file.exists(), "the file is renamed once imported");
+        let mut imported = file.clone().into_os_string();
+        imported.push(".imported");
+        assert!(std::path::Path::new(&imported).exists());
+        assert_eq!(
+            db.store().driver_record("zvt", &sim.url()).await.unwrap(),
+            Some(record),
+            "the record is in the database"
+        );
+        // From now on the database's record counts: a later payment replaces it there.
+        approval(pay(&mut t, "pi_after_upgrade", 300).await);
+        let (mut t, _events) = on_records(&upgraded, &sim, db.reopened().await);
+        assert_eq!(
+            t.recover("pi_before_upgrade").await.unwrap(),
+            Recovery::NotCharged,
+            "the new record, not the old file, answers"
+        );
+        assert_eq!(sim.charged().len(), 2);
         sim.shutdown().await;
     })
     .await

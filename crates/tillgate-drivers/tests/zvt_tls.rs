@@ -78,7 +78,11 @@ async fn registers_and_pays_over_tls_with_the_terminal_ca() {
         assert_eq!(reg.connection["tls"], true);
 
         let (tx, _rx) = mpsc::channel(64);
-        let mut terminal = driver.terminal(Endpoint::parse(&code).unwrap(), tx);
+        let mut terminal = driver.terminal(
+            Endpoint::parse(&code).unwrap(),
+            tillgate_drivers::Records::memory(),
+            tx,
+        );
         let outcome = terminal
             .begin_payment(PaymentRequest {
                 reference: "pi_tls".into(),

@@ -297,6 +297,17 @@ impl Store for PgStore {
     async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64> {
         self.purge(sql::Purge::Objects(kind), created_before).await
     }
+
+    async fn driver_record(&self, driver: &str, reader: &str) -> StoreResult<Option<Value>> {
+        let row =
+            sqlx::query("SELECT data::text FROM driver_records WHERE driver = $1 AND reader = $2")
+                .bind(driver)
+                .bind(reader)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        row.map(|r| parse(r.get::<&str, _>(0))).transpose()
+    }
 }
 
 #[cfg(test)]

@@ -348,6 +348,24 @@ async fn apply_write(tx: &mut Transaction<'_, Postgres>, w: &Write) -> Result<()
                 .execute(&mut **tx)
                 .await?;
         }
+        // Refused by the trigger of `0011_driver_records.sql` unless the transaction holds the
+        // reader's current lease (when it has one).
+        Write::DriverRecord {
+            driver,
+            reader,
+            data,
+        } => {
+            sqlx::query(
+                "INSERT INTO driver_records (driver, reader, data, updated_ms) VALUES ($1, $2, $3::jsonb, $4) \
+                 ON CONFLICT (driver, reader) DO UPDATE SET data = excluded.data, updated_ms = excluded.updated_ms",
+            )
+            .bind(driver)
+            .bind(reader)
+            .bind(data.to_string())
+            .bind(tillgate_domain::now_millis())
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(())
 }

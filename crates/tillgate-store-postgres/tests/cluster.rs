@@ -247,3 +247,111 @@ async fn racing_instances_never_share_a_reader_and_handover_is_immediate() {
         .unwrap();
     assert_eq!(live.len(), 2);
 }
+
+fn driver_record(reader: &str, data: serde_json::Value) -> Write {
+    Write::DriverRecord {
+        driver: "zvt".into(),
+        reader: reader.into(),
+        data,
+    }
+}
+
+/// `url` reached through a handle of its own (its own pool and writer), as another instance's.
+fn other_instance(url: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name=tillgate_b")
+}
+
+/// A driver's record of a reader (what it wrote before a command left) is in the database, so an
+/// instance that takes the reader over reads what the dead owner wrote; and only the reader's
+/// current lease may write it: a deposed owner's write, one without a fence and one under another
+/// instance's name are refused, and the record stays what the owner wrote.
+#[tokio::test]
+async fn a_drivers_record_is_read_by_the_next_owner_and_written_only_under_the_current_lease() {
+    let Some(url) = database("leases: driver records").await else {
+        return;
+    };
+    let a_store = PgStore::open(&url).await.unwrap();
+    let b_store = PgStore::open(&other_instance(&url)).await.unwrap();
+    let cluster = PgCluster::open(&url).await.unwrap();
+    cluster.join("a", "http://127.0.0.1:1").await.unwrap();
+    cluster.join("b", "http://127.0.0.1:2").await.unwrap();
+    // A reader no lease covers (one instance on PostgreSQL) keeps its record freely.
+    a_store
+        .commit(vec![driver_record("tmr_alone", json!({"n": 1}))])
+        .await
+        .unwrap();
+    assert_eq!(
+        b_store.driver_record("zvt", "tmr_alone").await.unwrap(),
+        Some(json!({"n": 1}))
+    );
+
+    let lease = Duration::from_millis(600);
+    let a = cluster
+        .claim("a", &["tmr_1".into()], 10, lease)
+        .await
+        .unwrap();
+    let a_fence = a[0].fence;
+    let in_flight = json!({"in_flight": {"reference": "pi_1", "amount": 500}});
+    a_store
+        .commit(vec![
+            fence("tmr_1", "a", a_fence),
+            driver_record("tmr_1", in_flight.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        b_store.driver_record("zvt", "tmr_1").await.unwrap(),
+        Some(in_flight.clone()),
+        "another instance reads what the owner wrote"
+    );
+    assert_eq!(
+        b_store.driver_record("stripe", "tmr_1").await.unwrap(),
+        None
+    );
+    for refused in [
+        vec![driver_record("tmr_1", json!({"by": "nobody"}))],
+        vec![
+            fence("tmr_1", "b", a_fence),
+            driver_record("tmr_1", json!({"by": "b"})),
+        ],
+    ] {
+        let r = b_store.commit(refused).await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    }
+
+    // a dies; after the expiry b takes the reader over and reads a's record.
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    let b = cluster
+        .claim("b", &["tmr_1".into()], 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        b_store.driver_record("zvt", "tmr_1").await.unwrap(),
+        Some(in_flight.clone())
+    );
+    // a, deposed but still believing, cannot overwrite what b relies on.
+    let stale = a_store
+        .commit(vec![
+            fence("tmr_1", "a", a_fence),
+            driver_record("tmr_1", json!({"in_flight": null})),
+        ])
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!(
+        a_store.driver_record("zvt", "tmr_1").await.unwrap(),
+        Some(in_flight)
+    );
+    b_store
+        .commit(vec![
+            fence("tmr_1", "b", b[0].fence),
+            driver_record("tmr_1", json!({"in_flight": null})),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        a_store.driver_record("zvt", "tmr_1").await.unwrap(),
+        Some(json!({"in_flight": null}))
+    );
+}

@@ -296,6 +296,16 @@ impl Store for SqliteStore {
     async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64> {
         self.purge(Purge::Objects(kind), created_before).await
     }
+
+    async fn driver_record(&self, driver: &str, reader: &str) -> StoreResult<Option<Value>> {
+        let row = sqlx::query("SELECT data FROM driver_records WHERE driver = ? AND reader = ?")
+            .bind(driver)
+            .bind(reader)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| parse(r.get::<&str, _>(0))).transpose()
+    }
 }
 
 #[cfg(test)]

@@ -385,6 +385,19 @@ fn apply_write(conn: &Connection, w: &Write, text: &mut String) -> rusqlite::Res
         // One process owns a SQLite database (it holds the file's write lock), so it drives every
         // reader: there are no leases to check.
         Write::Fence(_) => {}
+        Write::DriverRecord {
+            driver,
+            reader,
+            data,
+        } => {
+            text.clear();
+            let _ = std::fmt::Write::write_fmt(text, format_args!("{data}"));
+            conn.prepare_cached(
+                "INSERT INTO driver_records (driver, reader, data, updated_ms) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(driver, reader) DO UPDATE SET data = excluded.data, updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![driver, reader, text.as_str(), tillgate_domain::now_millis()])?;
+        }
     }
     Ok(())
 }

@@ -59,6 +59,7 @@ macro_rules! suite {
             each_endpoint_gets_its_oldest_due_delivery_and_a_paused_one_none,
             users_sessions_and_the_audit_log,
             an_upstream_connection_is_kept_replaced_and_removed,
+            a_drivers_record_is_kept_per_driver_and_reader_replaced_whole_and_reopened,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -791,4 +792,59 @@ pub async fn an_upstream_connection_is_kept_replaced_and_removed<B: Backend + ?S
     assert!(store.remove(&acct).await.unwrap());
     assert!(!store.remove(&acct).await.unwrap());
     assert_eq!(store.get(&acct).await.unwrap(), None);
+}
+
+/// A terminal driver's record of a reader (`Write::DriverRecord`): one document per (driver,
+/// reader), replaced whole, committed with the writes beside it, read through another handle on
+/// the database and after a reopen; a record never written is `None`, never an error.
+pub async fn a_drivers_record_is_kept_per_driver_and_reader_replaced_whole_and_reopened<
+    B: Backend + ?Sized,
+>(
+    b: &B,
+) {
+    let url = b.create().await;
+    let s = b.open(&url).await.store;
+    let a = s.ensure_account("a").await.unwrap();
+    let record = |driver: &str, reader: &str, data: serde_json::Value| Write::DriverRecord {
+        driver: driver.into(),
+        reader: reader.into(),
+        data,
+    };
+    assert_eq!(s.driver_record("zvt", "tmr_1").await.unwrap(), None);
+    s.commit(vec![
+        pi(&a, "pi_1", "processing"),
+        record(
+            "zvt",
+            "tmr_1",
+            json!({"in_flight": {"reference": "pi_1"}, "last": 7}),
+        ),
+        record("stripe", "tmr_1", json!({"seq": 3})),
+    ])
+    .await
+    .unwrap();
+    s.commit(vec![record("zvt", "tmr_1", json!({"last": 8}))])
+        .await
+        .unwrap();
+    let other = b.open(&url).await.store;
+    assert_eq!(
+        other.driver_record("zvt", "tmr_1").await.unwrap(),
+        Some(json!({"last": 8})),
+        "replaced whole"
+    );
+    assert_eq!(
+        other.driver_record("stripe", "tmr_1").await.unwrap(),
+        Some(json!({"seq": 3}))
+    );
+    assert_eq!(other.driver_record("zvt", "tmr_2").await.unwrap(), None);
+    assert!(other
+        .get(&a, Kind::PaymentIntent, "pi_1")
+        .await
+        .unwrap()
+        .is_some());
+    drop((s, other));
+    let s = b.open(&url).await.store;
+    assert_eq!(
+        s.driver_record("zvt", "tmr_1").await.unwrap(),
+        Some(json!({"last": 8}))
+    );
 }

@@ -74,22 +74,26 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// The drivers this build knows.
+/// The drivers this build knows. Their per-reader records live in the gateway's database (each
+/// reader actor hands its terminal the records); the state directories an earlier version kept
+/// them in are only read, to import a reader's file the first time its record is loaded.
 pub fn drivers(cfg: &ServeConfig) -> Registry {
     Registry::new()
         .with(Arc::new(SimulatedDriver::new(cfg.sim_auth_delay)))
         .with(ZvtDriver::new(ZvtDriverConfig {
-            state_dir: cfg.zvt_state_dir.clone(),
+            legacy_state_dir: cfg.zvt_state_dir.clone(),
             ..cfg.zvt_driver.clone()
         }))
         .with(CaisseApDriver::new(CaisseApDriverConfig {
             // Beside the ZVT records: `caisse-ap-state` next to `zvt-state`.
-            state_dir: cfg
-                .zvt_state_dir
-                .as_ref()
-                .map(|d| d.with_file_name("caisse-ap-state")),
+            legacy_state_dir: legacy_dir(cfg, "caisse-ap-state"),
             ..cfg.caisse_ap_driver.clone()
         }))
+}
+
+/// The state directory `name` an earlier version kept a driver's records in, beside `zvt-state`.
+fn legacy_dir(cfg: &ServeConfig, name: &str) -> Option<std::path::PathBuf> {
+    cfg.zvt_state_dir.as_ref().map(|d| d.with_file_name(name))
 }
 
 /// How often an instance of a cluster reads the events every instance committed, for its live
@@ -154,12 +158,9 @@ impl App {
         }
         let (account, startup_key) =
             keys::at_startup(store.as_ref(), cfg.api_key.as_deref()).await?;
-        // Its record of upstream writes: `stripe-state` next to `zvt-state`.
+        // Its record of upstream writes was kept in `stripe-state` next to `zvt-state`.
         let stripe = StripeDriver::new(tillgate_drivers::stripe::StripeDriverConfig {
-            state_dir: cfg
-                .zvt_state_dir
-                .as_ref()
-                .map(|d| d.with_file_name("stripe-state")),
+            legacy_state_dir: legacy_dir(cfg, "stripe-state"),
             ..cfg.stripe.clone()
         });
         let gateway = Gateway::start(

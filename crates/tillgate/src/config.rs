@@ -72,8 +72,10 @@ pub struct ServeArgs {
     /// How many days the per-reader event log is kept [default: 30].
     #[arg(long, env = "TILLGATE_READER_EVENT_RETENTION_DAYS")]
     pub reader_event_retention_days: Option<u64>,
-    /// Where the ZVT driver records each terminal's in-flight payment, so a crash mid-payment is
-    /// recovered from the terminal's own record [default: `zvt-state` next to the SQLite database].
+    /// Where an earlier version kept the ZVT driver's records (`caisse-ap-state` and
+    /// `stripe-state` beside it): each reader's file is imported into the database, where the
+    /// drivers now keep their records, the first time it is needed [default: `zvt-state` next to
+    /// the SQLite database].
     #[arg(long, env = "TILLGATE_ZVT_STATE_DIR")]
     pub zvt_state_dir: Option<PathBuf>,
     /// How long a Caisse-AP terminal may take to answer a payment, customer included, before its
@@ -150,13 +152,15 @@ pub struct ServeConfig {
     /// `TILLGATE_API_KEY`: the default account's key to create or confirm. Never logged.
     pub api_key: Option<String>,
     pub gateway: GatewayConfig,
-    /// The ZVT driver's in-flight payment records; `None` keeps them in memory only (used for an
-    /// in-memory database, which forgets its readers at exit anyway).
+    /// Where an earlier version kept the ZVT driver's records (`caisse-ap-state` and
+    /// `stripe-state` beside it): read only, to import a reader's file into the database the first
+    /// time its record is loaded. `None` for an in-memory database.
     pub zvt_state_dir: Option<PathBuf>,
-    /// The ZVT driver's timeouts (T3, command, connect, recovery retry); its `state_dir` is
+    /// The ZVT driver's timeouts (T3, command, connect, recovery retry); its `legacy_state_dir` is
     /// `zvt_state_dir`. Defaults everywhere but in tests, which shorten them.
     pub zvt_driver: tillgate_drivers::zvt::ZvtDriverConfig,
-    /// The Caisse-AP driver's timeouts; its `state_dir` is `caisse-ap-state` beside `zvt_state_dir`.
+    /// The Caisse-AP driver's timeouts; its `legacy_state_dir` is `caisse-ap-state` beside
+    /// `zvt_state_dir`.
     pub caisse_ap_driver: tillgate_drivers::caisse_ap::CaisseApDriverConfig,
     /// Refuse loopback/private webhook receivers (also `TILLGATE_WEBHOOK_DENY_PRIVATE`).
     pub webhook_deny_private: bool,

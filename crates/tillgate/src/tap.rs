@@ -195,4 +195,8 @@ impl Store for Tapped {
     async fn purge_before(&self, kind: Kind, created_before: i64) -> StoreResult<u64> {
         self.inner.purge_before(kind, created_before).await
     }
+
+    async fn driver_record(&self, driver: &str, reader: &str) -> StoreResult<Option<Value>> {
+        self.inner.driver_record(driver, reader).await
+    }
 }

@@ -644,21 +644,27 @@ async fn a_lost_answer_from_the_upstream_never_doubles_a_payment() {
     drop(bdir);
 }
 
-/// A `stripe` driver on the record of upstream writes in `state`, calling B through `base`, each
-/// request sent once (no retry inside the client: a lost answer stays lost), and B's reader `up`
-/// attached as tillgate reader `tmr_record`.
-fn recorded_driver(
-    state: &Path,
+/// A `stripe` driver whose record of upstream writes is in the gateway database at `db` (opened
+/// anew, as by a restarted gateway), calling B through `base`, each request sent once (no retry
+/// inside the client: a lost answer stays lost), and B's reader `up` attached as tillgate reader
+/// `tmr_record`. Also the database, for the commits a reader actor makes.
+async fn recorded_driver(
+    db: &Path,
     base: &str,
     up: &str,
 ) -> (
     Arc<tillgate_drivers::stripe::StripeDriver>,
     Box<dyn tillgate_drivers::Terminal>,
+    Arc<dyn tillgate_domain::store::Store>,
 ) {
     use tillgate_drivers::stripe::{ClientConfig, StripeDriver, StripeDriverConfig, UpstreamAuth};
     use tillgate_drivers::Driver;
+    let store: Arc<dyn tillgate_domain::store::Store> = Arc::new(
+        tillgate_store_sqlite::SqliteStore::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap(),
+    );
     let driver = StripeDriver::new(StripeDriverConfig {
-        state_dir: Some(state.to_owned()),
         poll_min: Duration::from_millis(10),
         poll_max: Duration::from_millis(50),
         client: ClientConfig {
@@ -682,10 +688,69 @@ fn recorded_driver(
             reader_id: "tmr_record".into(),
             device_type: "bbpos_wisepos_e".into(),
             connection: StripeDriver::connection("acct_record", up),
+            records: tillgate_drivers::Records::new(Counted(tillgate_drivers::Records::store(
+                store.clone(),
+                None,
+            ))),
         },
         events,
     );
-    (driver, terminal)
+    (driver, terminal, store)
+}
+
+/// The saves the drivers of this process made themselves.
+static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Records that count the driver's own saves (a staged record the actor commits is not one).
+struct Counted(tillgate_drivers::Records);
+
+#[async_trait::async_trait]
+impl tillgate_drivers::records::RecordStore for Counted {
+    async fn load(
+        &self,
+        driver: &str,
+        reader: &str,
+    ) -> Result<Option<Value>, tillgate_drivers::records::RecordError> {
+        self.0.load(driver, reader).await
+    }
+    async fn save(
+        &self,
+        driver: &str,
+        reader: &str,
+        record: Value,
+    ) -> Result<(), tillgate_drivers::records::RecordError> {
+        SAVES.fetch_add(1, Ordering::SeqCst);
+        self.0.save(driver, reader, record).await
+    }
+    fn durable(&self) -> bool {
+        self.0.is_durable()
+    }
+    fn stages(&self) -> bool {
+        self.0.stages()
+    }
+}
+
+/// Starts a payment as the reader actor does: the driver's staged record committed (with the
+/// reader, in the gateway's commit) before `begin_payment` sends anything, which then makes no
+/// write of its own before the payment's first request.
+async fn begin_as_actor(
+    t: &mut Box<dyn tillgate_drivers::Terminal>,
+    store: &Arc<dyn tillgate_domain::store::Store>,
+    req: tillgate_drivers::PaymentRequest,
+) -> Result<tillgate_drivers::PaymentFuture, tillgate_drivers::DriverError> {
+    let staged = t
+        .prepare(&req)
+        .await?
+        .expect("the stripe driver stages its record in the gateway's database");
+    store.commit(vec![staged.into_write()]).await.unwrap();
+    let before = SAVES.load(Ordering::SeqCst);
+    let started = t.begin_payment(req).await;
+    assert_eq!(
+        SAVES.load(Ordering::SeqCst),
+        before,
+        "the driver wrote its record again after the actor's commit"
+    );
+    started
 }
 
 fn card(number: &str) -> tillgate_drivers::PresentedCard {
@@ -697,8 +762,9 @@ fn card(number: &str) -> tillgate_drivers::PresentedCard {
     }
 }
 
-/// The driver records every upstream write before it leaves, in a state directory that outlives
-/// the process: a driver started again on the same record (a crash in between) sends a write
+/// The driver records every upstream write before it leaves, in the gateway's database (through the
+/// actor's commit for a payment's two writes): a driver started again on the same record (a crash
+/// in between) sends a write
 /// whose answer was lost again only with the same key — Stripe keeps one PaymentIntent — finds a
 /// payment the customer finished while it was down even after the reader moved on, and numbers
 /// its new reader actions past the old ones, so a new attempt is never answered with an old one.
@@ -724,6 +790,7 @@ async fn a_restarted_driver_on_the_same_record_retries_with_the_same_key_and_str
     )
     .await;
     let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("a.db");
     let creations = |log: &RequestLog| -> Vec<String> {
         log.lock()
             .unwrap()
@@ -740,16 +807,16 @@ async fn a_restarted_driver_on_the_same_record_retries_with_the_same_key_and_str
         currency: "eur".into(),
         ..Default::default()
     };
-    let (d1, mut t1) = recorded_driver(state.path(), &base, &up);
-    let lost = t1.begin_payment(req.clone()).await;
+    let (d1, mut t1, s1) = recorded_driver(&db, &base, &up).await;
+    let lost = begin_as_actor(&mut t1, &s1, req.clone()).await;
     assert!(lost.is_err(), "a lost creation cannot start the payment");
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
     assert_eq!(mirrors(&b, "pi_record_1").await.len(), 1, "B committed it");
-    drop((t1, d1));
+    drop((t1, d1, s1));
 
     // Started again on the same record, it asks Stripe first, sending the creation again with
     // its recorded key (the only way to read a PaymentIntent whose id it never heard): B replays.
-    let (d2, mut t2) = recorded_driver(state.path(), &base, &up);
+    let (d2, mut t2, _s2) = recorded_driver(&db, &base, &up).await;
     assert_eq!(
         t2.recover("pi_record_1").await.unwrap(),
         Recovery::NotCharged
@@ -777,7 +844,7 @@ async fn a_restarted_driver_on_the_same_record_retries_with_the_same_key_and_str
     // 2. A payment waits for a card; the gateway dies; the customer taps at the Stripe reader,
     //    which then shows a cart (its last action no longer names the PaymentIntent). The record
     //    still does: the restarted driver finds the payment.
-    let (d3, mut t3) = recorded_driver(state.path(), &base, &up);
+    let (d3, mut t3, _s3) = recorded_driver(&db, &base, &up).await;
     let waiting = t3
         .begin_payment(PaymentRequest {
             reference: "pi_record_2".into(),
@@ -814,7 +881,7 @@ async fn a_restarted_driver_on_the_same_record_retries_with_the_same_key_and_str
         .await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["action"]["type"], "set_reader_display", "{r}");
-    let (d4, mut t4) = recorded_driver(state.path(), &base, &up);
+    let (d4, mut t4, s4) = recorded_driver(&db, &base, &up).await;
     match t4.recover("pi_record_2").await.unwrap() {
         Recovery::Known(PaymentOutcome::Approved(a)) => assert_eq!(a.amount, 900),
         other => panic!("the payment made while the gateway was down was missed: {other:?}"),
@@ -833,15 +900,15 @@ async fn a_restarted_driver_on_the_same_record_retries_with_the_same_key_and_str
         currency: "eur".into(),
         ..Default::default()
     };
-    let declining = t4.begin_payment(req.clone()).await.unwrap();
+    let declining = begin_as_actor(&mut t4, &s4, req.clone()).await.unwrap();
     t4.simulated()
         .unwrap()
         .present_card(card("4000000000000002"))
         .unwrap();
     assert!(matches!(declining.await, PaymentOutcome::Declined { .. }));
-    drop((t4, d4));
-    let (_d5, mut t5) = recorded_driver(state.path(), &base, &up);
-    let paying = t5.begin_payment(req).await.unwrap();
+    drop((t4, d4, s4));
+    let (_d5, mut t5, s5) = recorded_driver(&db, &base, &up).await;
+    let paying = begin_as_actor(&mut t5, &s5, req).await.unwrap();
     t5.simulated()
         .unwrap()
         .present_card(card("4242424242424242"))
@@ -863,12 +930,24 @@ async fn a_restarted_driver_on_the_same_record_retries_with_the_same_key_and_str
     let theirs = mirror(&b, "pi_record_3").await;
     assert_eq!(theirs["status"], "succeeded");
     assert_eq!(theirs["amount_received"], 1500);
-    // The record keeps keys and tillgate's ids, never a card number.
-    for f in std::fs::read_dir(state.path()).unwrap() {
-        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
-        assert!(text.contains("pi_record_3"));
-        assert!(!text.contains("4242424242424242") && !text.contains("4000000000000002"));
-    }
+    // The record, in the database, keeps keys and tillgate's ids, never a card number.
+    let text = s5
+        .driver_record("stripe", "tmr_record")
+        .await
+        .unwrap()
+        .expect("the record is in the database")
+        .to_string();
+    assert!(text.contains("pi_record_3"), "{text}");
+    assert!(!text.contains("4242424242424242") && !text.contains("4000000000000002"));
+    let files: Vec<_> = std::fs::read_dir(state.path())
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("a.db"))
+        .collect();
+    assert!(
+        files.is_empty(),
+        "no record files beside the database: {files:?}"
+    );
 }
 
 /// Every way an answer from Stripe can go wrong, on the two writes of a payment (the PaymentIntent

@@ -1,15 +1,12 @@
-//! What the driver remembers per terminal so a lost answer is never guessed: the last booking it saw
+//! What the driver remembers per reader so a lost answer is never guessed: the last booking it saw
 //! answered (the baseline a duplicate ticket is compared with), the terminal's clock offset learnt
-//! from its tickets, and the payment or refund in flight — written, durably when a state directory
-//! is configured, *before* its request leaves.
-
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+//! from its tickets, and the payment or refund in flight — written durably *before* its request
+//! leaves, as a [`crate::records`] record (the gateway's database).
 
 use serde::{Deserialize, Serialize};
 use tillgate_caisse_ap::codec::Answer;
+
+use crate::records::{legacy_name, Legacy};
 
 /// One booking as its answer (or its duplicate) shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,73 +78,19 @@ pub(crate) struct Record {
     pub answered: Option<Answered>,
 }
 
-/// Records of every terminal this driver talks to, keyed by `caisse-ap://host:port`.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Memory {
-    records: Arc<Mutex<HashMap<String, Record>>>,
-    dir: Option<PathBuf>,
-}
-
-impl Memory {
-    pub fn new(dir: Option<PathBuf>) -> Self {
-        Self {
-            records: Arc::default(),
-            dir,
-        }
-    }
-
-    pub fn is_durable(&self) -> bool {
-        self.dir.is_some()
-    }
-
-    pub fn get(&self, key: &str) -> Option<Record> {
-        if let Some(record) = self.lock().get(key) {
-            return Some(record.clone());
-        }
-        let path = self.dir.as_ref()?.join(file_name(key));
-        let record: Record = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-        self.lock().insert(key.to_owned(), record.clone());
-        Some(record)
-    }
-
-    /// Stores the record; on disk it reaches stable storage before this returns.
-    pub fn put(&self, key: &str, record: Record) -> std::io::Result<()> {
-        if let Some(dir) = &self.dir {
-            write_durably(dir, &file_name(key), &record)?;
-        }
-        self.lock().insert(key.to_owned(), record);
-        Ok(())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
-        self.records.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-fn file_name(key: &str) -> String {
-    let safe: String = key
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    format!("{safe}.json")
-}
-
-fn write_durably(dir: &Path, name: &str, record: &Record) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(&serde_json::to_vec(record).map_err(std::io::Error::other)?)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    std::fs::File::open(dir)?.sync_all()
+/// The file an earlier version kept a terminal's record in (`caisse-ap-state/`, named for the
+/// terminal's `caisse-ap://host:port`), imported into the reader's record the first time it is loaded.
+pub(crate) fn legacy(dir: &std::path::Path, terminal: &str) -> Legacy {
+    Legacy::json(dir.join(legacy_name(terminal, '_', '_', "json")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::{Kept, Records};
 
-    #[test]
-    fn records_survive_a_new_memory_on_the_same_dir() {
+    #[tokio::test]
+    async fn an_earlier_terminal_file_is_the_readers_record() {
         let dir = tempfile::tempdir().unwrap();
         let record = Record {
             last: Some(Seen {
@@ -171,11 +114,25 @@ mod tests {
                 terminal: serde_json::json!({"auth_code": "A1"}),
             }),
         };
-        Memory::new(Some(dir.path().into()))
-            .put("caisse-ap://127.0.0.1:1", record.clone())
-            .unwrap();
-        let fresh = Memory::new(Some(dir.path().into()));
-        assert_eq!(fresh.get("caisse-ap://127.0.0.1:1"), Some(record));
-        assert_eq!(fresh.get("caisse-ap://127.0.0.1:2"), None);
+        // As the driver wrote it before (one JSON file per terminal).
+        std::fs::write(
+            dir.path().join("caisse_ap___127_0_0_1_1.json"),
+            serde_json::to_vec(&record).unwrap(),
+        )
+        .unwrap();
+        let records = Records::memory();
+        let kept = |url: &str| -> Kept<Record> {
+            Kept::new(
+                records.clone(),
+                "caisse-ap",
+                "tmr_1",
+                Some(legacy(dir.path(), url)),
+            )
+        };
+        assert_eq!(
+            kept("caisse-ap://127.0.0.1:1").get().await.unwrap(),
+            Some(record)
+        );
+        assert_eq!(kept("caisse-ap://127.0.0.1:2").get().await.unwrap(), None);
     }
 }

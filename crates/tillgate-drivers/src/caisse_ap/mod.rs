@@ -6,7 +6,8 @@
 //! - `endpoint`: the registration code and the stored connection; `terminal`: the [`Terminal`] link,
 //!   payments (`CD=0`), refunds (`CD=1`) and cancellations of the last payment (`CD=2`);
 //! - `recovery`: a lost answer settled with the duplicate ticket (`CD=3`), matched by amount and time;
-//! - `memory`: the per-terminal record written before each request leaves; `mapping`: Caisse-AP ↔ Stripe.
+//! - `memory`: the per-reader record written before each request leaves (in the gateway's database,
+//!   see [`crate::records`]); `mapping`: Caisse-AP ↔ Stripe.
 
 mod endpoint;
 mod mapping;
@@ -25,8 +26,8 @@ use tokio::sync::mpsc;
 pub use endpoint::{Endpoint, DEFAULT_PORT};
 pub use terminal::CaisseApTerminal;
 
+use crate::records::{Kept, Records};
 use crate::{Attach, Driver, DriverError, Registration, Terminal, TerminalEvent};
-use memory::Memory;
 use terminal::Link;
 
 /// Settings of the Caisse-AP driver (per gateway, not per terminal).
@@ -37,9 +38,10 @@ pub struct CaisseApDriverConfig {
     pub answer_timeout: Duration,
     /// How long to keep reading after an answer parses whole (0.3 s, as Odoo).
     pub drain: Duration,
-    /// Where each terminal's in-flight request is recorded so it survives a gateway crash; `None`
-    /// keeps it in memory only.
-    pub state_dir: Option<PathBuf>,
+    /// Where an earlier version kept each terminal's record (`caisse-ap-state/`): a terminal's file
+    /// is imported into its reader's record (the gateway's database, handed in
+    /// [`Attach::records`]) the first time that is loaded.
+    pub legacy_state_dir: Option<PathBuf>,
     /// First pause between duplicate-ticket requests while a lost answer is unsettled.
     pub recovery_retry: Duration,
     /// Longest pause between them (each prints a duplicate ticket on a real terminal).
@@ -54,7 +56,7 @@ impl Default for CaisseApDriverConfig {
             connect_timeout: Duration::from_secs(5),
             answer_timeout: Duration::from_secs(180),
             drain: Duration::from_millis(300),
-            state_dir: None,
+            legacy_state_dir: None,
             recovery_retry: Duration::from_secs(2),
             recovery_max_retry: Duration::from_secs(60),
             identify_timeout: Duration::from_secs(2),
@@ -66,7 +68,6 @@ impl Default for CaisseApDriverConfig {
 #[derive(Clone)]
 pub struct CaisseApDriver {
     config: CaisseApDriverConfig,
-    memory: Memory,
 }
 
 impl CaisseApDriver {
@@ -77,8 +78,7 @@ impl CaisseApDriver {
     }
 
     pub fn with_config(config: CaisseApDriverConfig) -> Self {
-        let memory = Memory::new(config.state_dir.clone());
-        Self { config, memory }
+        Self { config }
     }
 
     fn options(&self, endpoint: &Endpoint) -> ClientOptions {
@@ -91,21 +91,36 @@ impl CaisseApDriver {
         }
     }
 
-    /// The terminal link for `endpoint` (what `attach` returns), usable without a reader actor.
+    /// The terminal link for `endpoint` (what `attach` returns), usable without a reader actor: its
+    /// record is kept in `records` under the terminal's `caisse-ap://host:port`.
     pub fn terminal(
         &self,
         endpoint: Endpoint,
+        records: Records,
         events: mpsc::Sender<TerminalEvent>,
     ) -> CaisseApTerminal {
-        CaisseApTerminal::new(Ok(self.link(endpoint, events)))
+        let reader = endpoint.public_url();
+        CaisseApTerminal::new(Ok(self.link(endpoint, records, &reader, events)))
     }
 
-    fn link(&self, endpoint: Endpoint, events: mpsc::Sender<TerminalEvent>) -> Arc<Link> {
+    fn link(
+        &self,
+        endpoint: Endpoint,
+        records: Records,
+        reader: &str,
+        events: mpsc::Sender<TerminalEvent>,
+    ) -> Arc<Link> {
+        let key = endpoint.public_url();
+        let legacy = self
+            .config
+            .legacy_state_dir
+            .as_deref()
+            .map(|d| memory::legacy(d, &key));
         Arc::new(Link {
             opts: self.options(&endpoint),
-            key: endpoint.public_url(),
+            memory: Kept::new(records, "caisse-ap", reader, legacy),
+            key,
             endpoint,
-            memory: self.memory.clone(),
             events,
             retry: self.config.recovery_retry,
             max_retry: self.config.recovery_max_retry,
@@ -133,7 +148,10 @@ impl Driver for CaisseApDriver {
     async fn register(&self, registration_code: &str) -> Result<Registration, DriverError> {
         let endpoint = Endpoint::parse(registration_code)?;
         let (events, _) = mpsc::channel(1);
-        self.link(endpoint.clone(), events).liveness().await?;
+        // Nothing is sent that needs a record.
+        self.link(endpoint.clone(), Records::memory(), "", events)
+            .liveness()
+            .await?;
         Ok(Registration {
             device_type: "caisse-ap".into(),
             serial_number: endpoint.public_url(),
@@ -145,7 +163,8 @@ impl Driver for CaisseApDriver {
     }
 
     fn attach(&self, attach: &Attach, events: mpsc::Sender<TerminalEvent>) -> Box<dyn Terminal> {
-        let link = Endpoint::from_connection(&attach.connection).map(|e| self.link(e, events));
+        let link = Endpoint::from_connection(&attach.connection)
+            .map(|e| self.link(e, attach.records.clone(), &attach.reader_id, events));
         Box::new(CaisseApTerminal::new(link))
     }
 

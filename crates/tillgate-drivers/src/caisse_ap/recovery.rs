@@ -48,7 +48,7 @@ pub(crate) async fn once(link: &Link, in_flight: &InFlight) -> Result<Settled, D
         }
         Err(e) => return Err(driver_error(&e)),
     };
-    let record = link.record();
+    let record = link.record().await?;
     decide(&answer, in_flight, record.clock_offset_secs, now_ms())
 }
 

@@ -15,11 +15,12 @@ use tokio::sync::{mpsc, watch};
 
 use super::endpoint::{currency_numeric, Endpoint};
 use super::mapping::{approval, driver_error, payment_outcome, terminal_facts};
-use super::memory::{Answered, InFlight, Memory, Record, Seen};
+use super::memory::{Answered, InFlight, Record, Seen};
 use super::recovery::{self, Settled};
+use crate::records::Kept;
 use crate::{
     DriverError, Heartbeat, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest,
-    Recovery, RefundOutcome, RefundRequest, Terminal, TerminalEvent,
+    Recovery, RefundOutcome, RefundRequest, Staged, Terminal, TerminalEvent,
 };
 
 /// Why a manual PaymentIntent cannot be taken on this terminal.
@@ -35,9 +36,11 @@ pub(crate) fn now_ms() -> i64 {
 /// Everything a transaction on one terminal needs; shared with the payment task.
 pub(crate) struct Link {
     pub endpoint: Endpoint,
+    /// `caisse-ap://host:port`, for the logs.
     pub key: String,
     pub opts: ClientOptions,
-    pub memory: Memory,
+    /// The reader's durable record (see `memory`).
+    pub memory: Kept<Record>,
     pub events: mpsc::Sender<TerminalEvent>,
     pub retry: Duration,
     pub max_retry: Duration,
@@ -82,21 +85,34 @@ pub(crate) fn probe_error(e: &ClientError) -> DriverError {
 }
 
 impl Link {
-    pub fn record(&self) -> Record {
-        self.memory.get(&self.key).unwrap_or_default()
+    /// The record (an empty one when none was ever saved); an error when it cannot be read.
+    pub async fn record(&self) -> Result<Record, DriverError> {
+        Ok(self.memory.get().await?.unwrap_or_default())
     }
 
-    pub fn save(&self, record: Record) -> Result<(), DriverError> {
-        self.memory.put(&self.key, record).map_err(|e| {
-            DriverError::Hardware(format!(
-                "cannot record the in-flight request on disk ({e}); nothing was sent"
-            ))
+    /// Saves the record durably; a request whose record this is must not leave on an error.
+    pub async fn save(&self, record: Record) -> Result<(), DriverError> {
+        self.memory.save(record).await.inspect_err(|e| {
+            tracing::error!(terminal = %self.key, error = %e, "the reader's record was not written");
         })
     }
 
-    fn save_logged(&self, record: Record) {
-        if let Err(e) = self.save(record) {
-            tracing::error!(terminal = %self.key, error = %e, "terminal record not written");
+    /// Saves a record the request already had its answer for (logged on failure: a recovery then
+    /// asks the terminal once more).
+    async fn save_logged(&self, record: Record) {
+        let _ = self.save(record).await;
+    }
+
+    /// Changes the record and saves it, logged on failure.
+    async fn update_logged(&self, f: impl FnOnce(&mut Record)) {
+        match self.record().await {
+            Ok(mut record) => {
+                f(&mut record);
+                self.save_logged(record).await;
+            }
+            Err(e) => {
+                tracing::error!(terminal = %self.key, error = %e, "the reader's record was not read")
+            }
         }
     }
 
@@ -181,42 +197,42 @@ impl Link {
     }
 
     /// Records a booking the terminal answered: the new baseline and the terminal's clock.
-    fn booked(&self, answer: &Answer, payment: Option<(String, i64)>, answered: Answered) {
-        let mut record = self.record();
-        record.answered = Some(answered);
+    async fn booked(&self, answer: &Answer, payment: Option<(String, i64)>, answered: Answered) {
         let seen = Seen::of(answer);
-        if let Some(printed) = seen.printed_at {
-            record.clock_offset_secs = Some(printed - now_ms().div_euclid(1000));
-        }
-        record.last = Some(seen);
-        record.last_payment = payment;
-        record.in_flight = None;
-        self.save_logged(record);
+        self.update_logged(|record| {
+            record.answered = Some(answered);
+            if let Some(printed) = seen.printed_at {
+                record.clock_offset_secs = Some(printed - now_ms().div_euclid(1000));
+            }
+            record.last = Some(seen);
+            record.last_payment = payment;
+            record.in_flight = None;
+        })
+        .await;
     }
 
     /// Records an approved debit before anyone is told of it, and gives its approval: the booking
     /// is kept for its PaymentIntent until the next one (the gateway may crash before it records it).
-    fn approved(&self, answer: &Answer, in_flight: &InFlight) -> crate::Approval {
+    async fn approved(&self, answer: &Answer, in_flight: &InFlight) -> crate::Approval {
         let approval = approval(answer, in_flight.amount, "payment");
         let kept = Answered::Payment {
             reference: in_flight.reference.clone(),
             approval: approval.clone(),
         };
-        self.booked(answer, payment_key(answer, in_flight.amount), kept);
+        self.booked(answer, payment_key(answer, in_flight.amount), kept)
+            .await;
         approval
     }
 
-    fn clear_in_flight(&self) {
-        let mut record = self.record();
-        record.in_flight = None;
-        self.save_logged(record);
+    async fn clear_in_flight(&self) {
+        self.update_logged(|record| record.in_flight = None).await;
     }
 
     /// Writes `in_flight` durably, before its request leaves.
-    fn begin(&self, in_flight: &InFlight) -> Result<(), DriverError> {
-        let mut record = self.record();
+    async fn begin(&self, in_flight: &InFlight) -> Result<(), DriverError> {
+        let mut record = self.record().await?;
         record.in_flight = Some(in_flight.clone());
-        self.save(record)
+        self.save(record).await
     }
 }
 
@@ -225,9 +241,21 @@ struct Running {
     outcome: watch::Receiver<Option<PaymentOutcome>>,
 }
 
+/// A debit ready to go: checked, the terminal held, its record (the debit in flight) staged.
+struct Ready {
+    link: Arc<Link>,
+    guard: tokio::sync::OwnedMutexGuard<()>,
+    in_flight: InFlight,
+    record: Record,
+    amount: u64,
+}
+
 pub struct CaisseApTerminal {
     link: Result<Arc<Link>, DriverError>,
     running: Option<Running>,
+    /// The debit `prepare` readied, holding the terminal until `begin_payment` sends it; any
+    /// other call drops it.
+    prepared: Option<(PaymentRequest, Ready)>,
 }
 
 impl CaisseApTerminal {
@@ -235,23 +263,13 @@ impl CaisseApTerminal {
         Self {
             link,
             running: None,
+            prepared: None,
         }
     }
 
-    fn link(&self) -> Result<Arc<Link>, DriverError> {
-        self.link.clone()
-    }
-
-    fn payment_running(&self) -> bool {
-        self.running
-            .as_ref()
-            .is_some_and(|r| r.outcome.borrow().is_none())
-    }
-}
-
-#[async_trait]
-impl Terminal for CaisseApTerminal {
-    async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+    /// Everything before the debit's record is written: the request checked, the terminal taken,
+    /// no interrupted request left unsettled.
+    async fn ready(&self, req: &PaymentRequest) -> Result<Ready, DriverError> {
         if req.collect_only {
             return Err(DriverError::Unsupported(
                 "Caisse-AP terminals read and authorise the card in one step; use process_payment_intent".into(),
@@ -279,7 +297,7 @@ impl Terminal for CaisseApTerminal {
             }
         }
         let guard = link.busy.clone().lock_owned().await;
-        let record = link.record();
+        let record = link.record().await?;
         if let Some(stale) = &record.in_flight {
             return Err(DriverError::Busy(format!(
                 "the outcome of an interrupted {} ({}) is not known yet; no new payment is sent until it is",
@@ -293,8 +311,63 @@ impl Terminal for CaisseApTerminal {
             sent_at_ms: now_ms(),
             baseline: record.last.clone(),
         };
-        // Written before the debit leaves: a crash from here on is settled, not guessed.
-        link.begin(&in_flight)?;
+        let record = Record {
+            in_flight: Some(in_flight.clone()),
+            ..record
+        };
+        Ok(Ready {
+            link,
+            guard,
+            in_flight,
+            record,
+            amount,
+        })
+    }
+
+    fn link(&self) -> Result<Arc<Link>, DriverError> {
+        self.link.clone()
+    }
+
+    fn payment_running(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|r| r.outcome.borrow().is_none())
+    }
+}
+
+#[async_trait]
+impl Terminal for CaisseApTerminal {
+    /// Readies the debit (holding the terminal) and stages it in flight for the actor's commit;
+    /// `begin_payment` then sends it without a write of its own.
+    async fn prepare(&mut self, req: &PaymentRequest) -> Result<Option<Staged>, DriverError> {
+        self.prepared = None;
+        let ready = self.ready(req).await?;
+        let staged = ready.link.memory.stage(&ready.record)?;
+        if staged.is_some() {
+            self.prepared = Some((req.clone(), ready));
+        }
+        Ok(staged)
+    }
+
+    async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        let prepared = self.prepared.take().filter(|(p, _)| *p == req);
+        let Ready {
+            link,
+            guard,
+            in_flight,
+            record,
+            amount,
+        } = match prepared {
+            // The caller committed the staged record: it is durable.
+            Some((_, ready)) => ready,
+            None => {
+                let ready = self.ready(&req).await?;
+                // Written before the debit leaves: a crash from here on is settled, not guessed.
+                ready.link.save(ready.record.clone()).await?;
+                ready
+            }
+        };
+        link.memory.adopt(record);
         let (tx, mut rx) = watch::channel(None);
         self.running = Some(Running {
             reference: req.reference,
@@ -321,6 +394,7 @@ impl Terminal for CaisseApTerminal {
     }
 
     async fn cancel(&mut self) -> Result<(), DriverError> {
+        self.prepared = None;
         if self.payment_running() {
             return Err(DriverError::Busy(
                 "Caisse-AP has no abort from the cash register: cancel the payment on the terminal itself".into(),
@@ -330,6 +404,7 @@ impl Terminal for CaisseApTerminal {
     }
 
     async fn refund(&mut self, req: RefundRequest) -> Result<RefundOutcome, DriverError> {
+        self.prepared = None;
         if self.payment_running() {
             return Err(DriverError::Busy(
                 "a payment is running on the terminal".into(),
@@ -347,6 +422,7 @@ impl Terminal for CaisseApTerminal {
     }
 
     async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
+        self.prepared = None;
         if let Some(running) = self.running.as_ref().filter(|r| r.reference == reference) {
             return match running.outcome.borrow().clone() {
                 Some(outcome) => Ok(Recovery::Known(outcome)),
@@ -354,13 +430,13 @@ impl Terminal for CaisseApTerminal {
             };
         }
         let link = self.link()?;
-        let Some(record) = link.memory.get(&link.key) else {
+        let Some(record) = link.memory.get().await? else {
             if link.memory.is_durable() {
                 // The record is written before any debit leaves: none means none was sent.
                 return Ok(Recovery::NotCharged);
             }
             return Err(DriverError::Unsupported(
-                "the Caisse-AP driver keeps no durable record (no state dir); the payment's fate cannot be proven".into(),
+                "the Caisse-AP driver keeps no durable record of this reader (records in memory only); the payment's fate cannot be proven".into(),
             ));
         };
         if let Some(Answered::Payment {
@@ -379,11 +455,11 @@ impl Terminal for CaisseApTerminal {
         let _guard = link.busy.clone().lock_owned().await;
         match recovery::once(&link, &in_flight).await {
             Ok(Settled::Booked(answer)) => Ok(Recovery::Known(PaymentOutcome::Approved(
-                link.approved(&answer, &in_flight),
+                link.approved(&answer, &in_flight).await,
             ))),
             Ok(Settled::NotBooked(why)) => {
                 tracing::info!(terminal = %link.key, reference, why, "interrupted payment was not booked");
-                link.clear_in_flight();
+                link.clear_in_flight().await;
                 Ok(Recovery::NotCharged)
             }
             Err(e) => {
@@ -395,6 +471,7 @@ impl Terminal for CaisseApTerminal {
     }
 
     fn heartbeat(&mut self) -> HeartbeatFuture {
+        self.prepared = None;
         let link = match self.link() {
             Ok(link) => link,
             Err(e) => return Box::pin(async move { Err(e) }),
@@ -441,8 +518,10 @@ async fn run_payment(link: &Link, in_flight: &InFlight, amount: u64) -> PaymentO
             let answer = ex.answer;
             link.observe(&answer, Action::Debit);
             match answer.status {
-                Status::Done => return PaymentOutcome::Approved(link.approved(&answer, in_flight)),
-                Status::NotDone => link.clear_in_flight(),
+                Status::Done => {
+                    return PaymentOutcome::Approved(link.approved(&answer, in_flight).await)
+                }
+                Status::NotDone => link.clear_in_flight().await,
                 // Immediate mode was not asked for (`BA=0`): the result is still to come.
                 _ => {
                     return settle(
@@ -458,7 +537,7 @@ async fn run_payment(link: &Link, in_flight: &InFlight, amount: u64) -> PaymentO
         Err(e) => e,
     };
     if !failure.request_sent() {
-        link.clear_in_flight();
+        link.clear_in_flight().await;
         let e = driver_error(&failure);
         return PaymentOutcome::Failed {
             code: "terminal_reader_offline".into(),
@@ -481,10 +560,10 @@ async fn settle(link: &Link, in_flight: &InFlight, why: &str) -> PaymentOutcome 
     loop {
         match recovery::once(link, in_flight).await {
             Ok(Settled::Booked(answer)) => {
-                return PaymentOutcome::Approved(link.approved(&answer, in_flight))
+                return PaymentOutcome::Approved(link.approved(&answer, in_flight).await)
             }
             Ok(Settled::NotBooked(reason)) => {
-                link.clear_in_flight();
+                link.clear_in_flight().await;
                 let (code, what) = match why {
                     w if w.contains("no whole answer within") => (
                         "terminal_reader_timeout",
@@ -527,7 +606,7 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
         .ok()
         .filter(|a| *a > 0)
         .ok_or_else(|| DriverError::Refused("the refund amount must be positive".into()))?;
-    let mut record = link.record();
+    let mut record = link.record().await?;
     if let Some(stale) = record.in_flight.clone() {
         if stale.kind == "payment" {
             return Err(DriverError::Busy(format!(
@@ -540,7 +619,7 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
             Settled::Booked(answer) => {
                 let terminal = terminal_facts(&answer, &stale.kind);
                 if stale.reference == req.charge && stale.amount == req.amount {
-                    link.booked(&answer, None, refunded(req, &terminal));
+                    link.booked(&answer, None, refunded(req, &terminal)).await;
                     return Ok(RefundOutcome::Succeeded { terminal });
                 }
                 let earlier = Answered::Refund {
@@ -549,15 +628,15 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
                     refunded_before: None,
                     terminal,
                 };
-                link.booked(&answer, None, earlier);
+                link.booked(&answer, None, earlier).await;
                 return Err(DriverError::Busy(format!(
                     "an earlier refund of {} on charge {} was booked although its answer was lost; retry that refund to record it",
                     stale.amount, stale.reference
                 )));
             }
-            Settled::NotBooked(_) => link.clear_in_flight(),
+            Settled::NotBooked(_) => link.clear_in_flight().await,
         }
-        record = link.record();
+        record = link.record().await?;
     }
     if let Some(Answered::Refund {
         charge,
@@ -574,7 +653,7 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
             // is this refund's answer, not a second credit.
             let terminal = terminal.clone();
             record.answered = None;
-            link.save(record)?;
+            link.save(record).await?;
             return Ok(RefundOutcome::Succeeded { terminal });
         }
     }
@@ -599,7 +678,7 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
             sent_at_ms: now_ms(),
             baseline: record.last.clone(),
         };
-        link.begin(&in_flight)?;
+        link.begin(&in_flight).await?;
         let r = link.request(action, Some(amount));
         let answer = match exchange(&link.endpoint.addr(), &r, &link.opts).await {
             Ok(ex) => {
@@ -607,7 +686,7 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
                 ex.answer
             }
             Err(e) if !e.request_sent() => {
-                link.clear_in_flight();
+                link.clear_in_flight().await;
                 return Err(driver_error(&e));
             }
             Err(e) => {
@@ -615,11 +694,11 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
                 return match recovery::once(link, &in_flight).await {
                     Ok(Settled::Booked(answer)) => {
                         let terminal = terminal_facts(&answer, kind);
-                        link.booked(&answer, None, refunded(req, &terminal));
+                        link.booked(&answer, None, refunded(req, &terminal)).await;
                         Ok(RefundOutcome::Succeeded { terminal })
                     }
                     Ok(Settled::NotBooked(why)) => {
-                        link.clear_in_flight();
+                        link.clear_in_flight().await;
                         Ok(RefundOutcome::Failed {
                             reason: format!("the terminal's answer was lost ({e}) and its last ticket shows no refund ({why}); nothing was refunded"),
                         })
@@ -634,17 +713,17 @@ async fn run_refund(link: &Link, req: &RefundRequest) -> Result<RefundOutcome, D
         match answer.status {
             Status::Done => {
                 let terminal = terminal_facts(&answer, kind);
-                link.booked(&answer, None, refunded(req, &terminal));
+                link.booked(&answer, None, refunded(req, &terminal)).await;
                 return Ok(RefundOutcome::Succeeded { terminal });
             }
             // No cancellation on this terminal (or not of that payment): a credit instead.
             _ if action == Action::Cancel => {
-                link.clear_in_flight();
+                link.clear_in_flight().await;
                 tracing::info!(terminal = %link.key, detail = ?answer.detail, "cancellation refused; refunding with a credit");
                 continue;
             }
             _ => {
-                link.clear_in_flight();
+                link.clear_in_flight().await;
                 let af = answer.detail.clone().unwrap_or_default();
                 return Ok(RefundOutcome::Failed {
                     reason: format!(

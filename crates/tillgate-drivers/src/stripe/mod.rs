@@ -42,9 +42,10 @@ pub struct StripeDriverConfig {
     pub poll_max_fed: Duration,
     /// How recently the event feed must have answered to count as live.
     pub feed_max_age: Duration,
-    /// Where each reader's record of upstream writes is kept (`stripe-state/`, beside
-    /// `zvt-state/`); `None`: in memory only (a restart then numbers keys past the old ones).
-    pub state_dir: Option<std::path::PathBuf>,
+    /// Where an earlier version kept each reader's record of upstream writes (`stripe-state/`,
+    /// beside `zvt-state/`): a reader's file is imported into its record (the gateway's database,
+    /// handed in [`Attach::records`]) the first time it is loaded.
+    pub legacy_state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for StripeDriverConfig {
@@ -57,7 +58,7 @@ impl Default for StripeDriverConfig {
             view_max_age: Duration::from_secs(45),
             poll_max_fed: Duration::from_secs(10),
             feed_max_age: Duration::from_secs(15),
-            state_dir: None,
+            legacy_state_dir: None,
         }
     }
 }
@@ -74,8 +75,6 @@ pub(crate) struct ReaderView {
 
 pub(crate) struct Inner {
     pub config: StripeDriverConfig,
-    /// Each reader's record of its upstream writes, written before they leave.
-    pub memory: memory::Memory,
     /// The upstream of each tillgate account, by account id.
     upstreams: RwLock<HashMap<String, Arc<StripeClient>>>,
     /// The upstream readers last read, by (tillgate account, upstream reader id).
@@ -172,7 +171,6 @@ impl StripeDriver {
     pub fn new(config: StripeDriverConfig) -> Arc<StripeDriver> {
         Arc::new(StripeDriver {
             inner: Arc::new(Inner {
-                memory: memory::Memory::new(config.state_dir.clone()),
                 config,
                 upstreams: Default::default(),
                 views: Default::default(),

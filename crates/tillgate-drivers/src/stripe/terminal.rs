@@ -1,13 +1,14 @@
 //! One Stripe reader as a [`Terminal`]: tillgate's payment, display, refund, capture and release
 //! mapped to the upstream calls, outcomes followed by polling, lost answers re-read upstream.
-//! Every write is recorded (`memory.rs`) with its idempotency key before it leaves.
+//! Every write is recorded (`memory.rs`) with its idempotency key before it leaves; a payment's
+//! two writes are staged by [`Terminal::prepare`] for the reader actor's own commit.
 use super::client::{form_fields, CallError, StripeClient};
-use super::memory::Planned;
+use super::memory::{Draft, Memory, Planned};
 use super::Inner;
 use crate::{
     Approval, Attach, CaptureRequest, DriverError, Heartbeat, HeartbeatFuture, HoldOutcome,
     PaymentFuture, PaymentOutcome, PaymentRequest, PresentedCard, Recovery, RefundOutcome,
-    RefundRequest, ReleaseRequest, SimChange, SimulatedControls, Terminal,
+    RefundRequest, ReleaseRequest, SimChange, SimulatedControls, Staged, Terminal,
 };
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -48,6 +49,10 @@ pub(super) struct StripeTerminal {
     controls: Controls,
     /// The tillgate reader id: the name of this reader's record of upstream writes.
     id: String,
+    /// This reader's record of upstream writes, written before they leave.
+    memory: Memory,
+    /// The payment `prepare` staged the writes of, until `begin_payment` takes them.
+    prepared: Option<(PaymentRequest, Draft)>,
 }
 
 /// A write numbered by the reader's record (a reader action may be started again for one
@@ -75,13 +80,25 @@ fn keyed(op: &str, reference: &str, key: String, form: &[(String, String)]) -> P
 }
 
 /// Records `writes` before they leave; a record that cannot be written stops them.
-fn plan(inner: &Inner, reader: &str, writes: Vec<Planned>) -> Result<Vec<String>, DriverError> {
-    inner.memory.plan(reader, writes).map_err(|e| {
-        tracing::error!(reader, error = %e, "could not record an upstream write; not sending it");
-        DriverError::Refused(format!(
-            "the gateway could not record the request before sending it to Stripe ({e}); nothing was sent"
-        ))
+async fn plan(
+    memory: &Memory,
+    reader: &str,
+    writes: Vec<Planned>,
+) -> Result<Vec<String>, DriverError> {
+    memory.plan(writes).await.map_err(|e| {
+        tracing::error!(reader, error = %e, "could not record an upstream write; not sending it to Stripe");
+        e
     })
+}
+
+/// Whether `begin_payment` was given the request `prepare` staged the writes of (the same
+/// creation key and reader action).
+fn same_payment(a: &PaymentRequest, b: &PaymentRequest) -> bool {
+    a.reference == b.reference
+        && a.amount == b.amount
+        && a.currency == b.currency
+        && a.manual_capture == b.manual_capture
+        && a.collect_only == b.collect_only
 }
 
 fn map_call(e: CallError) -> DriverError {
@@ -94,6 +111,15 @@ fn map_call(e: CallError) -> DriverError {
             _ => DriverError::Refused(message.clone()),
         },
         CallError::NoAnswer(m) => DriverError::Timeout(format!("Stripe did not answer: {m}")),
+    }
+}
+
+/// The reader action that takes a payment.
+fn action_of(req: &PaymentRequest) -> &'static str {
+    if req.collect_only {
+        "collect_payment_method"
+    } else {
+        "process_payment_intent"
     }
 }
 
@@ -177,8 +203,10 @@ fn decline_of(code: Option<&str>, decline_code: Option<&str>) -> Decline {
 struct Follow {
     client: Arc<StripeClient>,
     inner: Arc<Inner>,
-    /// The tillgate reader (its record of upstream writes).
+    /// The tillgate reader.
     id: String,
+    /// Its record of upstream writes.
+    memory: Memory,
     /// The key of the write that started the action (cards presented to it are keyed by it).
     action_key: String,
     account: String,
@@ -192,7 +220,14 @@ struct Follow {
 
 impl StripeTerminal {
     pub(super) fn new(inner: Arc<Inner>, attach: &Attach) -> Self {
+        let memory = Memory::new(
+            attach.records.clone(),
+            &attach.reader_id,
+            inner.config.legacy_state_dir.as_deref(),
+        );
         StripeTerminal {
+            memory,
+            prepared: None,
             inner,
             account: attach.connection["account"]
                 .as_str()
@@ -204,8 +239,18 @@ impl StripeTerminal {
         }
     }
 
-    fn plan(&self, writes: Vec<Planned>) -> Result<Vec<String>, DriverError> {
-        plan(&self.inner, &self.id, writes)
+    async fn plan(&self, writes: Vec<Planned>) -> Result<Vec<String>, DriverError> {
+        plan(&self.memory, &self.id, writes).await
+    }
+
+    /// The two writes of a payment (the upstream PaymentIntent's creation and the reader action),
+    /// recorded at once before the first leaves.
+    fn payment_writes(&self, req: &PaymentRequest) -> Vec<Planned> {
+        let (create_key, form) = self.creation(req);
+        vec![
+            keyed("create_payment_intent", &req.reference, create_key, &form),
+            numbered(action_of(req), &req.reference, None),
+        ]
     }
 
     /// Records and sends one numbered write of this reader (display, label, cancel).
@@ -217,13 +262,13 @@ impl StripeTerminal {
         form: &[(String, String)],
     ) -> Result<Value, CallError> {
         let reader = self.reader.clone().unwrap_or_default();
-        let key = match self.plan(vec![numbered(op, &reader, None)]) {
+        let key = match self.plan(vec![numbered(op, &reader, None)]).await {
             Ok(k) => k.into_iter().next().unwrap_or_default(),
             Err(e) => return Err(CallError::NoAnswer(e.to_string())),
         };
         let answer = client.post(path, form, &key).await;
         if !matches!(answer, Err(CallError::NoAnswer(_))) {
-            self.inner.memory.answered(&self.id, &key, None);
+            self.memory.answered(&key, None);
         }
         answer
     }
@@ -248,7 +293,8 @@ impl StripeTerminal {
             &req.reference,
             key.clone(),
             &form,
-        )])?;
+        )])
+        .await?;
         self.create(client, req, &key, &form).await
     }
 
@@ -301,7 +347,7 @@ impl StripeTerminal {
                 other => map_call(other),
             })?;
         if let Some(id) = pi["id"].as_str() {
-            self.inner.memory.answered(&self.id, key, Some(id));
+            self.memory.answered(key, Some(id));
             self.inner
                 .mirrors
                 .write()
@@ -342,6 +388,7 @@ impl StripeTerminal {
         let key = format!("tillgate-{}-describe-{:016x}", req.reference, h.finish());
         if self
             .plan(vec![keyed("describe", &req.reference, key.clone(), &form)])
+            .await
             .is_err()
         {
             return;
@@ -350,7 +397,7 @@ impl StripeTerminal {
             .post(&format!("/v1/payment_intents/{id}"), &form, &key)
             .await
         {
-            Ok(_) => self.inner.memory.answered(&self.id, &key, Some(id)),
+            Ok(_) => self.memory.answered(&key, Some(id)),
             Err(e) => {
                 tracing::warn!(account = %self.account, error = %e.message(), "could not copy the description and metadata to the upstream PaymentIntent")
             }
@@ -371,7 +418,7 @@ impl StripeTerminal {
         let path = format!("/v1/terminal/readers/{reader}/{action}");
         let answer = client.post(&path, &form, key).await;
         if !matches!(answer, Err(CallError::NoAnswer(_))) {
-            self.inner.memory.answered(&self.id, key, Some(upstream_pi));
+            self.memory.answered(key, Some(upstream_pi));
         }
         match answer {
             Ok(_) => Ok(()),
@@ -385,7 +432,7 @@ impl StripeTerminal {
                     {
                         let a = &r["action"];
                         if a["status"] == "in_progress" && action_pi(a) == Some(upstream_pi) {
-                            self.inner.memory.answered(&self.id, key, Some(upstream_pi));
+                            self.memory.answered(key, Some(upstream_pi));
                             return Ok(());
                         }
                     }
@@ -402,7 +449,7 @@ impl StripeTerminal {
     /// only if its metadata says so.
     async fn recover_from_upstream(&mut self, reference: &str) -> Result<Recovery, DriverError> {
         let (client, reader) = self.upstream()?;
-        let sent = self.inner.memory.writes_for(&self.id, reference);
+        let sent = self.memory.writes_for(reference).await?;
         let r = client
             .get(&format!("/v1/terminal/readers/{reader}"), &[])
             .await
@@ -427,7 +474,7 @@ impl StripeTerminal {
                     .await
                     .map_err(map_call)?;
                 let id = pi["id"].as_str().map(str::to_owned);
-                self.inner.memory.answered(&self.id, &c.key, id.as_deref());
+                self.memory.answered(&c.key, id.as_deref());
                 upi = id;
             }
         }
@@ -482,6 +529,7 @@ impl StripeTerminal {
             client,
             inner: self.inner.clone(),
             id: self.id.clone(),
+            memory: self.memory.clone(),
             action_key,
             account: self.account.clone(),
             reader,
@@ -536,7 +584,7 @@ async fn follow(mut f: Follow) -> PaymentOutcome {
         if started.elapsed() > cfg.payment_limit {
             let key = format!("tillgate-{}-cancel-limit-{}", f.reference, f.upstream_pi);
             let planned = keyed("cancel_action", &f.reference, key.clone(), &[]);
-            if plan(&f.inner, &f.id, vec![planned]).is_ok() {
+            if plan(&f.memory, &f.id, vec![planned]).await.is_ok() {
                 let _ = f
                     .client
                     .post(
@@ -583,23 +631,23 @@ async fn forward_card(f: &Follow, card: PresentedCard, n: u32) {
     // Keyed by the action it presents to (recorded durably before it started): a second attempt
     // on one PaymentIntent (after a decline) has a new action, so a new key, where a key used
     // before would only replay. Test mode only, so noted without a flush of its own.
-    let key = f.inner.memory.note(
-        &f.id,
-        keyed(
+    let key = f
+        .memory
+        .note(keyed(
             "present_payment_method",
             &f.reference,
             format!("{}-present-{n}", f.action_key),
             // Never the card number: the record keeps no card data.
             &[],
-        ),
-    );
+        ))
+        .await;
     let path = format!(
         "/v1/test_helpers/terminal/readers/{}/present_payment_method",
         f.reader
     );
     let answer = f.client.post(&path, &form, &key).await;
     if !matches!(answer, Err(CallError::NoAnswer(_))) {
-        f.inner.memory.answered(&f.id, &key, Some(&f.upstream_pi));
+        f.memory.answered(&key, Some(&f.upstream_pi));
     }
     if let Err(e) = answer {
         tracing::warn!(account = %f.account, reader = %f.reader, error = %e.message(), "the upstream refused the presented card");
@@ -727,29 +775,38 @@ async fn outcome_of(
 
 #[async_trait]
 impl Terminal for StripeTerminal {
+    /// Numbers the payment's two writes and stages them for the actor's commit (see the trait).
+    async fn prepare(&mut self, req: &PaymentRequest) -> Result<Option<Staged>, DriverError> {
+        self.prepared = None;
+        self.upstream()?;
+        let draft = self.memory.draft(self.payment_writes(req)).await?;
+        let staged = self.memory.stage(&draft)?;
+        if staged.is_some() {
+            self.prepared = Some((req.clone(), draft));
+        }
+        Ok(staged)
+    }
+
     async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        let prepared = self.prepared.take();
         let (client, reader) = self.upstream()?;
-        let action = if req.collect_only {
-            "collect_payment_method"
-        } else {
-            "process_payment_intent"
-        };
-        // Both writes of a payment are recorded at once, before the first leaves.
+        let action = action_of(&req);
         let (create_key, form) = self.creation(&req);
-        let keys = self.plan(vec![
-            keyed(
-                "create_payment_intent",
-                &req.reference,
-                create_key.clone(),
-                &form,
-            ),
-            numbered(action, &req.reference, None),
-        ])?;
+        // Both writes of a payment are recorded at once, before the first leaves: in the actor's
+        // commit when it was prepared for this very payment, else here.
+        let keys = match prepared.filter(|(p, _)| same_payment(p, &req)) {
+            Some((_, draft)) => {
+                let keys = draft.keys.clone();
+                self.memory.adopt(draft);
+                keys
+            }
+            None => self.plan(self.payment_writes(&req)).await?,
+        };
         let action_key = keys.into_iter().nth(1).unwrap_or_default();
         let pi = match self.create(&client, &req, &create_key, &form).await {
             Ok(pi) => pi,
             Err(e) => {
-                self.inner.memory.unsent(&self.id, &action_key);
+                self.memory.unsent(&action_key);
                 return Err(e);
             }
         };
@@ -757,14 +814,14 @@ impl Terminal for StripeTerminal {
         match pi["status"].as_str().unwrap_or_default() {
             // Found already paid (an earlier attempt whose answer was lost): report that payment.
             "succeeded" | "requires_capture" | "processing" => {
-                self.inner.memory.unsent(&self.id, &action_key);
+                self.memory.unsent(&action_key);
             }
             "requires_payment_method" | "requires_confirmation" => {
                 self.start_action(&client, &reader, action, &action_key, &upi)
                     .await?;
             }
             other => {
-                self.inner.memory.unsent(&self.id, &action_key);
+                self.memory.unsent(&action_key);
                 return Err(DriverError::Refused(format!(
                     "the upstream PaymentIntent {upi} is {other} and cannot be paid"
                 )));
@@ -801,7 +858,8 @@ impl Terminal for StripeTerminal {
                 "confirm_payment_intent",
                 &req.reference,
                 Some(&upi),
-            )])?
+            )])
+            .await?
             .into_iter()
             .next()
             .unwrap_or_default();
@@ -848,10 +906,11 @@ impl Terminal for StripeTerminal {
             "tillgate-{}-refund-{}-{}",
             req.charge, req.refunded_before, req.amount
         );
-        self.plan(vec![keyed("refund", &req.charge, key.clone(), &form)])?;
+        self.plan(vec![keyed("refund", &req.charge, key.clone(), &form)])
+            .await?;
         let answer = client.post("/v1/refunds", &form, &key).await;
         if !matches!(answer, Err(CallError::NoAnswer(_))) {
-            self.inner.memory.answered(&self.id, &key, Some(upi));
+            self.memory.answered(&key, Some(upi));
         }
         match answer {
             Ok(r) if r["status"] == "failed" || r["status"] == "canceled" => {
@@ -883,12 +942,13 @@ impl Terminal for StripeTerminal {
             &req.payment_intent,
             key.clone(),
             &form,
-        )])?;
+        )])
+        .await?;
         let done = client
             .post(&format!("/v1/payment_intents/{upi}/capture"), &form, &key)
             .await;
         if !matches!(done, Err(CallError::NoAnswer(_))) {
-            self.inner.memory.answered(&self.id, &key, Some(&upi));
+            self.memory.answered(&key, Some(&upi));
         }
         let pi = match done {
             Ok(pi) => pi,
@@ -921,12 +981,13 @@ impl Terminal for StripeTerminal {
             &req.payment_intent,
             key.clone(),
             &[],
-        )])?;
+        )])
+        .await?;
         let answer = client
             .post(&format!("/v1/payment_intents/{upi}/cancel"), &[], &key)
             .await;
         if !matches!(answer, Err(CallError::NoAnswer(_))) {
-            self.inner.memory.answered(&self.id, &key, Some(&upi));
+            self.memory.answered(&key, Some(&upi));
         }
         match answer {
             Ok(_) => Ok(HoldOutcome::Done {
@@ -986,7 +1047,7 @@ impl Terminal for StripeTerminal {
     async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
         let found = self.recover_from_upstream(reference).await?;
         // Its fate is known now: the writes for it are no longer open.
-        if let Err(e) = self.inner.memory.settle(&self.id, reference) {
+        if let Err(e) = self.memory.settle(reference).await {
             tracing::warn!(reader = %self.id, error = %e, "could not note a recovered payment in the record of upstream writes");
         }
         Ok(found)

@@ -33,7 +33,7 @@ pub(crate) async fn capture(
         record.take_booked(|b| b.charge == req.charge && b.kind_is(&["book_total"]))
     {
         // This capture was booked before its answer was lost: that booking is the answer.
-        link.save(record)?;
+        link.save(record).await?;
         return Ok(if booked.amount == req.amount {
             HoldOutcome::Done {
                 terminal: booked.terminal,
@@ -48,16 +48,16 @@ pub(crate) async fn capture(
     if let Some(released) =
         record.take_booked(|b| b.charge == req.charge && b.kind_is(&["release"]))
     {
-        link.save(record)?;
+        link.save(record).await?;
         let _ = released;
         return Ok(HoldOutcome::Failed {
             reason: "the terminal already released this authorisation (a cancel whose answer was lost); nothing can be captured".into(),
         });
     }
-    begin(link, &record, "book_total", &req.charge, req.amount)?;
+    begin(link, &record, "book_total", &req.charge, req.amount).await?;
     let client = link.ready(slot).await?;
     let answer = client.book_total(receipt_no, trace, amount).await;
-    finish(link, slot, answer, "book_total")
+    finish(link, slot, answer, "book_total").await
 }
 
 /// Releases the whole hold of the reservation (cancel, or capture expiry).
@@ -72,7 +72,7 @@ pub(crate) async fn release(
     if let Some(booked) =
         record.take_booked(|b| b.charge == req.charge && b.kind_is(&["book_total", "release"]))
     {
-        link.save(record)?;
+        link.save(record).await?;
         return Ok(if booked.kind_is(&["release"]) {
             HoldOutcome::Done {
                 terminal: booked.terminal,
@@ -85,10 +85,10 @@ pub(crate) async fn release(
             }
         });
     }
-    begin(link, &record, "release", &req.charge, req.authorized)?;
+    begin(link, &record, "release", &req.charge, req.authorized).await?;
     let client = link.ready(slot).await?;
     let answer = client.preauth_reversal(receipt_no, amount).await;
-    finish(link, slot, answer, "release")
+    finish(link, slot, answer, "release").await
 }
 
 /// The terminal's record, with any interrupted payment, refund or hold settled first.
@@ -103,7 +103,7 @@ async fn prepare(link: &Link, slot: &mut Slot) -> Result<Record, DriverError> {
 }
 
 /// Writes the command about to be sent, before it leaves.
-fn begin(
+async fn begin(
     link: &Link,
     record: &Record,
     kind: &str,
@@ -120,11 +120,12 @@ fn begin(
         refund_in_flight: Some((kind.to_owned(), in_flight)),
         ..record.clone()
     })
+    .await
 }
 
 /// Records the answer. A link failure leaves the command in flight: the next command (or the
 /// retry) asks the terminal what happened before anything else.
-fn finish(
+async fn finish(
     link: &Link,
     slot: &mut Slot,
     answer: Result<AuthOutcome, ZvtError>,
@@ -138,16 +139,16 @@ fn finish(
         Ok(outcome) => outcome,
         Err(ZvtError::Nak(code)) => {
             // Refused outright: nothing was booked.
-            let mut record = link.record();
+            let mut record = link.record().await?;
             record.refund_in_flight = None;
-            link.save(record)?;
+            link.save(record).await?;
             return Ok(HoldOutcome::Failed {
                 reason: format!("the terminal refused the {what} (NAK {code:02X})"),
             });
         }
         Err(e) => return Err(map_failure(slot, e)),
     };
-    let mut record = link.record();
+    let mut record = link.record().await?;
     let sent = record.refund_in_flight.take();
     match outcome {
         AuthOutcome::Approved(tx) => {
@@ -161,13 +162,13 @@ fn finish(
                 refunded_before: None,
                 terminal: terminal.clone(),
             });
-            link.save(record)?;
+            link.save(record).await?;
             Ok(HoldOutcome::Done { terminal })
         }
         AuthOutcome::Declined { text, .. } | AuthOutcome::Aborted { text, .. } => {
             record.baseline_known = false;
             record.last = None;
-            link.save(record)?;
+            link.save(record).await?;
             Ok(HoldOutcome::Failed {
                 reason: format!("the terminal refused the {what}: {text}"),
             })

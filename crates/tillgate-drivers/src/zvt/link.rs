@@ -1,5 +1,6 @@
 //! One terminal's connection as the driver holds it: connect-and-register on demand, the settings, the
-//! memory record, and the prompt channel to the reader actor. Shared by the terminal and its payment task.
+//! reader's durable record, and the prompt channel to the reader actor. Shared by the terminal and its
+//! payment task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use tokio::time::Instant;
 
 use super::endpoint::Endpoint;
 use super::mapping::driver_error;
-use super::memory::{Memory, Record};
+use super::memory::Record;
+use crate::records::Kept;
 use crate::{DriverError, Heartbeat, TerminalEvent};
 
 /// The connection slot: `None` until connected, and again after the link failed.
@@ -20,9 +22,10 @@ pub(crate) type Slot = OwnedMutexGuard<Option<ZvtClient>>;
 pub(crate) struct Link {
     pub endpoint: Arc<Endpoint>,
     pub opts: ClientOptions,
-    /// `zvt://host:port`, the memory key.
+    /// `zvt://host:port`, for the logs.
     pub key: String,
-    pub memory: Memory,
+    /// The reader's durable record (see `memory`).
+    pub memory: Kept<Record>,
     pub client: Arc<Mutex<Option<ZvtClient>>>,
     pub events: mpsc::Sender<TerminalEvent>,
     /// Pause between attempts to reach a terminal whose link dropped mid-payment.
@@ -72,14 +75,22 @@ impl Link {
         }
     }
 
-    pub fn record(&self) -> Record {
-        self.memory.get(&self.key).unwrap_or_default()
+    /// The record (an empty one when none was ever saved); an error when it cannot be read.
+    pub async fn record(&self) -> Result<Record, DriverError> {
+        Ok(self.memory.get().await?.unwrap_or_default())
     }
 
-    pub fn save(&self, record: Record) -> Result<(), DriverError> {
-        self.memory.put(&self.key, record).map_err(|e| {
-            DriverError::Hardware(format!("cannot record the payment state durably: {e}"))
+    /// Saves the record durably; a command whose record this is must not leave on an error.
+    pub async fn save(&self, record: Record) -> Result<(), DriverError> {
+        self.memory.save(record).await.inspect_err(|e| {
+            tracing::error!(terminal = %self.key, error = %e, "the reader's record was not written");
         })
+    }
+
+    /// Saves a record the command already had its answer for (a failure is logged: the record
+    /// then lags, and a recovery asks the terminal once more).
+    pub async fn save_logged(&self, record: Record) {
+        let _ = self.save(record).await;
     }
 
     /// Tells the reader actor what the terminal shows; dropped when the actor is slow.

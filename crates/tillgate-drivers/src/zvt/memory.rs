@@ -1,15 +1,12 @@
-//! What the driver remembers per terminal so a lost payment or refund answer is never guessed: the
+//! What the driver remembers per reader so a lost payment or refund answer is never guessed: the
 //! last booked transaction it saw (the baseline) and the payment or refund in flight, written
-//! *before* its command is sent. Kept in memory and, when a state directory is configured, in one small JSON file per terminal
-//! so the record survives a gateway crash.
-
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+//! *before* its command is sent — a [`crate::records`] record, in the gateway's database, so it
+//! survives a gateway crash and is read by the instance that takes the reader over.
 
 use serde::{Deserialize, Serialize};
 use tillgate_zvt::client::Transaction;
+
+use crate::records::{legacy_name, Legacy};
 
 /// Identifies one booked transaction on a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,82 +105,20 @@ impl Record {
     }
 }
 
-/// Records of every terminal this driver talks to, keyed by `zvt://host:port`.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Memory {
-    records: Arc<Mutex<HashMap<String, Record>>>,
-    dir: Option<PathBuf>,
-}
-
-impl Memory {
-    pub fn new(dir: Option<PathBuf>) -> Self {
-        Self {
-            records: Arc::default(),
-            dir,
-        }
-    }
-
-    /// Whether records survive a restart of the gateway.
-    pub fn is_durable(&self) -> bool {
-        self.dir.is_some()
-    }
-
-    /// The record of `key`, or `None` when this driver never wrote one (in memory or on disk).
-    pub fn get(&self, key: &str) -> Option<Record> {
-        if let Some(record) = self.lock().get(key) {
-            return Some(record.clone());
-        }
-        let record = self.read_file(key)?;
-        self.lock().insert(key.to_string(), record.clone());
-        Some(record)
-    }
-
-    /// Stores the record; on disk it is flushed to stable storage before this returns.
-    pub fn put(&self, key: &str, record: Record) -> std::io::Result<()> {
-        if let Some(dir) = &self.dir {
-            write_durably(dir, &file_name(key), &record)?;
-        }
-        self.lock().insert(key.to_string(), record);
-        Ok(())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
-        self.records.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn read_file(&self, key: &str) -> Option<Record> {
-        let path = self.dir.as_ref()?.join(file_name(key));
-        let bytes = std::fs::read(path).ok()?;
-        serde_json::from_slice(&bytes).ok()
-    }
-}
-
-fn file_name(key: &str) -> String {
-    let safe: String = key
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    format!("{safe}.json")
-}
-
-fn write_durably(dir: &Path, name: &str, record: &Record) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(&serde_json::to_vec(record).map_err(std::io::Error::other)?)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    // The rename itself must reach the disk too.
-    std::fs::File::open(dir)?.sync_all()
+/// The file an earlier version kept a terminal's record in (`zvt-state/`, named for the terminal's
+/// `zvt://host:port`), imported into the reader's record the first time it is loaded.
+pub(crate) fn legacy(dir: &std::path::Path, terminal: &str) -> Legacy {
+    Legacy::json(dir.join(legacy_name(terminal, '_', '_', "json")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::{Kept, Records};
 
-    #[test]
-    fn records_survive_a_new_memory_on_the_same_dir() {
-        let dir = std::env::temp_dir().join(format!("tillgate-zvt-mem-{}", std::process::id()));
+    #[tokio::test]
+    async fn an_earlier_terminal_file_is_the_readers_record_and_survives_a_new_kept() {
+        let dir = tempfile::tempdir().unwrap();
         let record = Record {
             baseline_known: true,
             last: Some(TxKey {
@@ -221,12 +156,22 @@ mod tests {
             refund_answered: None,
             reservations_refused: true,
         };
-        Memory::new(Some(dir.clone()))
-            .put("zvt://127.0.0.1:1", record.clone())
-            .unwrap();
-        let fresh = Memory::new(Some(dir.clone()));
-        assert_eq!(fresh.get("zvt://127.0.0.1:1"), Some(record));
-        assert_eq!(fresh.get("zvt://127.0.0.1:2"), None);
-        let _ = std::fs::remove_dir_all(dir);
+        // As the driver wrote it before (one JSON file per terminal).
+        std::fs::write(
+            dir.path().join("zvt___127_0_0_1_1.json"),
+            serde_json::to_vec(&record).unwrap(),
+        )
+        .unwrap();
+        let records = Records::memory();
+        let kept = |url: &str| -> Kept<Record> {
+            Kept::new(
+                records.clone(),
+                "zvt",
+                "tmr_1",
+                Some(legacy(dir.path(), url)),
+            )
+        };
+        assert_eq!(kept("zvt://127.0.0.1:1").get().await.unwrap(), Some(record));
+        assert_eq!(kept("zvt://127.0.0.1:2").get().await.unwrap(), None);
     }
 }

@@ -6,7 +6,8 @@
 //! - `terminal`: the [`Terminal`] link; `payment`: one payment and its recovery after a link drop;
 //! - `hold`: a pre-authorisation's Book Total (capture) and Pre-Authorisation Reversal (release);
 //! - `liveness`: the status enquiry behind the fleet monitor's heartbeat;
-//! - `memory`: the per-terminal record that makes recovery a fact, not a guess; `mapping`: ZVT ↔ Stripe.
+//! - `memory`: the per-reader record that makes recovery a fact, not a guess (in the gateway's
+//!   database, see [`crate::records`]); `mapping`: ZVT ↔ Stripe.
 
 mod endpoint;
 mod hold;
@@ -29,10 +30,10 @@ use tokio::sync::mpsc;
 pub use endpoint::Endpoint;
 pub use terminal::ZvtTerminal;
 
+use crate::records::{Kept, Records};
 use crate::{Attach, Driver, DriverError, Registration, Terminal, TerminalEvent};
 use link::Link;
 use mapping::driver_error;
-use memory::Memory;
 
 /// Settings of the ZVT driver (per gateway, not per terminal).
 #[derive(Debug, Clone)]
@@ -44,9 +45,10 @@ pub struct ZvtDriverConfig {
     pub connect_timeout: Duration,
     /// TCP keep-alive idle time, so links that die overnight are noticed.
     pub keepalive: Duration,
-    /// Where each terminal's in-flight payment is recorded so it survives a gateway crash. With `None`
-    /// the record lives in memory only: link drops are recovered, a crash mid-payment is not provable.
-    pub state_dir: Option<PathBuf>,
+    /// Where an earlier version kept each terminal's record (`zvt-state/`): a terminal's file is
+    /// imported into its reader's record (the gateway's database, handed in [`Attach::records`])
+    /// the first time that is loaded.
+    pub legacy_state_dir: Option<PathBuf>,
     /// Pause between attempts to reach a terminal whose link dropped mid-payment.
     pub recovery_retry: Duration,
 }
@@ -58,7 +60,7 @@ impl Default for ZvtDriverConfig {
             command_timeout: Duration::from_secs(180),
             connect_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(30),
-            state_dir: None,
+            legacy_state_dir: None,
             recovery_retry: Duration::from_secs(1),
         }
     }
@@ -68,7 +70,6 @@ impl Default for ZvtDriverConfig {
 #[derive(Clone)]
 pub struct ZvtDriver {
     config: ZvtDriverConfig,
-    memory: Memory,
 }
 
 impl ZvtDriver {
@@ -79,8 +80,7 @@ impl ZvtDriver {
     }
 
     pub fn with_config(config: ZvtDriverConfig) -> Self {
-        let memory = Memory::new(config.state_dir.clone());
-        Self { config, memory }
+        Self { config }
     }
 
     fn client_options(&self, endpoint: &Endpoint) -> ClientOptions {
@@ -95,21 +95,36 @@ impl ZvtDriver {
         }
     }
 
-    /// The terminal link for `endpoint` (what `attach` returns), usable without a reader actor.
-    pub fn terminal(&self, endpoint: Endpoint, events: mpsc::Sender<TerminalEvent>) -> ZvtTerminal {
-        ZvtTerminal::new(self.link(endpoint, events))
+    /// The terminal link for `endpoint` (what `attach` returns), usable without a reader actor: its
+    /// record is kept in `records` under the terminal's `zvt://host:port`.
+    pub fn terminal(
+        &self,
+        endpoint: Endpoint,
+        records: Records,
+        events: mpsc::Sender<TerminalEvent>,
+    ) -> ZvtTerminal {
+        let reader = endpoint.public_url();
+        ZvtTerminal::new(self.link(endpoint, records, &reader, events))
     }
 
     fn link(
         &self,
         endpoint: Endpoint,
+        records: Records,
+        reader: &str,
         events: mpsc::Sender<TerminalEvent>,
     ) -> Result<Link, DriverError> {
+        let key = endpoint.public_url();
+        let legacy = self
+            .config
+            .legacy_state_dir
+            .as_deref()
+            .map(|d| memory::legacy(d, &key));
         Ok(Link {
             opts: self.client_options(&endpoint),
-            key: endpoint.public_url(),
+            memory: Kept::new(records, "zvt", reader, legacy),
+            key,
             endpoint: Arc::new(endpoint),
-            memory: self.memory.clone(),
             client: Arc::default(),
             events,
             retry: self.config.recovery_retry,
@@ -169,8 +184,9 @@ impl Driver for ZvtDriver {
     }
 
     fn attach(&self, attach: &Attach, events: mpsc::Sender<TerminalEvent>) -> Box<dyn Terminal> {
-        let link = Endpoint::from_connection(&attach.connection)
-            .and_then(|endpoint| self.link(endpoint, events));
+        let link = Endpoint::from_connection(&attach.connection).and_then(|endpoint| {
+            self.link(endpoint, attach.records.clone(), &attach.reader_id, events)
+        });
         Box::new(ZvtTerminal::new(link))
     }
 

@@ -13,7 +13,7 @@ use crate::{DriverError, PaymentOutcome, Recovery};
 /// Learns the terminal's last booked transaction when the driver does not know it (first payment
 /// after a start, or after a decline), so a later recovery can tell "new" from "old".
 pub(crate) async fn learn_baseline(link: &Link, slot: &mut Slot) -> Result<Record, DriverError> {
-    let mut record = link.record();
+    let mut record = link.record().await?;
     if record.baseline_known {
         return Ok(record);
     }
@@ -25,7 +25,7 @@ pub(crate) async fn learn_baseline(link: &Link, slot: &mut Slot) -> Result<Recor
         Err(e) => return Err(map_failure(slot, e)),
     };
     record.baseline_known = true;
-    link.save(record.clone())?;
+    link.save(record.clone()).await?;
     Ok(record)
 }
 
@@ -54,23 +54,22 @@ pub(crate) async fn run(
     let finished = match result {
         Ok(AuthOutcome::Approved(tx)) => {
             let approval = approval(&tx, in_flight.amount, kind_of(&in_flight));
-            if let Err(e) = keep_approval(&link, &in_flight, TxKey::of(&tx), &approval) {
+            if let Err(e) = keep_approval(&link, &in_flight, TxKey::of(&tx), &approval).await {
                 tracing::error!(terminal = %link.key, error = %e, "payment outcome not recorded");
             }
             PaymentOutcome::Approved(approval)
         }
         Ok(auth) => {
-            forget_baseline(&link);
+            forget_baseline(&link).await;
             payment_outcome(auth, in_flight.amount, kind_of(&in_flight))
         }
         Err(ZvtError::Nak(code)) if in_flight.reserve => {
             // The terminal has no pre-authorisation: remember it, so the next manual PaymentIntent
             // is refused before anything is sent; nothing was charged.
-            clear_in_flight(&link, in_flight.baseline);
-            let mut record = link.record();
-            record.reservations_refused = true;
-            if let Err(e) = link.save(record) {
-                tracing::error!(terminal = %link.key, error = %e, "refusal not recorded");
+            clear_in_flight(&link, in_flight.baseline).await;
+            if let Ok(mut record) = link.record().await {
+                record.reservations_refused = true;
+                link.save_logged(record).await;
             }
             PaymentOutcome::Failed {
                 code: "terminal_reader_failed".into(),
@@ -82,7 +81,7 @@ pub(crate) async fn run(
         }
         Err(e @ (ZvtError::Nak(_) | ZvtError::NotZvt { .. })) => {
             // The terminal refused the command itself: nothing was charged.
-            clear_in_flight(&link, in_flight.baseline);
+            clear_in_flight(&link, in_flight.baseline).await;
             if matches!(e, ZvtError::NotZvt { .. }) {
                 *slot = None;
             }
@@ -145,12 +144,12 @@ pub(crate) async fn recover_once(
     };
     let Some(tx) = last else {
         // The last receipt is no booking (or there is none): the payment did not charge the card.
-        clear_in_flight(link, in_flight.baseline);
+        clear_in_flight(link, in_flight.baseline).await;
         return Ok(Recovery::NotCharged);
     };
     let key = TxKey::of(&tx);
     if Some(key) == in_flight.baseline {
-        clear_in_flight(link, Some(key));
+        clear_in_flight(link, Some(key)).await;
         return Ok(Recovery::NotCharged);
     }
     let amount = u64::try_from(in_flight.amount).ok();
@@ -161,7 +160,7 @@ pub(crate) async fn recover_once(
         )));
     }
     let approval = approval(&tx, in_flight.amount, kind_of(in_flight));
-    keep_approval(link, in_flight, key, &approval)?;
+    keep_approval(link, in_flight, key, &approval).await?;
     Ok(Recovery::Known(PaymentOutcome::Approved(approval)))
 }
 
@@ -176,13 +175,13 @@ fn kind_of(in_flight: &InFlight) -> &'static str {
 
 /// Records an approved booking before anyone is told of it: the new baseline, nothing in flight,
 /// and the approval kept for its PaymentIntent (the gateway may crash before it records it).
-fn keep_approval(
+async fn keep_approval(
     link: &Link,
     in_flight: &InFlight,
     key: TxKey,
     approval: &crate::Approval,
 ) -> Result<(), DriverError> {
-    let mut record = link.record();
+    let mut record = link.record().await?;
     record.baseline_known = true;
     record.last = Some(key);
     record.in_flight = None;
@@ -190,27 +189,25 @@ fn keep_approval(
         reference: in_flight.reference.clone(),
         approval: approval.clone(),
     });
-    link.save(record)
+    link.save(record).await
 }
 
 /// Records a command that booked nothing: the next payment re-learns the baseline (a terminal may
 /// count failures as receipts).
-fn forget_baseline(link: &Link) {
-    let mut record = link.record();
-    record.baseline_known = false;
-    record.last = None;
-    record.in_flight = None;
-    if let Err(e) = link.save(record) {
-        tracing::error!(terminal = %link.key, error = %e, "payment outcome not recorded");
+async fn forget_baseline(link: &Link) {
+    if let Ok(mut record) = link.record().await {
+        record.baseline_known = false;
+        record.last = None;
+        record.in_flight = None;
+        link.save_logged(record).await;
     }
 }
 
-fn clear_in_flight(link: &Link, last: Option<TxKey>) {
-    let mut record = link.record();
-    record.baseline_known = true;
-    record.last = last;
-    record.in_flight = None;
-    if let Err(e) = link.save(record) {
-        tracing::error!(terminal = %link.key, error = %e, "payment outcome not recorded");
+async fn clear_in_flight(link: &Link, last: Option<TxKey>) {
+    if let Ok(mut record) = link.record().await {
+        record.baseline_known = true;
+        record.last = last;
+        record.in_flight = None;
+        link.save_logged(record).await;
     }
 }

@@ -38,7 +38,7 @@ pub(crate) async fn run(
             && b.kind_is(&["refund", "reversal"])
     }) {
         // This very refund was booked before its answer was lost: report that booking.
-        link.save(record)?;
+        link.save(record).await?;
         return Ok(RefundOutcome::Succeeded {
             terminal: booked.terminal,
         });
@@ -58,7 +58,7 @@ pub(crate) async fn run(
     let mut outcome = None;
     let mut kind = "refund";
     if let (true, Some(receipt_no)) = (req.full, receipt_no) {
-        begin(link, &record, "reversal", &in_flight)?;
+        begin(link, &record, "reversal", &in_flight).await?;
         let client = link.ready(slot).await?;
         match client.reversal(receipt_no).await {
             // The batch was closed since: only a refund can give the money back.
@@ -76,7 +76,7 @@ pub(crate) async fn run(
     let outcome = match outcome {
         Some(outcome) => outcome,
         None => {
-            begin(link, &record, "refund", &in_flight)?;
+            begin(link, &record, "refund", &in_flight).await?;
             let client = link.ready(slot).await?;
             client
                 .refund(amount)
@@ -85,7 +85,7 @@ pub(crate) async fn run(
         }
     };
     // Answered: whatever it was, nothing is in flight any more.
-    let mut record = link.record();
+    let mut record = link.record().await?;
     record.refund_in_flight = None;
     Ok(match outcome {
         AuthOutcome::Approved(tx) => {
@@ -101,14 +101,14 @@ pub(crate) async fn run(
                 refunded_before: Some(req.refunded_before),
                 terminal: terminal.clone(),
             });
-            link.save(record)?;
+            link.save(record).await?;
             RefundOutcome::Succeeded { terminal }
         }
         AuthOutcome::Declined { text, .. } | AuthOutcome::Aborted { text, .. } => {
             // A terminal may count a failure as a receipt: learn the baseline again next time.
             record.baseline_known = false;
             record.last = None;
-            link.save(record)?;
+            link.save(record).await?;
             RefundOutcome::Failed {
                 reason: format!("the terminal refused the {kind}: {text}"),
             }
@@ -117,7 +117,7 @@ pub(crate) async fn run(
 }
 
 /// Writes the refund about to be sent, before it leaves.
-fn begin(
+async fn begin(
     link: &Link,
     record: &Record,
     kind: &str,
@@ -127,6 +127,7 @@ fn begin(
         refund_in_flight: Some((kind.to_owned(), in_flight.clone())),
         ..record.clone()
     })
+    .await
 }
 
 /// Resolves a refund left in flight by a crash or a lost link: asks the terminal for its last
@@ -169,6 +170,6 @@ pub(crate) async fn settle_stale(
         _ => {}
     }
     record.refund_in_flight = None;
-    link.save(record.clone())?;
+    link.save(record.clone()).await?;
     Ok(record)
 }

@@ -10,12 +10,12 @@ use tillgate_zvt::client::{AbortHandle, ZvtError};
 use tokio::sync::watch;
 
 use super::endpoint::currency_numeric;
-use super::link::{map_failure, Link};
-use super::memory::InFlight;
+use super::link::{map_failure, Link, Slot};
+use super::memory::{InFlight, Record};
 use super::payment;
 use crate::{
     CaptureRequest, DriverError, HeartbeatFuture, HoldOutcome, PaymentFuture, PaymentOutcome,
-    PaymentRequest, Recovery, RefundOutcome, RefundRequest, ReleaseRequest, Terminal,
+    PaymentRequest, Recovery, RefundOutcome, RefundRequest, ReleaseRequest, Staged, Terminal,
 };
 
 /// Why a manual PaymentIntent cannot be held on this terminal.
@@ -31,12 +31,27 @@ struct Running {
     outcome: watch::Receiver<Option<PaymentOutcome>>,
 }
 
+/// A payment ready to go: checked, the terminal's baseline learnt, the link up and held, and its
+/// record (the Authorization in flight) staged for the caller's commit.
+struct Ready {
+    link: Link,
+    slot: Slot,
+    in_flight: InFlight,
+    /// The reader's record with `in_flight` in it, as it must be durable before the command leaves.
+    record: Record,
+    currency: u16,
+    abort: AbortHandle,
+}
+
 pub struct ZvtTerminal {
     /// `Err` when the reader's stored connection could not be read; every call reports it.
     link: Result<Link, DriverError>,
     running: Option<Running>,
     /// When the previous liveness probe started: a payment's traffic since then counts as an answer.
     last_probe: Option<tokio::time::Instant>,
+    /// The payment `prepare` readied, holding the link until `begin_payment` sends it; any other
+    /// call drops it (and the link with it). In a mutex only because the link is not `Sync`.
+    prepared: Option<(PaymentRequest, std::sync::Mutex<Ready>)>,
 }
 
 impl ZvtTerminal {
@@ -45,23 +60,13 @@ impl ZvtTerminal {
             link,
             running: None,
             last_probe: None,
+            prepared: None,
         }
     }
 
-    fn link(&self) -> Result<&Link, DriverError> {
-        self.link.as_ref().map_err(Clone::clone)
-    }
-
-    fn payment_running(&self) -> bool {
-        self.running
-            .as_ref()
-            .is_some_and(|r| r.outcome.borrow().is_none())
-    }
-}
-
-#[async_trait]
-impl Terminal for ZvtTerminal {
-    async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+    /// Everything before the Authorization's record is written: the request checked, the link
+    /// taken, the baseline learnt, an interrupted refund settled, the terminal connected.
+    async fn ready(&self, req: &PaymentRequest) -> Result<Ready, DriverError> {
         if req.collect_only {
             return Err(DriverError::Unsupported(
                 "ZVT terminals read and authorise the card in one step; use process_payment_intent"
@@ -103,11 +108,70 @@ impl Terminal for ZvtTerminal {
             baseline: record.last,
             reserve: req.manual_capture,
         };
-        // Written before the Authorization leaves: a crash after this point is recovered, not guessed.
-        link.save(super::memory::Record {
+        let record = Record {
             in_flight: Some(in_flight.clone()),
             ..record
-        })?;
+        };
+        Ok(Ready {
+            link,
+            slot,
+            in_flight,
+            record,
+            currency,
+            abort,
+        })
+    }
+
+    fn link(&self) -> Result<&Link, DriverError> {
+        self.link.as_ref().map_err(Clone::clone)
+    }
+
+    fn payment_running(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|r| r.outcome.borrow().is_none())
+    }
+}
+
+#[async_trait]
+impl Terminal for ZvtTerminal {
+    /// Readies the payment (holding the link) and stages the Authorization in flight for the
+    /// actor's commit; `begin_payment` then sends it without a write of its own.
+    async fn prepare(&mut self, req: &PaymentRequest) -> Result<Option<Staged>, DriverError> {
+        self.prepared = None;
+        let ready = self.ready(req).await?;
+        let staged = ready.link.memory.stage(&ready.record)?;
+        if staged.is_some() {
+            self.prepared = Some((req.clone(), std::sync::Mutex::new(ready)));
+        }
+        Ok(staged)
+    }
+
+    async fn begin_payment(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
+        let prepared = self.prepared.take().filter(|(p, _)| *p == req);
+        let ready = match prepared {
+            // The caller committed the staged record: it is durable.
+            Some((_, ready)) => {
+                let ready = ready.into_inner().unwrap_or_else(|e| e.into_inner());
+                ready.link.memory.adopt(ready.record.clone());
+                ready
+            }
+            None => {
+                let ready = self.ready(&req).await?;
+                // Written before the Authorization leaves: a crash after this point is recovered,
+                // not guessed.
+                ready.link.save(ready.record.clone()).await?;
+                ready
+            }
+        };
+        let Ready {
+            link,
+            slot,
+            in_flight,
+            currency,
+            abort,
+            ..
+        } = ready;
         let (tx, mut rx) = watch::channel(None);
         self.running = Some(Running {
             reference: req.reference,
@@ -133,6 +197,7 @@ impl Terminal for ZvtTerminal {
     }
 
     async fn cancel(&mut self) -> Result<(), DriverError> {
+        self.prepared = None;
         let Some(mut running) = self.running.take() else {
             return Ok(());
         };
@@ -166,12 +231,14 @@ impl Terminal for ZvtTerminal {
     }
 
     async fn refund(&mut self, req: RefundRequest) -> Result<RefundOutcome, DriverError> {
+        self.prepared = None;
         let link = self.link()?.clone();
         let mut slot = link.take().await?;
         super::refund::run(&link, &mut slot, &req).await
     }
 
     async fn capture(&mut self, req: CaptureRequest) -> Result<HoldOutcome, DriverError> {
+        self.prepared = None;
         if self.payment_running() {
             return Err(DriverError::Busy(
                 "a payment is running on the terminal".into(),
@@ -183,6 +250,7 @@ impl Terminal for ZvtTerminal {
     }
 
     async fn release(&mut self, req: ReleaseRequest) -> Result<HoldOutcome, DriverError> {
+        self.prepared = None;
         if self.payment_running() {
             return Err(DriverError::Busy(
                 "a payment is running on the terminal".into(),
@@ -200,6 +268,7 @@ impl Terminal for ZvtTerminal {
     }
 
     fn heartbeat(&mut self) -> HeartbeatFuture {
+        self.prepared = None;
         let link = match self.link() {
             Ok(link) => link.clone(),
             Err(e) => return Box::pin(async move { Err(e) }),
@@ -209,6 +278,7 @@ impl Terminal for ZvtTerminal {
     }
 
     async fn end_of_day(&mut self) -> Result<Value, DriverError> {
+        self.prepared = None;
         if self.payment_running() {
             return Err(DriverError::Busy(
                 "a payment is running on the terminal".into(),
@@ -259,6 +329,7 @@ impl Terminal for ZvtTerminal {
     }
 
     async fn terminal_diagnosis(&mut self) -> Result<Value, DriverError> {
+        self.prepared = None;
         if self.payment_running() {
             return Err(DriverError::Busy(
                 "a payment is running on the terminal".into(),
@@ -283,6 +354,7 @@ impl Terminal for ZvtTerminal {
     }
 
     async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
+        self.prepared = None;
         let link = self.link()?.clone();
         if let Some(running) = self.running.as_ref().filter(|r| r.reference == reference) {
             // This process ran the payment: its task settles it (it is still recovering if `None`).
@@ -291,13 +363,13 @@ impl Terminal for ZvtTerminal {
                 None => Err(DriverError::Busy("the payment is still running".into())),
             };
         }
-        let Some(record) = link.memory.get(&link.key) else {
+        let Some(record) = link.memory.get().await? else {
             if link.memory.is_durable() {
                 // The record is written before any Authorization is sent: none means none was sent.
                 return Ok(Recovery::NotCharged);
             }
             return Err(DriverError::Unsupported(
-                "the ZVT driver keeps no durable record (no state_dir); the payment's fate cannot be proven".into(),
+                "the ZVT driver keeps no durable record of this reader (records in memory only); the payment's fate cannot be proven".into(),
             ));
         };
         if let Some(booked) = record

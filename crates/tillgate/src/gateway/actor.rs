@@ -21,7 +21,7 @@ use tillgate_domain::store::{get_typed, Write};
 use tillgate_domain::{now_secs, AccountId, ApiError};
 use tillgate_drivers::{
     Attach, Driver, DriverError, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest,
-    PresentedCard, Recovery, SimChange, Terminal, TerminalEvent,
+    PresentedCard, Records, Recovery, SimChange, Staged, Terminal, TerminalEvent,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -157,11 +157,18 @@ impl ReaderActor {
         lease: Option<Arc<crate::cluster::LeaseCell>>,
     ) -> Self {
         let (tx, events) = mpsc::channel(64);
+        // The driver's durable record of the reader lives in the gateway's database, written
+        // under this actor's lease: a deposed owner's write is refused, a new owner reads it.
+        let records = Records::store(
+            shared.store.clone(),
+            lease.as_ref().map(|l| l.fence.clone()),
+        );
         let terminal = driver.attach(
             &Attach {
                 reader_id: reader.id.clone(),
                 device_type: reader.device_type.clone(),
                 connection: reader.tillgate.connection.clone(),
+                records,
             },
             tx,
         );
@@ -814,22 +821,30 @@ impl ReaderActor {
         reader.tillgate.card_presented = false;
         reader.tillgate.prompt = None;
         reader.tillgate.action_started_at = Some(now_secs());
+        let request = PaymentRequest {
+            reference: pi.id.clone(),
+            amount: pi.amount,
+            currency: pi.currency.clone(),
+            collect_only: kind == ActionType::CollectPaymentMethod,
+            manual_capture: pi.capture_method == CaptureMethod::Manual,
+            description: pi.description.clone(),
+            metadata: pi.metadata.clone(),
+        };
+        // What the driver must have durable before its first command leaves (the idempotency keys
+        // of a Stripe payment's writes, a terminal's payment in flight) rides in this commit.
+        let staged = self
+            .terminal
+            .prepare(&request)
+            .await
+            .map_err(driver_error)?;
         // Durable before the terminal hears of the payment: a terminal such as ZVT sends the
         // Authorization at once, so a crash from here on must find the action in progress and ask
         // the terminal at restart (`reconcile`), never leave a charge the gateway has no trace of.
-        self.save(reader, vec![]).await?;
-        let started = self
-            .terminal
-            .begin_payment(PaymentRequest {
-                reference: pi.id.clone(),
-                amount: pi.amount,
-                currency: pi.currency.clone(),
-                collect_only: kind == ActionType::CollectPaymentMethod,
-                manual_capture: pi.capture_method == CaptureMethod::Manual,
-                description: pi.description.clone(),
-                metadata: pi.metadata.clone(),
-            })
-            .await;
+        // The driver's staged record is in the same commit, so it does not write again before
+        // sending: one durable write per payment.
+        self.save(reader, staged.map(Staged::into_write).into_iter().collect())
+            .await?;
+        let started = self.terminal.begin_payment(request).await;
         let fut = match started {
             Ok(fut) => fut,
             Err(e) => {
