@@ -844,7 +844,16 @@ impl ReaderActor {
         // sending: one durable write per payment.
         self.save(reader, staged.map(Staged::into_write).into_iter().collect())
             .await?;
-        let started = self.terminal.begin_payment(request).await;
+        // A commit that hung may have outlasted this instance's lease deadline: then the terminal
+        // hears nothing from here (the new owner settles the recorded action with it, as after a
+        // crash).
+        let started = if self.leased() {
+            self.terminal.begin_payment(request).await
+        } else {
+            Err(DriverError::Offline(
+                "this gateway instance's lease on the reader ran out during the commit; nothing was sent".into(),
+            ))
+        };
         let fut = match started {
             Ok(fut) => fut,
             Err(e) => {
