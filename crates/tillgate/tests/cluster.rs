@@ -7,84 +7,17 @@
 //! the others committed.
 //! Needs `TILLGATE_TEST_POSTGRES_URL` (`scripts/pg-test-cluster.sh start`); says why it skips
 //! without it, fails without it when `TILLGATE_REQUIRE_POSTGRES=1`.
+mod cluster_support;
 mod hooks_support;
 
+use cluster_support::{Instance, KEY};
 use hooks_support::Receiver;
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tillgate_domain::cluster::Cluster;
 use tillgate_store_postgres::testing::{cluster_url, scratch_database};
 use tillgate_store_postgres::PgCluster;
-
-const KEY: &str = "sk_test_cluster_0123456789abcdef";
-
-struct Instance {
-    id: String,
-    base: String,
-    child: Child,
-    _state: tempfile::TempDir,
-}
-
-impl Instance {
-    fn start(url: &str, id: &str, lease: &str) -> Instance {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let state = tempfile::tempdir().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tillgate"))
-            .args(["serve", "--cluster", "--instance-id", id, "--lease", lease])
-            .args([
-                "--database-url",
-                url,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args(["--heartbeat-interval", "500ms"])
-            .env("TILLGATE_API_KEY", KEY)
-            .env("TILLGATE_STATE_DIR", state.path())
-            .env("TILLGATE_MASTER_KEY", "0".repeat(64))
-            .env("RUST_LOG", "warn,tillgate::cluster=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("tillgate starts");
-        Instance {
-            id: id.to_owned(),
-            base: format!("http://127.0.0.1:{port}"),
-            child,
-            _state: state,
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM: the graceful shutdown that hands leases over.
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("{} did not stop within 20 s of SIGTERM", self.id);
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 struct Pos {
     http: reqwest::Client,
