@@ -501,3 +501,70 @@ async fn a_killed_owner_s_payment_ends_once_through_another_instance_within_two_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_killed_and_restarted_at_once_under_its_id_drives_again_within_two_leases() {
+    let Some(url) = database("cluster: SIGKILL and restart under the same id").await else {
+        return;
+    };
+    let pos = Pos::new();
+    let mut instances = Vec::new();
+    for id in ["a", "b"] {
+        let i = Instance::start(&url, id, "5s");
+        pos.wait_ready(&i).await;
+        instances.push(i);
+    }
+    let mut readers = Vec::new();
+    for (n, at) in instances.iter().enumerate() {
+        readers.push(register(&pos, at, &format!("Kasse {n}")).await);
+    }
+    {
+        let all: Vec<&Instance> = instances.iter().collect();
+        pos.wait_spread(&all, &[1, 1], Duration::from_secs(20))
+            .await;
+    }
+    let cluster = PgCluster::open(&url).await.unwrap();
+    let (owner, _) = cluster.owner_of(&readers[0]).await.unwrap().expect("an owner");
+    let victim = instances.iter().position(|i| i.id == owner).unwrap();
+    let via = 1 - victim;
+    // Killed and back at once, well inside its 5 s leases: the leases its previous life held
+    // must not be renewed by a process that does not drive their readers.
+    let killed = Instant::now();
+    instances[victim].kill();
+    instances[victim] = Instance::start(&url, &owner, "5s");
+    pos.wait_ready(&instances[victim]).await;
+    let pi = pos.intent(&instances[via], 5100).await;
+    loop {
+        let (status, r) = pos
+            .post(
+                &instances[via],
+                &format!("/v1/terminal/readers/{}/process_payment_intent", readers[0]),
+                &[("payment_intent", &pi)],
+                None,
+            )
+            .await;
+        if status == 200 && r["action"]["status"] == "in_progress" {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the restarted owner's reader is driven by nobody: last {status} {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("driven again {:?} after the kill", killed.elapsed());
+    let (status, r) = pos
+        .post(
+            &instances[via],
+            &format!(
+                "/v1/test_helpers/terminal/readers/{}/present_payment_method",
+                readers[0]
+            ),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    pos.wait_succeeded(&instances[via], &pi).await;
+    assert_eq!(pos.charges(&instances[via], &pi).await.len(), 1);
+}
