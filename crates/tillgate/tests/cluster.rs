@@ -524,7 +524,11 @@ async fn an_owner_killed_and_restarted_at_once_under_its_id_drives_again_within_
             .await;
     }
     let cluster = PgCluster::open(&url).await.unwrap();
-    let (owner, _) = cluster.owner_of(&readers[0]).await.unwrap().expect("an owner");
+    let (owner, _) = cluster
+        .owner_of(&readers[0])
+        .await
+        .unwrap()
+        .expect("an owner");
     let victim = instances.iter().position(|i| i.id == owner).unwrap();
     let via = 1 - victim;
     // Killed and back at once, well inside its 5 s leases: the leases its previous life held

@@ -124,7 +124,10 @@ impl Pos {
     ) -> Option<(u16, Value)> {
         let mut req = self
             .http
-            .request(method, format!("{}{path}", self.bases[at % self.bases.len()]))
+            .request(
+                method,
+                format!("{}{path}", self.bases[at % self.bases.len()]),
+            )
             .bearer_auth(KEY)
             .form(form);
         if let Some(k) = key {
@@ -237,7 +240,10 @@ async fn wait_even(cluster: &PgCluster, readers: &[String], within: Duration) {
         if ["a", "b", "c"].iter().all(|id| count(id) == READERS / 3) {
             return;
         }
-        assert!(Instant::now() < deadline, "readers not spread evenly: {o:?}");
+        assert!(
+            Instant::now() < deadline,
+            "readers not spread evenly: {o:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -295,7 +301,9 @@ async fn a_cut_off_instance_stops_before_its_lease_ends_and_no_terminal_hears_tw
     let Some(cluster_pg) = cluster_url("cluster: partition") else {
         return;
     };
-    let url = scratch_database(&cluster_pg).await.expect("scratch database");
+    let url = scratch_database(&cluster_pg)
+        .await
+        .expect("scratch database");
     // The migrations first (reader_leases), then the history trigger on it.
     let cluster = PgCluster::open(&url).await.unwrap();
     {
@@ -333,7 +341,13 @@ async fn a_cut_off_instance_stops_before_its_lease_ends_and_no_terminal_hears_tw
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     for base in &pos.bases {
-        while pos.http.get(format!("{base}/healthz")).send().await.is_err() {
+        while pos
+            .http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "{base} never became ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
