@@ -9,6 +9,12 @@ on its reader one to one (reservations settled by exactly one book total or rele
 net equal to tillgate's), the Caisse-AP journal likewise by authorisation number, and the webhook
 receiver holds every event at least once. CI size: 200 payments and 10 kills (TILLGATE_CRASH_PAYMENTS /
 TILLGATE_CRASH_KILLS for the long run, e.g. 10000 and 200).
+
+The cluster variant runs the same stream against three `serve --cluster` instances on one throwaway
+PostgreSQL database (from TILLGATE_TEST_POSTGRES_URL; skipped without it unless
+TILLGATE_REQUIRE_POSTGRES=1): the POS sends each request to a random instance, and each SIGKILL hits
+a random one of the three, restarted at once under its own instance id. CI size: 120 payments and 9
+kills (TILLGATE_CRASH_CLUSTER_PAYMENTS / TILLGATE_CRASH_CLUSTER_KILLS).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +43,18 @@ ZVT_TERMINALS = 2
 ZVT_EVERY = 4  # every 4th payment goes to a ZVT terminal
 CAISSE_EVERY = 8  # and every 8th (another one) to the Caisse-AP terminal
 DEADLINE = float(os.environ.get("TILLGATE_CRASH_DEADLINE", "600"))
+CLUSTER_PAYMENTS = int(os.environ.get("TILLGATE_CRASH_CLUSTER_PAYMENTS", "120"))
+CLUSTER_KILLS = int(os.environ.get("TILLGATE_CRASH_CLUSTER_KILLS", "9"))
+INSTANCES = 3
+
+# The instances the POS talks to (one, or a cluster's three) and the random choice among them.
+_targets: list = []
+_pick = random.Random(11)
+
+
+def pick():
+    """Points the stripe library at one of the instances, at random: a POS behind a load balancer."""
+    stripe.api_base = _pick.choice(_targets).base_url
 
 
 class Receiver:
@@ -66,6 +86,7 @@ class Receiver:
 def retrying(fn, deadline):
     """Calls fn, riding out the gateway's restarts (connection errors, 5xx) until the deadline."""
     while True:
+        pick()
         try:
             return fn()
         except (stripe.APIConnectionError, stripe.APIError):
@@ -121,6 +142,51 @@ def refund(pi_id, key, deadline):
 def test_payments_survive_random_sigkills(server_factory, tmp_path):
     srv = server_factory("crashstream", extra_args=["--sim-auth-delay-ms", "40"],
                          extra_env={"TILLGATE_WEBHOOK_RETRY_BASE_MS": "200"})
+    stream([srv], tmp_path, PAYMENTS, KILLS, "crash stream")
+
+
+def scratch_postgres() -> str | None:
+    """A new empty database on the test cluster; None (the test skips) without one."""
+    url = os.environ.get("TILLGATE_TEST_POSTGRES_URL", "").strip()
+    if not url:
+        if os.environ.get("TILLGATE_REQUIRE_POSTGRES") == "1":
+            pytest.fail("TILLGATE_REQUIRE_POSTGRES=1 but TILLGATE_TEST_POSTGRES_URL is not set")
+        return None
+    name = "tg_crash_" + secrets.token_hex(4)
+    subprocess.run(["psql", url, "-q", "-c", f"CREATE DATABASE {name}"], check=True, timeout=60,
+                   capture_output=True)
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(DEADLINE + 300)
+def test_payments_survive_random_sigkills_across_a_cluster(server_factory, tmp_path):
+    url = scratch_postgres()
+    if url is None:
+        pytest.skip("no PostgreSQL to test against: set TILLGATE_TEST_POSTGRES_URL "
+                    "(scripts/pg-test-cluster.sh start prints one)")
+    key = "sk_test_" + secrets.token_hex(12)
+    state = tmp_path / "state"  # one host: the instances share its per-host files
+    state.mkdir()
+    servers = []
+    for n in range(INSTANCES):
+        srv = server_factory(f"crashcluster{n}", api_key=key, start=False,
+                             extra_args=["--sim-auth-delay-ms", "40", "--cluster",
+                                         "--instance-id", f"gw{n}"],
+                             extra_env={"TILLGATE_WEBHOOK_RETRY_BASE_MS": "200",
+                                        "TILLGATE_MASTER_KEY": "ab" * 32,
+                                        "TILLGATE_STATE_DIR": str(state)})
+        srv.database_url = url
+        srv.start()
+        servers.append(srv)
+    stream(servers, tmp_path, CLUSTER_PAYMENTS, CLUSTER_KILLS, "crash stream, 3-instance cluster")
+
+
+def stream(servers, tmp_path, PAYMENTS, KILLS, label):  # noqa: N803 (the sizes, as above)
+    """The stream of payments against `servers` (one, or a cluster's instances) with SIGKILLs."""
+    _targets[:] = servers
+    srv = servers[0]
     receiver = Receiver()
     deadline = time.monotonic() + DEADLINE
     rng = random.Random(7)
@@ -148,8 +214,7 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
                 if stop.is_set():
                     break
                 time.sleep(rng.uniform(0.0, 0.3))
-                srv.restart()
-                stripe.api_base = srv.base_url
+                rng.choice(servers).restart()
                 kills.append(time.monotonic())
 
         t = threading.Thread(target=killer, daemon=True)
@@ -191,6 +256,7 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
                 if cur.status == "processing":
                     time.sleep(0.02)
                     continue
+                pick()
                 try:
                     r = Reader.retrieve(reader)
                     busy = field(r, "action", "status") == "in_progress" and \
@@ -212,11 +278,11 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
         # Make sure the kills really happened (in CI: at least 10); the last may land after the stream.
         during_stream = len(kills)
         while len(kills) < KILLS:
-            srv.restart()
-            stripe.api_base = srv.base_url
+            rng.choice(servers).restart()
             kills.append(time.monotonic())
 
         # Every PaymentIntent final, as intended; never charged twice.
+        pick()
         for pi_id, want, received, hold in intents:
             pi = retrying(lambda: stripe.PaymentIntent.retrieve(pi_id), deadline)
             assert pi.status == want, f"{pi_id}: {pi.status}, wanted {want}"
@@ -289,7 +355,9 @@ def test_payments_survive_random_sigkills(server_factory, tmp_path):
                 break
             time.sleep(0.25)
         assert not missing, f"{len(missing)} of {len(stored)} events never delivered, e.g. {sorted(missing)[:3]}"
-        METRICS["crash stream"] = (f"{PAYMENTS} payments ({zvt_payments} on {ZVT_TERMINALS} ZVT terminals, "
+        METRICS[label] = (f"{PAYMENTS} payments ({zvt_payments} on {ZVT_TERMINALS} ZVT terminals, "
                                    f"{len(booked)} on a Caisse-AP terminal, journals matching), {len(kills)} SIGKILLs ({during_stream} during the stream), {len(stored)} events "
                                    f"all delivered, no double charge")
+        if len(servers) > 1:
+            METRICS[label] += f", restarts per instance {[s.starts - 1 for s in servers]}"
         receiver.httpd.shutdown()

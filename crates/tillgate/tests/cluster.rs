@@ -7,84 +7,17 @@
 //! the others committed.
 //! Needs `TILLGATE_TEST_POSTGRES_URL` (`scripts/pg-test-cluster.sh start`); says why it skips
 //! without it, fails without it when `TILLGATE_REQUIRE_POSTGRES=1`.
+mod cluster_support;
 mod hooks_support;
 
+use cluster_support::{Instance, KEY};
 use hooks_support::Receiver;
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tillgate_domain::cluster::Cluster;
 use tillgate_store_postgres::testing::{cluster_url, scratch_database};
 use tillgate_store_postgres::PgCluster;
-
-const KEY: &str = "sk_test_cluster_0123456789abcdef";
-
-struct Instance {
-    id: String,
-    base: String,
-    child: Child,
-    _state: tempfile::TempDir,
-}
-
-impl Instance {
-    fn start(url: &str, id: &str, lease: &str) -> Instance {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let state = tempfile::tempdir().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tillgate"))
-            .args(["serve", "--cluster", "--instance-id", id, "--lease", lease])
-            .args([
-                "--database-url",
-                url,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args(["--heartbeat-interval", "500ms"])
-            .env("TILLGATE_API_KEY", KEY)
-            .env("TILLGATE_STATE_DIR", state.path())
-            .env("TILLGATE_MASTER_KEY", "0".repeat(64))
-            .env("RUST_LOG", "warn,tillgate::cluster=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("tillgate starts");
-        Instance {
-            id: id.to_owned(),
-            base: format!("http://127.0.0.1:{port}"),
-            child,
-            _state: state,
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM: the graceful shutdown that hands leases over.
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("{} did not stop within 20 s of SIGTERM", self.id);
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 struct Pos {
     http: reqwest::Client,
@@ -567,4 +500,75 @@ async fn a_killed_owner_s_payment_ends_once_through_another_instance_within_two_
         assert!(Instant::now() < deadline, "{sum} of 3 readers driven");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_killed_and_restarted_at_once_under_its_id_drives_again_within_two_leases() {
+    let Some(url) = database("cluster: SIGKILL and restart under the same id").await else {
+        return;
+    };
+    let pos = Pos::new();
+    let mut instances = Vec::new();
+    for id in ["a", "b"] {
+        let i = Instance::start(&url, id, "5s");
+        pos.wait_ready(&i).await;
+        instances.push(i);
+    }
+    let mut readers = Vec::new();
+    for (n, at) in instances.iter().enumerate() {
+        readers.push(register(&pos, at, &format!("Kasse {n}")).await);
+    }
+    {
+        let all: Vec<&Instance> = instances.iter().collect();
+        pos.wait_spread(&all, &[1, 1], Duration::from_secs(20))
+            .await;
+    }
+    let cluster = PgCluster::open(&url).await.unwrap();
+    let (owner, _) = cluster
+        .owner_of(&readers[0])
+        .await
+        .unwrap()
+        .expect("an owner");
+    let victim = instances.iter().position(|i| i.id == owner).unwrap();
+    let via = 1 - victim;
+    // Killed and back at once, well inside its 5 s leases: the leases its previous life held
+    // must not be renewed by a process that does not drive their readers.
+    let killed = Instant::now();
+    instances[victim].kill();
+    instances[victim] = Instance::start(&url, &owner, "5s");
+    pos.wait_ready(&instances[victim]).await;
+    let pi = pos.intent(&instances[via], 5100).await;
+    loop {
+        let (status, r) = pos
+            .post(
+                &instances[via],
+                &format!("/v1/terminal/readers/{}/process_payment_intent", readers[0]),
+                &[("payment_intent", &pi)],
+                None,
+            )
+            .await;
+        if status == 200 && r["action"]["status"] == "in_progress" {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the restarted owner's reader is driven by nobody: last {status} {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("driven again {:?} after the kill", killed.elapsed());
+    let (status, r) = pos
+        .post(
+            &instances[via],
+            &format!(
+                "/v1/test_helpers/terminal/readers/{}/present_payment_method",
+                readers[0]
+            ),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    pos.wait_succeeded(&instances[via], &pi).await;
+    assert_eq!(pos.charges(&instances[via], &pi).await.len(), 1);
 }

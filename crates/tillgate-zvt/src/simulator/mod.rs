@@ -4,6 +4,7 @@
 //!
 //! - `config`: what the terminal is and how it misbehaves; `journal`: what it charged.
 //! - `session`: one ECR connection; `commands`: the answer to each command; `link`: PT-side I/O.
+//! - `peers`: who sent each command ([`SimHandle::commands`]).
 //!
 //! Start one with [`Simulator::start`] (port 0 on loopback) or run one with [`serve`].
 
@@ -14,11 +15,12 @@ mod decide;
 mod journal;
 mod link;
 mod payment;
+mod peers;
 mod session;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -32,6 +34,7 @@ pub use config::{Behaviour, SimConfig};
 pub use decide::{decide, Decision};
 use journal::Ledger;
 pub use journal::{EntryKind, JournalEntry};
+pub use peers::{peer_pid, CommandRecord};
 
 /// State shared by the accept loop and every session of one simulated terminal.
 pub(crate) struct Shared {
@@ -48,6 +51,11 @@ pub(crate) struct Shared {
     tls: Option<TlsAcceptor>,
     /// `true` while a payment whose ECR left is still being completed (`slow-customer-charges`).
     pub(crate) orphan: watch::Sender<bool>,
+    /// Every ECR packet handled, with its sender ([`SimHandle::commands`]).
+    pub(crate) commands: Mutex<Vec<CommandRecord>>,
+    /// Whether each connection's peer process is looked up in `/proc` when it is accepted.
+    identify_peers: AtomicBool,
+    connections: AtomicU64,
 }
 
 /// How long the terminal waits for an ECR's TLS handshake.
@@ -76,6 +84,9 @@ impl Shared {
             generation: watch::Sender::new(0),
             down_until: Mutex::new(None),
             accepted: AtomicUsize::new(0),
+            commands: Mutex::new(Vec::new()),
+            identify_peers: AtomicBool::new(false),
+            connections: AtomicU64::new(0),
         }))
     }
 
@@ -215,6 +226,21 @@ impl SimHandle {
         self.shared.config()
     }
 
+    /// Every ECR packet the terminal handled so far, in the order they arrived, with who sent it.
+    pub fn commands(&self) -> Vec<CommandRecord> {
+        self.shared
+            .commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// From now on, each accepted connection's peer process is looked up (Linux `/proc`, peers on
+    /// this host) and recorded in [`CommandRecord::peer_pid`].
+    pub fn identify_peers(&self) {
+        self.shared.identify_peers.store(true, Ordering::Relaxed);
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.accepted.load(Ordering::Relaxed)
@@ -296,19 +322,39 @@ async fn accept_loop(
                 }
                 tracing::debug!(%peer, "ECR connected");
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(open_session(stream, shared.clone()));
+                tokio::spawn(open_session(stream, peer, addr, shared.clone()));
             }
         }
     }
 }
 
 /// Runs one session, after the TLS handshake when the terminal speaks TLS.
-async fn open_session(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+async fn open_session(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    shared: Arc<Shared>,
+) {
+    let connection = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+    let pid = if shared.identify_peers.load(Ordering::Relaxed) {
+        // The peer's socket is open now: it has not sent its first command yet.
+        tokio::task::spawn_blocking(move || peer_pid(peer, local))
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    let from = session::Peer {
+        connection,
+        addr: peer,
+        pid,
+    };
     let Some(acceptor) = shared.tls.clone() else {
-        return session::run(Box::new(stream), shared).await;
+        return session::run(Box::new(stream), from, shared).await;
     };
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => session::run(Box::new(tls), shared).await,
+        Ok(Ok(tls)) => session::run(Box::new(tls), from, shared).await,
         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!("no TLS handshake within the timeout"),
     }

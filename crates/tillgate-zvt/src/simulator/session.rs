@@ -1,18 +1,27 @@
 //! One ECR connection to the simulated terminal: connection-level faults, then commands one at a time
 //! until the ECR leaves, the terminal restarts, or a fault drops the link.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::commands::{self, Flow};
 use super::link::{Link, LinkError, Stream};
-use super::{Behaviour, Shared};
+use super::{Behaviour, CommandRecord, Shared};
 use crate::codec::PtMessage;
 use crate::frame_io::FrameError;
 
 /// What the `banner` fault sends: a terminal in another mode, or another service on the port.
 const BANNER: &[u8] = b"220 PT service menu - ECR interface disabled\r\n";
 
-pub(crate) async fn run(stream: Box<dyn Stream>, shared: Arc<Shared>) {
+/// Who is at the other end of a session.
+pub(crate) struct Peer {
+    pub connection: u64,
+    pub addr: SocketAddr,
+    pub pid: Option<u32>,
+}
+
+pub(crate) async fn run(stream: Box<dyn Stream>, peer: Peer, shared: Arc<Shared>) {
     let mut generation = shared.generation.subscribe();
     let mut link = Link::new(stream);
     match shared.config().behaviour {
@@ -50,7 +59,22 @@ pub(crate) async fn run(stream: Box<dyn Stream>, shared: Arc<Shared>) {
                     return Flow::Drop;
                 }
             };
-            commands::handle(&mut link, &shared, msg).await
+            let received = SystemTime::now();
+            let command = msg.to_apdu().map(|a| [a.class, a.instr]).unwrap_or([0, 0]);
+            let flow = commands::handle(&mut link, &shared, msg).await;
+            shared
+                .commands
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(CommandRecord {
+                    connection: peer.connection,
+                    peer: peer.addr,
+                    peer_pid: peer.pid,
+                    command,
+                    received,
+                    answered: SystemTime::now(),
+                });
+            flow
         };
         let flow = tokio::select! {
             biased;

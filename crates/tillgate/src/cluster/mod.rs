@@ -83,6 +83,11 @@ pub struct Member {
 impl Member {
     pub async fn open(config: &ClusterConfig, cluster: Arc<dyn Cluster>) -> anyhow::Result<Self> {
         let secret = cluster.secret().await?;
+        // Leases still held under this id are a previous process's (killed, and restarted with
+        // the same --instance-id): nothing drives their readers here, and renewing them would keep
+        // them undriven for good. Given up before this process claims anything, so the cluster
+        // (this instance included) takes them over and reconciles them.
+        cluster.leave(&config.instance_id).await?;
         Ok(Member {
             id: config.instance_id.clone(),
             lease: config.lease,
