@@ -3,11 +3,18 @@
 //! after a SIGKILL of a reader's owner (median and worst of 20, default 5 s lease), and the database
 //! traffic the leases cost per 1,000 readers (transactions and rows per second from
 //! `pg_stat_database`, against the same three instances with no readers, same run).
-//! Needs the release binary beside this one: `cargo build --release -p tillgate`.
-use crate::{median, Figure, Size};
+//! `tillgate-bench cluster-payments`: complete payments/s through release `tillgate serve`
+//! processes — SQLite (one process), PostgreSQL with one `--cluster` instance, and PostgreSQL with
+//! three, the POS sending each request to a random instance — runs interleaved, medians and ratios
+//! against the SQLite run of the same round.
+//! Both need the release binary beside this one: `cargo build --release -p tillgate`.
+use crate::payments::{self, drive, Opts, Step};
+use crate::{median, quantile_ms, Figure, Size};
 use anyhow::{bail, Context};
 use sqlx::{Connection, Row};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tillgate_domain::cluster::Cluster;
 use tillgate_store_postgres::testing::{scratch_database, URL_VAR};
@@ -45,13 +52,31 @@ fn binary() -> anyhow::Result<std::path::PathBuf> {
 }
 
 fn start(bin: &std::path::Path, url: &str, id: &str, state: &std::path::Path) -> Instance {
+    let lease = format!("{LEASE_SECS}s");
+    spawn(
+        bin,
+        &["--cluster", "--instance-id", id, "--lease", &lease],
+        url,
+        id,
+        state,
+    )
+}
+
+/// `tillgate serve` with `extra` arguments on `url`, on a free loopback port.
+fn spawn(
+    bin: &std::path::Path,
+    extra: &[&str],
+    url: &str,
+    id: &str,
+    state: &std::path::Path,
+) -> Instance {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port");
     let child = Command::new(bin)
-        .args(["serve", "--cluster", "--instance-id", id])
-        .args(["--lease", &format!("{LEASE_SECS}s")])
+        .arg("serve")
+        .args(extra)
         .args([
             "--database-url",
             url,
@@ -297,4 +322,226 @@ pub async fn run(size: Size) -> anyhow::Result<Vec<Figure>> {
         )
         .baseline("3 idle instances, no readers", idle.1),
     ])
+}
+
+/// One configuration of the throughput comparison: its instances and readers.
+struct Target {
+    name: &'static str,
+    instances: Vec<Instance>,
+    readers: Arc<Vec<String>>,
+}
+
+/// One payment's 4 requests (create, process, present, retrieve), each to a random instance of
+/// `bases` (a load balancer spreading a POS's requests): readers owned elsewhere are forwarded.
+fn spread_step(
+    client: reqwest::Client,
+    bases: Arc<Vec<String>>,
+    readers: Arc<Vec<String>>,
+) -> Step {
+    let turn = Arc::new(AtomicUsize::new(0));
+    Arc::new(move |t| {
+        let (client, bases, reader, turn) = (
+            client.clone(),
+            bases.clone(),
+            readers[t].clone(),
+            turn.clone(),
+        );
+        Box::pin(async move {
+            // A cheap spread that differs per request and per task (no RNG state to share).
+            let base = |k: usize| {
+                let n = turn.fetch_add(1, Ordering::Relaxed);
+                bases[(n.wrapping_mul(2_654_435_761) >> 7 ^ k) % bases.len()].clone()
+            };
+            let timed = |req: reqwest::RequestBuilder| async move {
+                let started = Instant::now();
+                let r = req.bearer_auth(KEY).send().await?;
+                let status = r.status();
+                let v: serde_json::Value = r.json().await?;
+                if !status.is_success() {
+                    bail!("{status}: {v}");
+                }
+                anyhow::Ok((started.elapsed(), v))
+            };
+            let (a, pi) = timed(
+                client
+                    .post(format!("{}/v1/payment_intents", base(0)))
+                    .form(&[
+                        ("amount", "1000"),
+                        ("currency", "eur"),
+                        ("payment_method_types[]", "card_present"),
+                    ]),
+            )
+            .await?;
+            let id = pi["id"].as_str().context("pi id")?.to_owned();
+            let (b, _) = timed(
+                client
+                    .post(format!(
+                        "{}/v1/terminal/readers/{reader}/process_payment_intent",
+                        base(1)
+                    ))
+                    .form(&[("payment_intent", id.as_str())]),
+            )
+            .await?;
+            let (c, _) = timed(
+                client
+                    .post(format!(
+                        "{}/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+                        base(2)
+                    ))
+                    .form(&[] as &[(&str, &str)]),
+            )
+            .await?;
+            let (d, pi) = timed(client.get(format!("{}/v1/payment_intents/{id}", base(3)))).await?;
+            if pi["status"] != "succeeded" {
+                bail!("payment {id} ended {}", pi["status"]);
+            }
+            Ok([a, b, c, d])
+        })
+    })
+}
+
+/// Payments/s on SQLite, on PostgreSQL with one instance and with three, interleaved.
+pub async fn throughput(size: Size) -> anyhow::Result<Vec<Figure>> {
+    let Ok(cluster_url) = std::env::var(URL_VAR) else {
+        bail!("set {URL_VAR} (scripts/pg-test-cluster.sh start prints one)");
+    };
+    let bin = binary()?;
+    let state = tempfile::tempdir()?;
+    let concurrency = if size.quick { 8 } else { 32 };
+    let opts = Opts {
+        concurrency,
+        payments: if size.quick { 150 } else { 2_000 },
+        runs: if size.quick { 2 } else { 5 },
+        time_limit: Duration::from_secs(if size.quick { 8 } else { 15 }),
+    };
+    let http = payments::client(concurrency);
+    let sqlite_url = format!("sqlite://{}/bench.db", state.path().display());
+    let one_url = scratch_database(&cluster_url)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let three_url = scratch_database(&cluster_url)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let lease = format!("{LEASE_SECS}s");
+    let mut targets = Vec::new();
+    for (name, url, ids) in [
+        ("SQLite, 1 process", sqlite_url.as_str(), vec![]),
+        ("PostgreSQL, 1 instance", one_url.as_str(), vec!["p1"]),
+        (
+            "PostgreSQL, 3 instances",
+            three_url.as_str(),
+            vec!["a", "b", "c"],
+        ),
+    ] {
+        let mut instances = Vec::new();
+        if ids.is_empty() {
+            instances.push(spawn(&bin, &[], url, "sqlite", state.path()));
+        }
+        for id in &ids {
+            instances.push(spawn(
+                &bin,
+                &["--cluster", "--instance-id", id, "--lease", &lease],
+                url,
+                id,
+                state.path(),
+            ));
+        }
+        for i in &instances {
+            ready(&http, i).await?;
+        }
+        let readers = register(&http, &instances[0], concurrency).await?;
+        if ids.len() > 1 {
+            let cluster = PgCluster::open(url).await?;
+            balanced(&cluster, ids.len(), Duration::from_secs(60)).await?;
+        }
+        targets.push(Target {
+            name,
+            instances,
+            readers: Arc::new(readers),
+        });
+    }
+    let steps: Vec<Step> = targets
+        .iter()
+        .map(|t| {
+            let bases = t.instances.iter().map(|i| i.base.clone()).collect();
+            spread_step(http.clone(), Arc::new(bases), t.readers.clone())
+        })
+        .collect();
+    // Warm up each (connections, caches, the database files).
+    let warm = Opts {
+        payments: concurrency * 2,
+        ..opts
+    };
+    for step in &steps {
+        drive(warm, step.clone()).await;
+    }
+    let mut per_s: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    let mut p99: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    let mut ratio: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    let mut errors = 0;
+    for round in 0..opts.runs {
+        let mut this = Vec::new();
+        for (k, step) in steps.iter().enumerate() {
+            let mut r = drive(opts, step.clone()).await;
+            errors += r.errors;
+            let pays = r.payments as f64 / r.elapsed.as_secs_f64();
+            per_s[k].push(pays);
+            p99[k].push(quantile_ms(&mut r.latencies, 0.99));
+            this.push(pays);
+        }
+        for (k, pays) in this.iter().enumerate() {
+            ratio[k].push(pays / this[0]);
+        }
+        println!(
+            "  round {round}: {}",
+            targets
+                .iter()
+                .zip(&this)
+                .map(|(t, p)| format!("{} {p:.0}/s", t.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    drop(targets);
+    if errors > 0 {
+        bail!("{errors} payments failed during the benchmark");
+    }
+    let n = opts.runs;
+    let label = format!(
+        "({concurrency} clients, ≤{} payments or {:?} per run)",
+        opts.payments, opts.time_limit
+    );
+    let names = [
+        "SQLite, 1 process",
+        "PostgreSQL, 1 instance",
+        "PostgreSQL, 3 instances",
+    ];
+    let mut out = Vec::new();
+    for (k, name) in names.iter().enumerate() {
+        let f = Figure::new(
+            "cluster-payments",
+            format!("complete payments/s, {name} {label}"),
+            median(&per_s[k]),
+            "/s",
+        )
+        .runs(n)
+        .note(format!("request p99 {:.1} ms", median(&p99[k])));
+        out.push(if k == 0 {
+            f
+        } else {
+            f.baseline("SQLite, same rounds", median(&per_s[0]))
+        });
+    }
+    for (k, name) in names.iter().enumerate().skip(1) {
+        out.push(
+            Figure::new(
+                "cluster-payments",
+                format!("{name} ÷ SQLite (same round)"),
+                median(&ratio[k]),
+                "×",
+            )
+            .runs(n),
+        );
+    }
+    Ok(out)
 }

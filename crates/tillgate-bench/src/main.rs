@@ -1,4 +1,4 @@
-//! `tillgate-bench [all|payments|durability|fleet|flapping|zvt|caisse-ap|stripe|diagnosis|soak|cluster]... [--quick]
+//! `tillgate-bench [all|payments|durability|fleet|flapping|zvt|caisse-ap|stripe|diagnosis|soak|cluster|cluster-payments]... [--quick]
 //! [--minutes M] [--write BENCHMARKS.md]`: runs the benchmarks, prints every figure beside its
 //! same-run baseline, optionally writes the file. `soak` (30 minutes, 2 with `--quick`, or
 //! `--minutes`) and `cluster` (PostgreSQL and the release binary) are not in `all`.
@@ -25,7 +25,7 @@ const ALL: [&str; 8] = [
 
 fn usage() -> ! {
     eprintln!(
-        "usage: tillgate-bench [all|payments|durability|fleet|flapping|zvt|caisse-ap|stripe|diagnosis|soak|cluster]... [--quick] [--minutes M] [--clients N] [--write FILE]"
+        "usage: tillgate-bench [all|payments|durability|fleet|flapping|zvt|caisse-ap|stripe|diagnosis|soak|cluster|cluster-payments]... [--quick] [--minutes M] [--clients N] [--write FILE]"
     );
     std::process::exit(2);
 }
@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
             "soak" => which.push("soak"),
             // Not in `all`: it needs a PostgreSQL test cluster and the release `tillgate` binary.
             "cluster" => which.push("cluster"),
+            "cluster-payments" => which.push("cluster-payments"),
             "-h" | "--help" => usage(),
             "all" => which.extend(ALL),
             other => match ALL.iter().find(|b| **b == other) {
@@ -105,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
             "caisse-ap" => caisse_ap::run(size).await,
             "stripe" => stripe::run(size).await,
             "cluster" => tillgate_bench::cluster::run(size).await,
+            "cluster-payments" => tillgate_bench::cluster::throughput(size).await,
             "soak" => {
                 let m = minutes.unwrap_or(if quick { 2.0 } else { 30.0 });
                 soak::run(soak::Opts::minutes(m)).await
