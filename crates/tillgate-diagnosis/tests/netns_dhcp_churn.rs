@@ -123,7 +123,9 @@ impl World {
     fn dhcp_once(&self, ns: &str, client_id: &str) -> (Ipv4Addr, u32) {
         let child = Command::new("ip")
             .args(["netns", "exec", ns, busybox().unwrap(), "udhcpc"])
-            .args(["-f", "-q", "-n", "-i", "t0", "-t", "5", "-T", "1", "-A", "1"])
+            .args([
+                "-f", "-q", "-n", "-i", "t0", "-t", "5", "-T", "1", "-A", "1",
+            ])
             .args(["-x", &format!("0x3d:{client_id}")])
             .arg("-s")
             .arg(self.script())
@@ -288,14 +290,32 @@ fn dhcp_lease_churn_from_a_real_dnsmasq_is_named_by_the_doctor() {
     }
     // The store LAN: a bridge with the router's address; the gateway and each terminal on a port.
     ip(&["-n", &lan, "link", "add", "br0", "type", "bridge"]);
-    ip(&["-n", &lan, "addr", "add", &format!("{ROUTER}/24"), "dev", "br0"]);
+    ip(&[
+        "-n",
+        &lan,
+        "addr",
+        "add",
+        &format!("{ROUTER}/24"),
+        "dev",
+        "br0",
+    ]);
     ip(&["-n", &lan, "link", "set", "br0", "up"]);
     for (ns, port, dev) in [(&gw, "p-g", "g0"), (&t1, "p-1", "t0"), (&t2, "p-2", "t0")] {
-        ip(&["-n", &lan, "link", "add", port, "type", "veth", "peer", "name", dev, "netns", ns]);
+        ip(&[
+            "-n", &lan, "link", "add", port, "type", "veth", "peer", "name", dev, "netns", ns,
+        ]);
         ip(&["-n", &lan, "link", "set", port, "master", "br0", "up"]);
         ip(&["-n", ns, "link", "set", dev, "up"]);
     }
-    ip(&["-n", &gw, "addr", "add", &format!("{GATEWAY}/24"), "dev", "g0"]);
+    ip(&[
+        "-n",
+        &gw,
+        "addr",
+        "add",
+        &format!("{GATEWAY}/24"),
+        "dev",
+        "g0",
+    ]);
     ip(&["-n", &gw, "route", "add", "default", "via", ROUTER]);
 
     // The DHCP client's script: set the leased address on the interface, log what happened.
@@ -390,7 +410,10 @@ fn dhcp_lease_churn_from_a_real_dnsmasq_is_named_by_the_doctor() {
             Cause::ReaderPoweredOff.code(),
             Cause::WrongAddress.code(),
         ] {
-            assert!(!codes.iter().any(|c| c == bad), "healthy run named {bad}: {text}");
+            assert!(
+                !codes.iter().any(|c| c == bad),
+                "healthy run named {bad}: {text}"
+            );
         }
         assert_eq!(
             check(&report, &format!("terminal:{id}")).unwrap()["status"],
@@ -405,7 +428,10 @@ fn dhcp_lease_churn_from_a_real_dnsmasq_is_named_by_the_doctor() {
     // 1. Terminal 1 off and back as a new DHCP client while its old lease is held: a new
     //    address. Terminal 2 renews and keeps its own.
     let (b, _) = w.dhcp_once(&t1, "ff0000000002");
-    assert_ne!(a, b, "a new client gets another address while the old lease is held");
+    assert_ne!(
+        a, b,
+        "a new client gets another address while the old lease is held"
+    );
     let (s1, _) = renew(&w);
     assert_eq!(s1, s, "a renewal keeps the address");
     let report = w.doctor(&gw, a, s);
@@ -413,6 +439,18 @@ fn dhcp_lease_churn_from_a_real_dnsmasq_is_named_by_the_doctor() {
     assert!(
         found["detail"].as_str().unwrap().contains(&b.to_string()),
         "found again at {b}: {found}"
+    );
+    // Moved once: the configured address is wrong, the terminal is not off; not churn yet.
+    let (codes, text) = terminal(&report, "kasse-1");
+    assert_eq!(
+        codes.first().map(String::as_str),
+        Some(Cause::WrongAddress.code()),
+        "{text}"
+    );
+    assert!(text.contains(&b.to_string()), "{b} in the evidence: {text}");
+    assert!(
+        !codes.iter().any(|c| c == Cause::DhcpAddressChurn.code()),
+        "{text}"
     );
 
     // 2. Once more: a third address. The doctor names the churn, with addresses and times.
@@ -428,9 +466,13 @@ fn dhcp_lease_churn_from_a_real_dnsmasq_is_named_by_the_doctor() {
         "{text}"
     );
     for addr in [a, b, c] {
-        assert!(text.contains(&addr.to_string()), "{addr} in the evidence: {text}");
+        assert!(
+            text.contains(&addr.to_string()),
+            "{addr} in the evidence: {text}"
+        );
     }
     assert!(text.contains("UTC"), "the times in the evidence: {text}");
+    assert!(text.contains("changed 2 times in 1 min"), "{text}");
     assert!(text.contains("timed out"), "the old address fails: {text}");
     let (codes, text) = terminal(&report, "kasse-2");
     assert!(
@@ -506,7 +548,10 @@ async fn inner_doctor() {
 #[ignore = "run inside a namespace by dhcp_lease_churn_from_a_real_dnsmasq_is_named_by_the_doctor"]
 async fn inner_terminal() {
     assert!(inner("terminal"));
-    let tid: u32 = std::env::var("TILLGATE_NETNS_TID").unwrap().parse().unwrap();
+    let tid: u32 = std::env::var("TILLGATE_NETNS_TID")
+        .unwrap()
+        .parse()
+        .unwrap();
     let cfg = tillgate_zvt::simulator::SimConfig {
         terminal_id: tid,
         ..Default::default()

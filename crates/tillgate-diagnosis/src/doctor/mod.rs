@@ -401,9 +401,12 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
         }
         checks.push(render::terminal_check(term, &probes, lang, elapsed_ms(t)));
         let mut events = Vec::new();
+        let mut reports = Vec::new();
         if let Some(h) = history.as_mut() {
             let t = Instant::now();
-            let answered = probes.iter().any(|p| p.tcp.outcome == TcpOutcome::Connected);
+            let answered = probes
+                .iter()
+                .any(|p| p.tcp.outcome == TcpOutcome::Connected);
             let seen = if answered {
                 sightings::identify(term.addr, term.protocol, bound)
                     .await
@@ -431,6 +434,16 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
             } else {
                 None
             };
+            if let Some((ip, _, sightings::SeenHow::FoundAgain)) = &seen {
+                // The terminal answered there as itself (its MAC, its terminal id): where it is now.
+                if let IpAddr::V4(v4) = ip {
+                    reports.push(ReaderReport {
+                        at: now,
+                        ipv4: Some(*v4),
+                        ..Default::default()
+                    });
+                }
+            }
             if let Some((ip, identity, how)) = seen {
                 let _ = h.record(sightings::Sighting {
                     reader: term.id.clone(),
@@ -456,6 +469,7 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
             }),
             probes,
             events,
+            reports,
             ..Default::default()
         });
     }

@@ -40,7 +40,8 @@ pub struct Identity {
 impl Identity {
     /// Whether `other` is the same device: the same MAC, or the same terminal id.
     pub fn same_device(&self, other: &Identity) -> bool {
-        let eq = |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a == b);
+        let eq =
+            |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a == b);
         eq(&self.mac, &other.mac) || eq(&self.terminal_id, &other.terminal_id)
     }
 
@@ -218,7 +219,9 @@ async fn zvt_terminal_id(addr: SocketAddr, bound: Duration) -> Option<String> {
     let (_, stream) = connect(addr, bound).await;
     let mut s = stream?;
     let work = async {
-        s.write_all(&[0x05, 0x01, 0x03, 0x00, 0x00, 0x00]).await.ok()?;
+        s.write_all(&[0x05, 0x01, 0x03, 0x00, 0x00, 0x00])
+            .await
+            .ok()?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 512];
         // Bounded: at most 16 reads, and the whole exchange by `bound`.
@@ -250,7 +253,11 @@ async fn zvt_terminal_id(addr: SocketAddr, bound: Duration) -> Option<String> {
 
 /// Who answers at `addr` (TCP connect, or a refusal, which also shows a live host): its MAC from
 /// the neighbour table and, for a ZVT terminal, its terminal id. `None`: nothing answered.
-pub async fn identify(addr: SocketAddr, protocol: ReaderProtocol, bound: Duration) -> Option<Identity> {
+pub async fn identify(
+    addr: SocketAddr,
+    protocol: ReaderProtocol,
+    bound: Duration,
+) -> Option<Identity> {
     let (tcp, stream) = connect(addr, bound).await;
     drop(stream);
     if !matches!(tcp.outcome, TcpOutcome::Connected | TcpOutcome::Refused) {
@@ -268,9 +275,16 @@ pub async fn identify(addr: SocketAddr, protocol: ReaderProtocol, bound: Duratio
 
 /// The addresses of this host's own IPv4 subnets of at most 254 hosts, other than its own.
 pub fn search_space(interfaces: &[HostInterface]) -> Vec<Ipv4Addr> {
-    let own: Vec<Ipv4Addr> = interfaces.iter().flat_map(|i| i.ipv4.iter().map(|(a, _)| *a)).collect();
+    let own: Vec<Ipv4Addr> = interfaces
+        .iter()
+        .flat_map(|i| i.ipv4.iter().map(|(a, _)| *a))
+        .collect();
     let mut out = Vec::new();
-    for (net, p) in interfaces.iter().filter(|i| i.up).flat_map(|i| i.ipv4.iter()) {
+    for (net, p) in interfaces
+        .iter()
+        .filter(|i| i.up)
+        .flat_map(|i| i.ipv4.iter())
+    {
         if *p < SEARCH_MIN_PREFIX || *p > 30 || net.is_loopback() || net.is_link_local() {
             continue;
         }
@@ -300,7 +314,9 @@ pub async fn find_again(
     for &a in space.iter().filter(|a| IpAddr::V4(**a) != skip) {
         set.spawn(async move {
             let addr = SocketAddr::new(IpAddr::V4(a), port);
-            identify(addr, protocol, bound).await.map(|id| (addr.ip(), id))
+            identify(addr, protocol, bound)
+                .await
+                .map(|id| (addr.ip(), id))
         });
     }
     let mut found = Vec::new();
@@ -337,10 +353,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seen.jsonl");
         let mut h = AddressHistory::load(&path);
-        h.record(seen("a", 10, "10.0.0.5", "02:00:00:00:00:01")).unwrap();
-        h.record(seen("b", 11, "10.0.0.6", "02:00:00:00:00:02")).unwrap();
-        h.record(seen("a", 20, "10.0.0.5", "02:00:00:00:00:01")).unwrap();
-        h.record(seen("a", 30, "10.0.0.9", "02:00:00:00:00:01")).unwrap();
+        h.record(seen("a", 10, "10.0.0.5", "02:00:00:00:00:01"))
+            .unwrap();
+        h.record(seen("b", 11, "10.0.0.6", "02:00:00:00:00:02"))
+            .unwrap();
+        h.record(seen("a", 20, "10.0.0.5", "02:00:00:00:00:01"))
+            .unwrap();
+        h.record(seen("a", 30, "10.0.0.9", "02:00:00:00:00:01"))
+            .unwrap();
         let h = AddressHistory::load(&path);
         let ev = h.events("a");
         assert_eq!(ev.len(), 1, "{ev:?}");
@@ -353,7 +373,10 @@ mod tests {
             }
         );
         assert!(h.events("b").is_empty());
-        assert_eq!(h.identity("a").unwrap().mac.as_deref(), Some("02:00:00:00:00:01"));
+        assert_eq!(
+            h.identity("a").unwrap().mac.as_deref(),
+            Some("02:00:00:00:00:01")
+        );
         assert_eq!(h.first_seen("a"), Some(10));
     }
 
@@ -362,9 +385,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seen.jsonl");
         let mut h = AddressHistory::load(&path);
-        h.record(seen("b", 0, "10.0.0.6", "02:00:00:00:00:02")).unwrap();
+        h.record(seen("b", 0, "10.0.0.6", "02:00:00:00:00:02"))
+            .unwrap();
         for k in 0..(3 * KEPT_PER_TERMINAL as i64) {
-            h.record(seen("a", k, "10.0.0.5", "02:00:00:00:00:01")).unwrap();
+            h.record(seen("a", k, "10.0.0.5", "02:00:00:00:00:01"))
+                .unwrap();
         }
         let h = AddressHistory::load(&path);
         let n = h.of("a").count();
@@ -383,7 +408,10 @@ mod tests {
         frame.extend_from_slice(&data);
         let (c, i, d, used) = apdu(&frame).unwrap();
         assert_eq!((c, i, d, used), (0x06, 0x0F, &data[..], frame.len()));
-        assert!(apdu(&frame[..4]).is_none(), "an incomplete frame waits for more bytes");
+        assert!(
+            apdu(&frame[..4]).is_none(),
+            "an incomplete frame waits for more bytes"
+        );
     }
 
     #[test]

@@ -348,6 +348,19 @@ pub(crate) fn utc_time(at: i64) -> String {
     format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// A span of time: hours with one decimal, or whole minutes below an hour.
+fn span(hours: f32, lang: Lang) -> String {
+    let min = (hours * 60.0).round() as i64;
+    match (hours < 1.0, lang) {
+        (true, Lang::En) | (true, Lang::Fr) => format!("{} min", min.max(1)),
+        (true, Lang::De) => format!("{} Min.", min.max(1)),
+        (true, Lang::Zh) => format!("{}分钟", min.max(1)),
+        (false, Lang::En) | (false, Lang::Fr) => format!("{hours:.1} h"),
+        (false, Lang::De) => format!("{hours:.1} Std."),
+        (false, Lang::Zh) => format!("{hours:.1}小时"),
+    }
+}
+
 /// "10.0.0.5, then 10.0.0.9 from 09:12:00 UTC, then …" in `lang`.
 fn address_history(first: Option<&str>, changes: &[(String, i64)], lang: Lang) -> String {
     let (lead, then, from) = match lang {
@@ -488,10 +501,10 @@ impl Fact {
             (LadderHttp { host, status, ms }, De) => format!("{host} antwortete nach {ms} ms mit HTTP {status}"),
             (LadderHttp { host, status, ms }, Fr) => format!("{host} a répondu HTTP {status} après {ms} ms"),
             (LadderHttp { host, status, ms }, Zh) => format!("{host}在{ms}毫秒后返回HTTP {status}"),
-            (AddressChanges { changes, distinct, hours }, En) => format!("the reader's IP address changed {changes} times in {hours:.1} h ({distinct} different addresses)"),
-            (AddressChanges { changes, distinct, hours }, De) => format!("die IP-Adresse des Terminals wechselte {changes}-mal in {hours:.1} Std. ({distinct} verschiedene Adressen)"),
-            (AddressChanges { changes, distinct, hours }, Fr) => format!("l'adresse IP du lecteur a changé {changes} fois en {hours:.1} h ({distinct} adresses différentes)"),
-            (AddressChanges { changes, distinct, hours }, Zh) => format!("刷卡机IP地址在{hours:.1}小时内变化了{changes}次（{distinct}个不同地址）"),
+            (AddressChanges { changes, distinct, hours }, En) => format!("the reader's IP address changed {changes} times in {} ({distinct} different addresses)", span(*hours, En)),
+            (AddressChanges { changes, distinct, hours }, De) => format!("die IP-Adresse des Terminals wechselte {changes}-mal in {} ({distinct} verschiedene Adressen)", span(*hours, De)),
+            (AddressChanges { changes, distinct, hours }, Fr) => format!("l'adresse IP du lecteur a changé {changes} fois en {} ({distinct} adresses différentes)", span(*hours, Fr)),
+            (AddressChanges { changes, distinct, hours }, Zh) => format!("刷卡机IP地址在{}内变化了{changes}次（{distinct}个不同地址）", span(*hours, Zh)),
             (AddressHistory { first, changes }, lang) => address_history(first.as_deref(), changes, lang),
             (AlternatingAddresses { a, b, switches }, En) => format!("the reader switched back and forth between {a} and {b} ({switches} times)"),
             (AlternatingAddresses { a, b, switches }, De) => format!("das Terminal wechselte hin und her zwischen {a} und {b} ({switches}-mal)"),
