@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+/// How far back the address history is read for a diagnosis (a day).
+pub const HISTORY_WINDOW_S: Secs = 24 * 3600;
+
 /// A provider host the ladder climbs to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProviderEndpoint {
@@ -434,15 +437,13 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
             } else {
                 None
             };
-            if let Some((ip, _, sightings::SeenHow::FoundAgain)) = &seen {
+            if let Some((IpAddr::V4(v4), _, sightings::SeenHow::FoundAgain)) = &seen {
                 // The terminal answered there as itself (its MAC, its terminal id): where it is now.
-                if let IpAddr::V4(v4) = ip {
-                    reports.push(ReaderReport {
-                        at: now,
-                        ipv4: Some(*v4),
-                        ..Default::default()
-                    });
-                }
+                reports.push(ReaderReport {
+                    at: now,
+                    ipv4: Some(*v4),
+                    ..Default::default()
+                });
             }
             if let Some((ip, identity, how)) = seen {
                 let _ = h.record(sightings::Sighting {
@@ -453,10 +454,12 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
                     how,
                 });
             }
-            if let Some(first) = h.first_seen(&term.id) {
+            // A business day of history: older address changes are not today's problem.
+            let since = now - HISTORY_WINDOW_S;
+            if let Some(first) = h.first_seen(&term.id, since) {
                 window_start = window_start.min(first);
             }
-            events = h.events(&term.id);
+            events = h.events(&term.id, since);
         }
         readers.push(ReaderSignals {
             id: term.id.clone(),

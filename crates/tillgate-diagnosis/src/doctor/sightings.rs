@@ -147,13 +147,13 @@ impl AddressHistory {
         writeln!(f, "{line}")
     }
 
-    /// The terminal's address changes as reader events: one at each sighting whose address
-    /// differs from the one before it.
-    pub fn events(&self, reader: &str) -> Vec<ReaderEvent> {
+    /// The terminal's address changes since `since` as reader events: one at each sighting whose
+    /// address differs from the one before it (which may be older).
+    pub fn events(&self, reader: &str, since: Secs) -> Vec<ReaderEvent> {
         let mut out = Vec::new();
         let mut prev: Option<IpAddr> = None;
         for s in self.of(reader) {
-            if let Some(p) = prev.filter(|p| *p != s.ip) {
+            if let Some(p) = prev.filter(|p| *p != s.ip && s.at >= since) {
                 out.push(ReaderEvent {
                     at: s.at,
                     kind: EventKind::AddressChanged {
@@ -167,9 +167,9 @@ impl AddressHistory {
         out
     }
 
-    /// When the terminal was first seen, if ever.
-    pub fn first_seen(&self, reader: &str) -> Option<Secs> {
-        self.of(reader).map(|s| s.at).next()
+    /// When the terminal was first seen since `since`, if it was.
+    pub fn first_seen(&self, reader: &str, since: Secs) -> Option<Secs> {
+        self.of(reader).map(|s| s.at).find(|at| *at >= since)
     }
 }
 
@@ -362,7 +362,7 @@ mod tests {
         h.record(seen("a", 30, "10.0.0.9", "02:00:00:00:00:01"))
             .unwrap();
         let h = AddressHistory::load(&path);
-        let ev = h.events("a");
+        let ev = h.events("a", 0);
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!(ev[0].at, 30);
         assert_eq!(
@@ -372,12 +372,16 @@ mod tests {
                 to: "10.0.0.9".parse().unwrap()
             }
         );
-        assert!(h.events("b").is_empty());
+        assert!(h.events("b", 0).is_empty());
+        // Only the changes since a time count; the address before them is still the one left.
+        assert!(h.events("a", 31).is_empty());
+        assert_eq!(h.events("a", 25).len(), 1);
         assert_eq!(
             h.identity("a").unwrap().mac.as_deref(),
             Some("02:00:00:00:00:01")
         );
-        assert_eq!(h.first_seen("a"), Some(10));
+        assert_eq!(h.first_seen("a", 0), Some(10));
+        assert_eq!(h.first_seen("a", 15), Some(20));
     }
 
     #[test]
