@@ -397,7 +397,10 @@ mod tests {
         }
         let h = AddressHistory::load(&path);
         let n = h.of("a").count();
-        assert!(n <= 2 * KEPT_PER_TERMINAL && n >= KEPT_PER_TERMINAL, "{n}");
+        assert!(
+            (KEPT_PER_TERMINAL..=2 * KEPT_PER_TERMINAL).contains(&n),
+            "{n}"
+        );
         assert_eq!(h.of("b").count(), 1, "another terminal's sighting is kept");
     }
 
