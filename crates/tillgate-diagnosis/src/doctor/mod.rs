@@ -6,6 +6,7 @@
 pub mod lan;
 mod probe;
 pub mod render;
+pub mod sightings;
 mod system;
 
 pub use render::render;
@@ -16,6 +17,9 @@ use crate::Lang;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+/// How far back the address history is read for a diagnosis (a day).
+pub const HISTORY_WINDOW_S: Secs = 24 * 3600;
 
 /// A provider host the ladder climbs to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +53,11 @@ pub struct DoctorOptions {
     pub step_timeout: Duration,
     /// The gateway software version, reported with the host's facts.
     pub software_version: Option<String>,
+    /// A file where the doctor keeps where it saw each terminal (address, MAC, terminal id, time)
+    /// across runs. With it, a terminal silent at its configured address is looked for on this
+    /// host's own subnets under its known MAC or terminal id, and its address changes become
+    /// evidence. `None`: each run stands alone.
+    pub address_history: Option<std::path::PathBuf>,
 }
 
 impl Default for DoctorOptions {
@@ -66,6 +75,7 @@ impl Default for DoctorOptions {
             probes_per_terminal: 3,
             step_timeout: Duration::from_secs(3),
             software_version: None,
+            address_history: None,
         }
     }
 }
@@ -366,6 +376,11 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
 
     // Each configured terminal: connect, first exchange, latency and loss over several probes.
     let now = now_secs();
+    let mut window_start = now - 60;
+    let mut history = opts
+        .address_history
+        .as_deref()
+        .map(sightings::AddressHistory::load);
     let mut readers = Vec::new();
     for term in &opts.terminals {
         let t = Instant::now();
@@ -388,6 +403,64 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
             });
         }
         checks.push(render::terminal_check(term, &probes, lang, elapsed_ms(t)));
+        let mut events = Vec::new();
+        let mut reports = Vec::new();
+        if let Some(h) = history.as_mut() {
+            let t = Instant::now();
+            let answered = probes
+                .iter()
+                .any(|p| p.tcp.outcome == TcpOutcome::Connected);
+            let seen = if answered {
+                sightings::identify(term.addr, term.protocol, bound)
+                    .await
+                    .map(|id| (term.addr.ip(), id, sightings::SeenHow::AtConfigured))
+            } else if let Some(known) = h.identity(&term.id) {
+                let space = sightings::search_space(&interfaces);
+                let found = sightings::find_again(
+                    &space,
+                    term.addr.port(),
+                    term.protocol,
+                    &known,
+                    term.addr.ip(),
+                    bound.min(Duration::from_millis(800)),
+                )
+                .await;
+                checks.push(render::found_again_check(
+                    term,
+                    &known,
+                    found.as_ref().map(|(ip, _)| *ip),
+                    space.len(),
+                    lang,
+                    elapsed_ms(t),
+                ));
+                found.map(|(ip, id)| (ip, id, sightings::SeenHow::FoundAgain))
+            } else {
+                None
+            };
+            if let Some((IpAddr::V4(v4), _, sightings::SeenHow::FoundAgain)) = &seen {
+                // The terminal answered there as itself (its MAC, its terminal id): where it is now.
+                reports.push(ReaderReport {
+                    at: now,
+                    ipv4: Some(*v4),
+                    ..Default::default()
+                });
+            }
+            if let Some((ip, identity, how)) = seen {
+                let _ = h.record(sightings::Sighting {
+                    reader: term.id.clone(),
+                    at: now,
+                    ip,
+                    identity,
+                    how,
+                });
+            }
+            // A business day of history: older address changes are not today's problem.
+            let since = now - HISTORY_WINDOW_S;
+            if let Some(first) = h.first_seen(&term.id, since) {
+                window_start = window_start.min(first);
+            }
+            events = h.events(&term.id, since);
+        }
         readers.push(ReaderSignals {
             id: term.id.clone(),
             label: term.label.clone(),
@@ -398,6 +471,8 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
                 port: term.addr.port(),
             }),
             probes,
+            events,
+            reports,
             ..Default::default()
         });
     }
@@ -415,7 +490,7 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
     };
     let fleet = FleetSignals {
         now,
-        window_start: now - 60,
+        window_start,
         host: Some(host.clone()),
         readers,
         ..Default::default()

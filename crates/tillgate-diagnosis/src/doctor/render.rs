@@ -209,6 +209,36 @@ pub(crate) fn terminal_check(
     }
 }
 
+/// The search for a terminal silent at its configured address, among `searched` addresses of
+/// this host's own subnets, by the identity it had before.
+pub(crate) fn found_again_check(
+    t: &TerminalTarget,
+    known: &super::sightings::Identity,
+    found: Option<std::net::IpAddr>,
+    searched: usize,
+    lang: Lang,
+    duration_ms: u32,
+) -> DoctorCheck {
+    let who = known.describe();
+    let (status, detail) = match (found, lang) {
+        (Some(ip), Lang::En) => (CheckStatus::Warn, format!("silent at {}, found again at {ip} ({who})", t.addr.ip())),
+        (Some(ip), Lang::De) => (CheckStatus::Warn, format!("unter {} stumm, wiedergefunden unter {ip} ({who})", t.addr.ip())),
+        (Some(ip), Lang::Fr) => (CheckStatus::Warn, format!("muet à {}, retrouvé à {ip} ({who})", t.addr.ip())),
+        (Some(ip), Lang::Zh) => (CheckStatus::Warn, format!("{}无响应，在{ip}重新找到（{who}）", t.addr.ip())),
+        (None, Lang::En) => (CheckStatus::Fail, format!("silent at {}, not found among {searched} addresses of this host's subnets ({who})", t.addr.ip())),
+        (None, Lang::De) => (CheckStatus::Fail, format!("unter {} stumm, unter {searched} Adressen der eigenen Subnetze nicht gefunden ({who})", t.addr.ip())),
+        (None, Lang::Fr) => (CheckStatus::Fail, format!("muet à {}, introuvable parmi {searched} adresses des sous-réseaux de cet hôte ({who})", t.addr.ip())),
+        (None, Lang::Zh) => (CheckStatus::Fail, format!("{}无响应，在本机子网的{searched}个地址中未找到（{who}）", t.addr.ip())),
+    };
+    DoctorCheck {
+        name: format!("terminal_found_again:{}", t.id),
+        title: format!("{} {}", title(Title::Terminal, lang), t.label),
+        status,
+        detail,
+        duration_ms,
+    }
+}
+
 pub(crate) fn headline(network: NetworkState, d: &Diagnosis, lang: Lang) -> String {
     let texts: [&str; 4] = match network {
         NetworkState::None => [

@@ -123,6 +123,12 @@ pub(crate) enum Fact {
         distinct: usize,
         hours: f32,
     },
+    /// Where the reader was seen: the address it left first (when known), then each new address
+    /// with the time (seconds since the epoch) it was first seen there.
+    AddressHistory {
+        first: Option<String>,
+        changes: Vec<(String, i64)>,
+    },
     AlternatingAddresses {
         a: String,
         b: String,
@@ -336,6 +342,40 @@ fn caisse_ap_names(action: char, af: u8, lang: Lang) -> (&'static str, &'static 
     (what[i], meaning[i])
 }
 
+/// `HH:MM:SS UTC` of a time in seconds since the epoch.
+pub(crate) fn utc_time(at: i64) -> String {
+    let s = at.rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// A span of time: hours with one decimal, or whole minutes below an hour.
+fn span(hours: f32, lang: Lang) -> String {
+    let min = (hours * 60.0).round() as i64;
+    match (hours < 1.0, lang) {
+        (true, Lang::En) | (true, Lang::Fr) => format!("{} min", min.max(1)),
+        (true, Lang::De) => format!("{} Min.", min.max(1)),
+        (true, Lang::Zh) => format!("{}分钟", min.max(1)),
+        (false, Lang::En) | (false, Lang::Fr) => format!("{hours:.1} h"),
+        (false, Lang::De) => format!("{hours:.1} Std."),
+        (false, Lang::Zh) => format!("{hours:.1}小时"),
+    }
+}
+
+/// "10.0.0.5, then 10.0.0.9 from 09:12:00 UTC, then …" in `lang`.
+fn address_history(first: Option<&str>, changes: &[(String, i64)], lang: Lang) -> String {
+    let (lead, then, from) = match lang {
+        Lang::En => ("the reader was seen at", ", then", "from"),
+        Lang::De => ("das Terminal war erreichbar unter", ", dann", "ab"),
+        Lang::Fr => ("le lecteur a été vu à", ", puis", "dès"),
+        Lang::Zh => ("刷卡机先后出现在", "，然后", "自"),
+    };
+    let mut out = format!("{lead} {}", first.unwrap_or("?"));
+    for (ip, at) in changes {
+        out.push_str(&format!("{then} {ip} ({from} {})", utc_time(*at)));
+    }
+    out
+}
+
 impl Fact {
     pub fn render(&self, lang: Lang) -> String {
         use Fact::*;
@@ -461,10 +501,11 @@ impl Fact {
             (LadderHttp { host, status, ms }, De) => format!("{host} antwortete nach {ms} ms mit HTTP {status}"),
             (LadderHttp { host, status, ms }, Fr) => format!("{host} a répondu HTTP {status} après {ms} ms"),
             (LadderHttp { host, status, ms }, Zh) => format!("{host}在{ms}毫秒后返回HTTP {status}"),
-            (AddressChanges { changes, distinct, hours }, En) => format!("the reader's IP address changed {changes} times in {hours:.1} h ({distinct} different addresses)"),
-            (AddressChanges { changes, distinct, hours }, De) => format!("die IP-Adresse des Terminals wechselte {changes}-mal in {hours:.1} Std. ({distinct} verschiedene Adressen)"),
-            (AddressChanges { changes, distinct, hours }, Fr) => format!("l'adresse IP du lecteur a changé {changes} fois en {hours:.1} h ({distinct} adresses différentes)"),
-            (AddressChanges { changes, distinct, hours }, Zh) => format!("刷卡机IP地址在{hours:.1}小时内变化了{changes}次（{distinct}个不同地址）"),
+            (AddressChanges { changes, distinct, hours }, En) => format!("the reader's IP address changed {changes} times in {} ({distinct} different addresses)", span(*hours, En)),
+            (AddressChanges { changes, distinct, hours }, De) => format!("die IP-Adresse des Terminals wechselte {changes}-mal in {} ({distinct} verschiedene Adressen)", span(*hours, De)),
+            (AddressChanges { changes, distinct, hours }, Fr) => format!("l'adresse IP du lecteur a changé {changes} fois en {} ({distinct} adresses différentes)", span(*hours, Fr)),
+            (AddressChanges { changes, distinct, hours }, Zh) => format!("刷卡机IP地址在{}内变化了{changes}次（{distinct}个不同地址）", span(*hours, Zh)),
+            (AddressHistory { first, changes }, lang) => address_history(first.as_deref(), changes, lang),
             (AlternatingAddresses { a, b, switches }, En) => format!("the reader switched back and forth between {a} and {b} ({switches} times)"),
             (AlternatingAddresses { a, b, switches }, De) => format!("das Terminal wechselte hin und her zwischen {a} und {b} ({switches}-mal)"),
             (AlternatingAddresses { a, b, switches }, Fr) => format!("le lecteur alterne entre {a} et {b} ({switches} fois)"),

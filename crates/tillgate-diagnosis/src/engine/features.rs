@@ -57,6 +57,9 @@ pub(crate) struct ReaderFeatures {
     pub addr_distinct: usize,
     pub addr_alternations: usize,
     pub addr_pair: Option<(IpAddr, IpAddr)>,
+    /// The address the first change left (when known), then each change's new address with its time.
+    pub addr_first: Option<IpAddr>,
+    pub addr_history: Vec<(Secs, IpAddr)>,
     pub reboots: usize,
     pub reboot_uptime_median_s: Option<u64>,
     pub up_n: usize,
@@ -253,8 +256,12 @@ impl ReaderFeatures {
         for e in &r.events {
             match &e.kind {
                 EventKind::Disconnected { reason } => f.disconnects.push((e.at, *reason)),
-                EventKind::AddressChanged { to, .. } => {
+                EventKind::AddressChanged { from, to } => {
                     f.addr_changes += 1;
+                    if f.addr_history.is_empty() {
+                        f.addr_first = *from;
+                    }
+                    f.addr_history.push((e.at, *to));
                     addrs.push(*to);
                 }
                 EventKind::Rebooted { uptime_before_s } => {
@@ -268,7 +275,9 @@ impl ReaderFeatures {
             }
         }
         f.reboot_uptime_median_s = median(&mut uptimes);
-        let distinct: BTreeSet<IpAddr> = addrs.iter().copied().collect();
+        // Every address the reader was seen at: the one the first change left, then each new one
+        // (two changes A→B→C are three addresses).
+        let distinct: BTreeSet<IpAddr> = f.addr_first.iter().chain(&addrs).copied().collect();
         f.addr_distinct = distinct.len();
         // A→B→A counts as an alternation: the same address comes back.
         f.addr_alternations = addrs.windows(3).filter(|w| w[0] == w[2]).count();

@@ -189,6 +189,19 @@ pub(crate) fn candidates(r: &ReaderSignals, f: &ReaderFeatures, ctx: &ReaderCtx)
             distinct: f.addr_distinct,
             hours,
         }];
+        // The last six changes, with the address the first of them left.
+        let skip = f.addr_history.len().saturating_sub(6);
+        let first = match skip {
+            0 => f.addr_first,
+            n => Some(f.addr_history[n - 1].1),
+        };
+        facts.push(Fact::AddressHistory {
+            first: first.map(|ip| ip.to_string()),
+            changes: f.addr_history[skip..]
+                .iter()
+                .map(|(at, ip)| (ip.to_string(), *at))
+                .collect(),
+        });
         if f.tcp_fail() > 0 {
             facts.push(Fact::TcpTimeouts {
                 target: tgt.clone(),
