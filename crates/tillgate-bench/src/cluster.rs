@@ -347,6 +347,28 @@ fn spread_step(
             turn.clone(),
         );
         Box::pin(async move {
+            let r = spread_payment(client, bases, reader, turn).await;
+            if let Err(e) = &r {
+                if FAILURES.fetch_add(1, Ordering::Relaxed) < 5 {
+                    eprintln!("  a payment failed: {e:#}");
+                }
+            }
+            r
+        })
+    })
+}
+
+/// Failed payments so far (the first few are printed with their reason).
+static FAILURES: AtomicUsize = AtomicUsize::new(0);
+
+async fn spread_payment(
+    client: reqwest::Client,
+    bases: Arc<Vec<String>>,
+    reader: String,
+    turn: Arc<AtomicUsize>,
+) -> anyhow::Result<[Duration; 4]> {
+    {
+        {
             // A cheap spread that differs per request and per task (no RNG state to share).
             let base = |k: usize| {
                 let n = turn.fetch_add(1, Ordering::Relaxed);
@@ -396,8 +418,8 @@ fn spread_step(
                 bail!("payment {id} ended {}", pi["status"]);
             }
             Ok([a, b, c, d])
-        })
-    })
+        }
+    }
 }
 
 /// Payments/s on SQLite, on PostgreSQL with one instance and with three, interleaved.
@@ -478,12 +500,12 @@ pub async fn throughput(size: Size) -> anyhow::Result<Vec<Figure>> {
     let mut per_s: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     let mut p99: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     let mut ratio: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
-    let mut errors = 0;
+    let mut errors = vec![0; targets.len()];
     for round in 0..opts.runs {
         let mut this = Vec::new();
         for (k, step) in steps.iter().enumerate() {
             let mut r = drive(opts, step.clone()).await;
-            errors += r.errors;
+            errors[k] += r.errors;
             let pays = r.payments as f64 / r.elapsed.as_secs_f64();
             per_s[k].push(pays);
             p99[k].push(quantile_ms(&mut r.latencies, 0.99));
@@ -502,10 +524,15 @@ pub async fn throughput(size: Size) -> anyhow::Result<Vec<Figure>> {
                 .join(", ")
         );
     }
-    drop(targets);
-    if errors > 0 {
-        bail!("{errors} payments failed during the benchmark");
+    if errors.iter().any(|e| *e > 0) {
+        let per: Vec<String> = targets
+            .iter()
+            .zip(&errors)
+            .map(|(t, e)| format!("{}: {e}", t.name))
+            .collect();
+        bail!("payments failed during the benchmark ({})", per.join(", "));
     }
+    drop(targets);
     let n = opts.runs;
     let label = format!(
         "({concurrency} clients, ≤{} payments or {:?} per run)",

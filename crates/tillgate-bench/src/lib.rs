@@ -292,11 +292,23 @@ pub fn merge_sections(existing: &str, fresh: &str, command: &str, date: &str) ->
         .filter(|(n, _)| n != "Notes")
         .collect();
     let names: Vec<&str> = new.iter().map(|(n, _)| n.as_str()).collect();
-    head.push_str(&format!(
-        "\n- **{} section{}:** `{command}` ({date})",
+    if names.is_empty() {
+        // A run that produced no figure (it failed) changes nothing.
+        return existing.to_owned();
+    }
+    let line = format!(
+        "- **{} section{}:** `{command}` ({date})",
         names.join(", "),
         if names.len() == 1 { "" } else { "s" }
-    ));
+    );
+    // With the header's other command lines, before the paragraph that follows them.
+    let mut lines: Vec<&str> = head.lines().collect();
+    let at = lines
+        .iter()
+        .rposition(|l| l.starts_with("- **"))
+        .map_or(lines.len(), |i| i + 1);
+    lines.insert(at, &line);
+    head = lines.join("\n");
     for (name, body) in new.iter() {
         match old.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = body.clone(),
@@ -347,5 +359,23 @@ mod tests {
         );
         assert!(s < n, "{out}");
         assert!(out.contains("- **zvt, stripe sections:** `cargo run -- zvt stripe` (2026-12-07)"));
+    }
+
+    #[test]
+    fn the_command_line_joins_the_header_s_list_and_a_run_without_figures_changes_nothing() {
+        let old = "# tillgate benchmarks\n\n- **Command:** `all`\n\nEvery figure is a median.\n\n## zvt\n\n| old |\n";
+        let fresh = "# tillgate benchmarks\n\n## zvt\n\n| new |\n";
+        let out = merge_sections(old, fresh, "cargo run -- zvt", "2026-12-07");
+        let (line, para) = (
+            out.find("- **zvt section:**").unwrap(),
+            out.find("Every figure").unwrap(),
+        );
+        assert!(line < para, "{out}");
+        assert!(
+            out.contains("- **Command:** `all`\n- **zvt section:**"),
+            "{out}"
+        );
+        let failed = "# tillgate benchmarks\n\n- **Command:** `x`\n";
+        assert_eq!(merge_sections(old, failed, "cargo run -- zvt", "d"), old);
     }
 }

@@ -328,3 +328,57 @@ async fn the_terminal_hears_of_a_payment_only_once_the_gateway_has_recorded_it()
     app.stop().await;
     sim.shutdown().await;
 }
+
+/// `tillgate doctor --database-url` remembers where each configured terminal answered (address and
+/// the terminal id it gave), in the state directory by default, so a later run can find it again
+/// under a new address; `--no-address-history` keeps nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tillgate_doctor_keeps_where_each_terminal_answered() {
+    let (_sim, app, dir, id) = paired(Behaviour::Normal, Duration::from_secs(1)).await;
+    let db = format!("sqlite://{}", dir.path().join("tillgate.db").display());
+    let doctor = move |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tillgate"));
+        cmd.args(["doctor", "--json", "--database-url", &db])
+            .args(["--provider", "127.0.0.1:9", "--step-timeout-ms", "300"])
+            .args(extra)
+            .env_remove("TILLGATE_API_KEY");
+        cmd
+    };
+    let history = dir.path().join("doctor-addresses.jsonl");
+    let out = tokio::task::spawn_blocking(move || {
+        let mut none = doctor(&["--no-address-history"]);
+        let a = none.output().expect("doctor runs");
+        let kept = history.exists();
+        let b = doctor(&[]).output().expect("doctor runs");
+        (a, kept, b, history)
+    })
+    .await
+    .unwrap();
+    let (without, kept_without, with, history) = out;
+    assert!(
+        without.status.success(),
+        "{}",
+        String::from_utf8_lossy(&without.stderr)
+    );
+    assert!(!kept_without, "--no-address-history wrote a history");
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    let text = std::fs::read_to_string(&history).expect("the history file beside the database");
+    let sighting: Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|s| s["reader"] == id.as_str())
+        .unwrap_or_else(|| panic!("no sighting of {id} in {text}"));
+    assert_eq!(sighting["ip"], "127.0.0.1", "{sighting}");
+    assert_eq!(sighting["how"], "at_configured", "{sighting}");
+    assert!(
+        sighting["terminal_id"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "the terminal id it answered with is kept: {sighting}"
+    );
+    app.stop().await;
+}

@@ -118,6 +118,9 @@ impl AddressHistory {
     /// [`KEPT_PER_TERMINAL`] sightings per terminal once it holds twice as many.
     pub fn record(&mut self, s: Sighting) -> std::io::Result<()> {
         let line = serde_json::to_string(&s).map_err(std::io::Error::other)?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         self.sightings.push(s.clone());
         if self.of(&s.reader).count() > 2 * KEPT_PER_TERMINAL {
             let mut seen: std::collections::HashMap<&str, usize> = Default::default();

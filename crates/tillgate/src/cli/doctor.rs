@@ -35,6 +35,15 @@ pub struct DoctorArgs {
     /// Bound of every single step (look-up, connect, handshake, request), in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     step_timeout_ms: u64,
+    /// Where the doctor keeps, across runs, where each terminal answered (address, MAC, terminal
+    /// id): a terminal silent at its address is then looked for on this host's subnets, and its
+    /// address changes are evidence (DHCP churn) [default with --database-url: the state
+    /// directory's `doctor-addresses.jsonl`].
+    #[arg(long, value_name = "PATH")]
+    address_history: Option<std::path::PathBuf>,
+    /// Keep no address history: each run stands alone.
+    #[arg(long, conflicts_with = "address_history")]
+    no_address_history: bool,
 }
 
 fn provider(s: &str) -> anyhow::Result<ProviderEndpoint> {
@@ -94,6 +103,14 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         opts.terminals = terminals(url)
             .await
             .with_context(|| format!("reading the terminals of {}", crate::app::redact_url(url)))?;
+    }
+    if !args.no_address_history {
+        opts.address_history = args.address_history.clone().or_else(|| {
+            args.database_url
+                .as_deref()
+                .and_then(crate::config::state_dir)
+                .map(|d| d.join("doctor-addresses.jsonl"))
+        });
     }
     let report = tillgate_diagnosis::doctor::run(opts).await;
     if args.json {
