@@ -85,19 +85,30 @@ class ZvtSim:
     """One `tillgate sim zvt` subprocess on a free loopback port, its journal mirrored to a file."""
 
     def __init__(self, workdir, name, *args):
-        self.port = free_port()
         self.name = name
+        self.args = args
         self.log_path = workdir / f"{name}.log"
         self.journal_path = workdir / f"{name}.journal.jsonl"
+        self.tries = 0
+        self._spawn()
+
+    def _spawn(self):
+        # A free port can be taken by another process before the simulator binds it: a few tries.
+        self.tries += 1
+        self.port = free_port()
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [str(BIN), "sim", "zvt", "--listen", f"127.0.0.1:{self.port}", "--password", PASSWORD,
-             "--journal", str(self.journal_path), *args],
+             "--journal", str(self.journal_path), *self.args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
 
     def wait_ready(self, deadline):
         while "zvt://" not in self.log_path.read_text(errors="replace"):
+            if (self.proc.poll() is not None and self.tries < 5
+                    and "Address already in use" in self.log_path.read_text(errors="replace")):
+                self._spawn()
+                continue
             assert self.proc.poll() is None, f"{self.name} exited:\n{self.log_path.read_text(errors='replace')}"
             assert time.monotonic() < deadline, f"{self.name} did not start in time"
             time.sleep(0.05)
