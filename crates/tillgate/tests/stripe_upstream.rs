@@ -1008,6 +1008,99 @@ async fn errors_limits_resets_and_stalls_from_the_upstream_never_lose_or_double_
     drop(bdir);
 }
 
+/// A POS (or a gateway in front of this one) that hangs up while its request still runs must not
+/// leave the Idempotency-Key claimed for good: the request runs to its end, and the retry with the
+/// same key gets its answer. (CI found this: a gateway SIGKILLed mid-request left its upstream
+/// refusing every retry with "another in-progress request" until the deadline.)
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_request_gets_the_answer_when_it_retries_with_its_key() {
+    let (b, bdir) = spawn_app().await;
+    let (_, r) = b
+        .post(
+            "/v1/terminal/readers",
+            &[("registration_code", "simulated-wpe"), ("label", "Till 1")],
+        )
+        .await;
+    assert!(r["id"].is_string(), "{r}");
+    // The upstream's first answer to the PaymentIntent's creation stalls: A gives it up after 1 s
+    // and retries, so A's process_payment_intent runs for more than a second.
+    let (base, hit) = faulty_proxy(b.addr, "POST /v1/payment_intents ", Fault::Stall, 1).await;
+    let adir = tempfile::tempdir().unwrap();
+    let adb = adir.path().join("a.db");
+    let (ok, out, err) = upstream_add(&adb, &base, KEY).await;
+    assert!(ok, "{out} {err}");
+    let a = spawn_on(adb, |c| c.stripe.client.timeout = Duration::from_secs(1)).await;
+    let list = a
+        .wait_for("/v1/terminal/readers", |v| {
+            v["data"].as_array().is_some_and(|d| d.len() == 1)
+        })
+        .await;
+    let reader = list["data"][0]["id"].as_str().unwrap().to_owned();
+    a.wait_for(&format!("/v1/terminal/readers/{reader}"), |v| {
+        v["status"] == "online"
+    })
+    .await;
+    let pi = a.intent(4200, &[]).await;
+    let path = format!("/v1/terminal/readers/{reader}/process_payment_intent");
+    let send = |timeout: Duration| {
+        a.client
+            .post(format!("{}{path}", a.base))
+            .bearer_auth(&a.key)
+            .header("Idempotency-Key", "hang-up-1")
+            .form(&[("payment_intent", pi.as_str())])
+            .timeout(timeout)
+            .send()
+    };
+    let gone = send(Duration::from_millis(300)).await;
+    assert!(
+        gone.as_ref().is_err_and(|e| e.is_timeout()),
+        "the first request should still run after 300 ms: {gone:?}"
+    );
+    drop(gone);
+    // The retry: a 409 while the first still runs, then its recorded answer, within seconds.
+    let t0 = std::time::Instant::now();
+    let (status, replayed, body) = loop {
+        let res = send(Duration::from_secs(10)).await.expect("retry");
+        let status = res.status().as_u16();
+        let replayed = res.headers().get("idempotent-replayed").is_some();
+        let body: Value = res.json().await.expect("json");
+        if status != 409 || t0.elapsed() > Duration::from_secs(10) {
+            break (status, replayed, body);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 200, "after {:?}: {body}", t0.elapsed());
+    assert!(
+        replayed,
+        "the retry should be the first request's answer: {body}"
+    );
+    assert_eq!(
+        body["action"]["process_payment_intent"]["payment_intent"],
+        pi.as_str()
+    );
+    assert!(hit.load(Ordering::SeqCst) >= 1, "the stall never happened");
+    // The payment the first request started ends once, in both ledgers.
+    let (s, r) = a
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+            &[("card_present[number]", "4242424242424242")],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    a.wait_for(&format!("/v1/terminal/readers/{reader}"), |v| {
+        v["action"]["status"] != "in_progress"
+    })
+    .await;
+    let paid = a.get(&format!("/v1/payment_intents/{pi}")).await.1;
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+    assert_eq!(paid["amount_received"], 4200);
+    let upstream = mirror(&b, &pi).await;
+    assert_eq!(upstream["status"], "succeeded", "{upstream}");
+    assert_eq!(upstream["amount_received"], 4200);
+    a.stop().await;
+    drop(bdir);
+}
+
 /// A gateway that stops while a Stripe reader waits for a card, and comes back after the card was
 /// presented at Stripe directly: it settles the payment from Stripe's state, without a second
 /// upstream payment.

@@ -180,7 +180,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         ))
         .into_response(),
         Ok(IdempotencyBegin::Replay(stored)) => replay(stored, &key),
-        Ok(IdempotencyBegin::Fresh) => run_and_record(&state, account, key, parts, bytes, next).await,
+        Ok(IdempotencyBegin::Fresh) => run_to_the_end(state, account, key, parts, bytes, next).await,
         Ok(IdempotencyBegin::Resumed) => {
             match what_it_already_did(&state, &account, &key, parts.uri.path()).await {
                 Ok(Some(object)) => {
@@ -192,7 +192,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
                     record(&state, account, &key, Some(response.clone())).await;
                     replay(response, &key)
                 }
-                Ok(None) => run_and_record(&state, account, key, parts, bytes, next).await,
+                Ok(None) => run_to_the_end(state, account, key, parts, bytes, next).await,
                 Err(e) => {
                     // Hand the claim back as interrupted, so the next retry looks again.
                     let write = Write::IdempotencyInterrupted { account, key };
@@ -217,6 +217,35 @@ fn replay(stored: StoredResponse, key: &str) -> Response {
         res.headers_mut().insert("idempotency-key", v);
     }
     res
+}
+
+/// Runs [`run_and_record`] in a task of its own, so a client that hangs up (or is killed) mid-request
+/// does not cancel it: the request ends as it would have and its answer is recorded for the retry.
+/// Dropped with the connection, it would leave the key claimed "in progress" for good, and every
+/// retry would be refused with a 409 until the gateway restarted.
+async fn run_to_the_end(
+    state: AppState,
+    account: AccountId,
+    key: String,
+    parts: axum::http::request::Parts,
+    bytes: axum::body::Bytes,
+    next: Next,
+) -> Response {
+    let (st, acc, k) = (state.clone(), account.clone(), key.clone());
+    let task = tokio::spawn(async move { run_and_record(&st, acc, k, parts, bytes, next).await });
+    match task.await {
+        Ok(res) => res,
+        Err(e) => {
+            // It panicked before recording: hand the claim back as interrupted, so the retry
+            // looks at what the request did before running it again.
+            tracing::error!(error = %e, "an idempotent request's task failed");
+            let write = Write::IdempotencyInterrupted { account, key };
+            if let Err(e) = state.store.commit(vec![write]).await {
+                tracing::error!(error = %e, "could not hand back an idempotency claim");
+            }
+            ApiErr(ApiError::internal()).into_response()
+        }
+    }
 }
 
 /// Runs a request that owns its key and records its answer (or forgets the key after a 5xx or 429,
