@@ -74,6 +74,11 @@ fn spawn(
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port");
+    // TILLGATE_BENCH_LOG_DIR keeps each instance's warnings in `<dir>/<id>.log`.
+    let log = std::env::var_os("TILLGATE_BENCH_LOG_DIR").map(|dir| {
+        std::fs::File::create(std::path::Path::new(&dir).join(format!("{id}.log")))
+            .expect("the instance's log file")
+    });
     let child = Command::new(bin)
         .arg("serve")
         .args(extra)
@@ -86,9 +91,9 @@ fn spawn(
         .env("TILLGATE_API_KEY", KEY)
         .env("TILLGATE_STATE_DIR", state.join(id))
         .env("TILLGATE_MASTER_KEY", "0".repeat(64))
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", if log.is_some() { "warn" } else { "error" })
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log.map(Stdio::from).unwrap_or_else(Stdio::null))
         .spawn()
         .expect("tillgate starts");
     Instance {

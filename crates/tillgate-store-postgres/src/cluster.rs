@@ -60,10 +60,19 @@ impl Cluster for PgCluster {
             .await
             .map_err(unavailable)?;
         // Only leases still valid are renewed: one that expired may already be another's claim
-        // in flight, and its reader is reconciled anew by whoever claims it.
+        // in flight, and its reader is reconciled anew by whoever claims it. The rows are locked
+        // in the readers' byte order (`COLLATE "C"`, whatever the database's collation), the order
+        // in which a commit group holds its fences (`writer.rs`), so the two never deadlock.
         let rows = sqlx::query(
-            "UPDATE reader_leases SET expires_at = clock_timestamp() + make_interval(secs => $2) \
-             WHERE owner = $1 AND expires_at > clock_timestamp() RETURNING reader, fence",
+            "WITH mine AS MATERIALIZED ( \
+                 SELECT reader FROM reader_leases \
+                 WHERE owner = $1 AND expires_at > clock_timestamp() \
+                 ORDER BY reader COLLATE \"C\" FOR NO KEY UPDATE \
+             ) \
+             UPDATE reader_leases l SET expires_at = clock_timestamp() + make_interval(secs => $2) \
+             FROM mine WHERE l.reader = mine.reader AND l.owner = $1 \
+               AND l.expires_at > clock_timestamp() \
+             RETURNING l.reader, l.fence",
         )
         .bind(instance)
         .bind(secs(lease))
@@ -92,7 +101,7 @@ impl Cluster for PgCluster {
                  SELECT r FROM unnest($2::text[]) AS t(r) \
                  WHERE NOT EXISTS (SELECT 1 FROM reader_leases l \
                                    WHERE l.reader = t.r AND l.expires_at > clock_timestamp()) \
-                 LIMIT $3 \
+                 ORDER BY r COLLATE \"C\" LIMIT $3 \
              ) \
              INSERT INTO reader_leases (reader, owner, fence, expires_at) \
              SELECT r, $1, nextval('lease_fences'), clock_timestamp() + make_interval(secs => $4) \

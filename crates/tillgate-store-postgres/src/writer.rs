@@ -209,6 +209,31 @@ async fn apply_group(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Answer>, sqlx::E
             .execute(&mut *tx)
             .await?;
     }
+    // Every reader lease the group's commits present is held first, in the readers' byte order: the
+    // lease renewal locks its rows in the same order (`cluster.rs`), so a renewal and a commit
+    // group never wait for each other in a cycle (PostgreSQL would abort one of them as a
+    // deadlock, and a lone instance under load lost its leases that way).
+    let mut fences: Vec<&tillgate_domain::cluster::Fence> = jobs
+        .iter()
+        .flat_map(|job| match job {
+            Job::Commit { writes, .. } => writes.as_slice(),
+            _ => &[],
+        })
+        .filter_map(|w| match w {
+            Write::Fence(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    fences.sort_by(|a, b| (&a.reader, &a.owner, a.token).cmp(&(&b.reader, &b.owner, b.token)));
+    fences.dedup();
+    for fence in fences {
+        sqlx::query("SELECT tillgate_hold_fence($1, $2, $3)")
+            .bind(&fence.reader)
+            .bind(&fence.owner)
+            .bind(fence.token)
+            .execute(&mut *tx)
+            .await?;
+    }
     let mut answers = Vec::with_capacity(jobs.len());
     let mut puts: Vec<&Record> = Vec::new();
     for job in jobs {
@@ -340,14 +365,8 @@ async fn apply_write(tx: &mut Transaction<'_, Postgres>, w: &Write) -> Result<()
                 .execute(&mut **tx)
                 .await?;
         }
-        Write::Fence(fence) => {
-            sqlx::query("SELECT tillgate_hold_fence($1, $2, $3)")
-                .bind(&fence.reader)
-                .bind(&fence.owner)
-                .bind(fence.token)
-                .execute(&mut **tx)
-                .await?;
-        }
+        // Held at the start of the group (`apply_group`), before any write.
+        Write::Fence(_) => {}
         // Refused by the trigger of `0011_driver_records.sql` unless the transaction holds the
         // reader's current lease (when it has one).
         Write::DriverRecord {

@@ -355,3 +355,66 @@ async fn a_drivers_record_is_read_by_the_next_owner_and_written_only_under_the_c
         Some(json!({"in_flight": null}))
     );
 }
+
+/// A lone instance under load renews every lease it holds while its payment commits hold theirs:
+/// the renewal and the commit groups must never wait for each other in a cycle. (They did: the
+/// renewal locked its rows in storage order and a group held its fences in arrival order, and
+/// PostgreSQL aborted the renewal as a deadlock until the instance lost its readers.)
+#[tokio::test]
+async fn lease_renewals_and_fenced_commit_groups_never_deadlock() {
+    let Some(url) = database("leases: renewal under load").await else {
+        return;
+    };
+    let store = std::sync::Arc::new(PgStore::open(&url).await.unwrap());
+    let cluster = std::sync::Arc::new(PgCluster::open(&url).await.unwrap());
+    cluster.join("a", "http://127.0.0.1:1").await.unwrap();
+    let readers: Vec<String> = (0..40).map(|i| format!("tmr_d{i}")).collect();
+    let lease = Duration::from_secs(30);
+    let held = cluster.claim("a", &readers, 100, lease).await.unwrap();
+    assert_eq!(held.len(), 40);
+    let tokens: std::sync::Arc<HashMap<String, i64>> =
+        std::sync::Arc::new(held.iter().map(|l| (l.reader.clone(), l.fence)).collect());
+    let until = std::time::Instant::now() + Duration::from_secs(6);
+    // 32 writers, each committing two readers' rows under their fences, in orders that differ.
+    let mut writers = Vec::new();
+    for t in 0..32usize {
+        let (store, readers, tokens) = (store.clone(), readers.clone(), tokens.clone());
+        writers.push(tokio::spawn(async move {
+            let mut commits = 0;
+            for k in 0..400usize {
+                if std::time::Instant::now() > until {
+                    break;
+                }
+                let first = &readers[(t * 7 + k * 13) % readers.len()];
+                let second = &readers[(t * 11 + k * 5 + 1) % readers.len()];
+                let mut writes = Vec::new();
+                for r in [first, second] {
+                    writes.push(fence(r, "a", tokens[r]));
+                    writes.push(reader_put(r, &format!("w{t}-{k}")));
+                }
+                store
+                    .commit(writes)
+                    .await
+                    .unwrap_or_else(|e| panic!("writer {t}, commit {k}: {e}"));
+                commits += 1;
+            }
+            commits
+        }));
+    }
+    let mut renewals = 0;
+    while std::time::Instant::now() < until && renewals < 300 {
+        let renewed = cluster
+            .renew("a", lease)
+            .await
+            .unwrap_or_else(|e| panic!("renewal {renewals} failed: {e}"));
+        assert_eq!(renewed.len(), 40, "renewal {renewals}");
+        renewals += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut commits = 0;
+    for w in writers {
+        commits += w.await.unwrap();
+    }
+    assert!(renewals >= 20, "only {renewals} renewals ran");
+    assert!(commits >= 200, "only {commits} commits ran");
+}

@@ -157,9 +157,32 @@ pub async fn run(gateway: Gateway, member: Arc<Member>, address: String) {
 
 /// One beat: renew, drop what was lost, claim up to the fair share, hand surplus idle readers over.
 async fn beat(gateway: &Gateway, member: &Member) -> anyhow::Result<()> {
-    let sent = Instant::now();
-    let renewed = member.cluster.renew(&member.id, member.lease).await?;
+    // A renewal that fails (a dropped connection, a serialization error) is tried again within
+    // the beat: two lost beats in a row would stop every reader at its deadline.
+    let mut tries = 0;
+    let (sent, renewed) = loop {
+        let sent = Instant::now();
+        match member.cluster.renew(&member.id, member.lease).await {
+            Ok(renewed) => break (sent, renewed),
+            Err(e) if tries < 2 => {
+                tries += 1;
+                tracing::warn!(error = %e, "lease renewal failed; trying again");
+                tokio::time::sleep(member.beat() / 10).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let until = LocalDeadline::after(sent, member.lease);
+    let renew_took = sent.elapsed();
+    if renew_took > member.beat() / 2 {
+        // Readers stop at their deadline when renewals keep taking this long: say so first.
+        tracing::warn!(
+            renew_ms = renew_took.as_millis() as u64,
+            beat_ms = member.beat().as_millis() as u64,
+            leases = renewed.len(),
+            "a lease renewal took more than half a beat"
+        );
+    }
     let held = gateway.leased_readers();
     let mut still = 0usize;
     for (reader, cell) in &held {
