@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tillgate_domain::objects::{Address, Kind, Location, Reader, ReaderExt, ReaderStatus};
 use tillgate_domain::store::{Store, Write};
 use tillgate_domain::upstream::{UpstreamConnection, Upstreams};
-use tillgate_domain::{new_id, now_millis, now_secs};
+use tillgate_domain::{now_millis, now_secs, AccountId};
 use tillgate_drivers::stripe::StripeDriver;
 
 /// What one sync pass did, per pass over all upstream accounts.
@@ -186,7 +186,7 @@ impl UpstreamSync {
             let mut metadata = tillgate_domain::metadata::Metadata::default();
             metadata.insert(LOCATION_KEY.to_owned(), up.to_owned());
             let location = Location {
-                id: new_id("tml"),
+                id: imported_id("tml", acct, up),
                 object: "terminal.location".into(),
                 address: serde_json::from_value::<Address>(loc["address"].clone())
                     .unwrap_or_default(),
@@ -240,17 +240,43 @@ impl UpstreamSync {
                         }
                     }
                 }
-                None => {
-                    self.gateway
-                        .adopt(acct, reader_of(c, r, location, Default::default()))
-                        .await
-                        .map_err(|e| anyhow::anyhow!(e.message))?;
-                    report.readers_created += 1;
-                }
+                None => match self
+                    .gateway
+                    .adopt(acct, reader_of(c, r, location, Default::default()))
+                    .await
+                {
+                    Ok(_) => report.readers_created += 1,
+                    // Another instance of the cluster imported it first and drives it now.
+                    Err(e) => {
+                        tracing::warn!(upstream = up, error = %e.message, "an upstream reader was not imported here (another instance may have imported it)")
+                    }
+                },
             }
         }
         Ok(())
     }
+}
+
+/// The id of the tillgate object imported from upstream object `up` of `account`: always the
+/// same, so that instances of a cluster importing one Stripe reader (or location) at once — or a
+/// pairing here and a sync there — write one object, not one each. (A second import of a reader
+/// whose lease was taken meanwhile is refused by the database's fence on reader rows.) Shaped as
+/// tillgate's other ids: the prefix and 24 base-62 characters, of SHA-256.
+pub(super) fn imported_id(prefix: &str, account: &AccountId, up: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut h = Sha256::new();
+    for part in [prefix, account.as_str(), up] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let text: String = digest
+        .iter()
+        .take(24)
+        .map(|b| DIGITS[*b as usize % 62] as char)
+        .collect();
+    format!("{prefix}_{text}")
 }
 
 /// The Stripe ids a tillgate reader keeps under `tillgate.upstream`.
@@ -272,7 +298,7 @@ pub(super) fn reader_of(
 ) -> Reader {
     let up = r["id"].as_str().unwrap_or_default();
     Reader {
-        id: new_id("tmr"),
+        id: imported_id("tmr", &c.account, up),
         object: "terminal.reader".into(),
         action: None,
         device_sw_version: r["device_sw_version"].as_str().map(str::to_owned),

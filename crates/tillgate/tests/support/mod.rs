@@ -68,6 +68,27 @@ pub async fn spawn_url(
 }
 
 impl TestApp {
+    /// The same client to a tillgate running elsewhere (a `tillgate serve` process at `base`,
+    /// answering `key`); `stop` does nothing to it.
+    pub fn remote(base: &str, key: &str) -> TestApp {
+        let addr = base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("a loopback address");
+        TestApp {
+            addr,
+            base: base.to_owned(),
+            key: key.to_owned(),
+            db_path: PathBuf::new(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+            shutdown: None,
+            handle: None,
+        }
+    }
+
     /// Graceful stop: stop accepting, finish requests, park readers.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
