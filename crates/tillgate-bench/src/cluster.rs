@@ -372,59 +372,12 @@ async fn spread_payment(
     reader: String,
     turn: Arc<AtomicUsize>,
 ) -> anyhow::Result<[Duration; 4]> {
-    {
-        {
-            // A cheap spread that differs per request and per task (no RNG state to share).
-            let base = |k: usize| {
-                let n = turn.fetch_add(1, Ordering::Relaxed);
-                bases[(n.wrapping_mul(2_654_435_761) >> 7 ^ k) % bases.len()].clone()
-            };
-            let timed = |req: reqwest::RequestBuilder| async move {
-                let started = Instant::now();
-                let r = req.bearer_auth(KEY).send().await?;
-                let status = r.status();
-                let v: serde_json::Value = r.json().await?;
-                if !status.is_success() {
-                    bail!("{status}: {v}");
-                }
-                anyhow::Ok((started.elapsed(), v))
-            };
-            let (a, pi) = timed(
-                client
-                    .post(format!("{}/v1/payment_intents", base(0)))
-                    .form(&[
-                        ("amount", "1000"),
-                        ("currency", "eur"),
-                        ("payment_method_types[]", "card_present"),
-                    ]),
-            )
-            .await?;
-            let id = pi["id"].as_str().context("pi id")?.to_owned();
-            let (b, _) = timed(
-                client
-                    .post(format!(
-                        "{}/v1/terminal/readers/{reader}/process_payment_intent",
-                        base(1)
-                    ))
-                    .form(&[("payment_intent", id.as_str())]),
-            )
-            .await?;
-            let (c, _) = timed(
-                client
-                    .post(format!(
-                        "{}/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
-                        base(2)
-                    ))
-                    .form(&[] as &[(&str, &str)]),
-            )
-            .await?;
-            let (d, pi) = timed(client.get(format!("{}/v1/payment_intents/{id}", base(3)))).await?;
-            if pi["status"] != "succeeded" {
-                bail!("payment {id} ended {}", pi["status"]);
-            }
-            Ok([a, b, c, d])
-        }
-    }
+    // A cheap spread that differs per request and per task (no RNG state to share).
+    let base = |k: usize| {
+        let n = turn.fetch_add(1, Ordering::Relaxed);
+        bases[(n.wrapping_mul(2_654_435_761) >> 7 ^ k) % bases.len()].clone()
+    };
+    payments::one_payment(&client, base, &reader).await
 }
 
 /// Payments/s on SQLite, on PostgreSQL with one instance and with three, interleaved.

@@ -202,49 +202,60 @@ pub(crate) fn payment_step(
 ) -> Step {
     Arc::new(move |t| {
         let (client, base, reader) = (client.clone(), base.clone(), readers[t].clone());
-        Box::pin(async move {
-            let (a, pi) = timed(
-                client
-                    .post(format!("{base}/v1/payment_intents"))
-                    .bearer_auth(KEY)
-                    .form(&[
-                        ("amount", "1000"),
-                        ("currency", "eur"),
-                        ("payment_method_types[]", "card_present"),
-                    ]),
-            )
-            .await?;
-            let id = pi["id"].as_str().context("pi id")?.to_owned();
-            let (b, _) = timed(
-                client
-                    .post(format!(
-                        "{base}/v1/terminal/readers/{reader}/process_payment_intent"
-                    ))
-                    .bearer_auth(KEY)
-                    .form(&[("payment_intent", id.as_str())]),
-            )
-            .await?;
-            let (c, _) = timed(
-                client
-                    .post(format!(
-                        "{base}/v1/test_helpers/terminal/readers/{reader}/present_payment_method"
-                    ))
-                    .bearer_auth(KEY)
-                    .form(&[] as &[(&str, &str)]),
-            )
-            .await?;
-            let (d, pi) = timed(
-                client
-                    .get(format!("{base}/v1/payment_intents/{id}"))
-                    .bearer_auth(KEY),
-            )
-            .await?;
-            if pi["status"] != "succeeded" {
-                bail!("payment {id} ended {}", pi["status"]);
-            }
-            Ok([a, b, c, d])
-        })
+        Box::pin(async move { one_payment(&client, |_| base.clone(), &reader).await })
     })
+}
+
+/// One complete payment on `reader` — create, process, present, read back — with the time of each
+/// of the four requests; request `k` goes to `base(k)` (one server, or a spread over a cluster's
+/// instances).
+pub(crate) async fn one_payment(
+    client: &reqwest::Client,
+    base: impl Fn(usize) -> String,
+    reader: &str,
+) -> anyhow::Result<[Duration; 4]> {
+    let (a, pi) = timed(
+        client
+            .post(format!("{}/v1/payment_intents", base(0)))
+            .bearer_auth(KEY)
+            .form(&[
+                ("amount", "1000"),
+                ("currency", "eur"),
+                ("payment_method_types[]", "card_present"),
+            ]),
+    )
+    .await?;
+    let id = pi["id"].as_str().context("pi id")?.to_owned();
+    let (b, _) = timed(
+        client
+            .post(format!(
+                "{}/v1/terminal/readers/{reader}/process_payment_intent",
+                base(1)
+            ))
+            .bearer_auth(KEY)
+            .form(&[("payment_intent", id.as_str())]),
+    )
+    .await?;
+    let (c, _) = timed(
+        client
+            .post(format!(
+                "{}/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+                base(2)
+            ))
+            .bearer_auth(KEY)
+            .form(&[] as &[(&str, &str)]),
+    )
+    .await?;
+    let (d, pi) = timed(
+        client
+            .get(format!("{}/v1/payment_intents/{id}", base(3)))
+            .bearer_auth(KEY),
+    )
+    .await?;
+    if pi["status"] != "succeeded" {
+        bail!("payment {id} ended {}", pi["status"]);
+    }
+    Ok([a, b, c, d])
 }
 
 /// The baseline server: the same axum + hyper stack (axum::serve on a tokio listener) with one
