@@ -107,6 +107,7 @@ fn target(id: &str, addr: SocketAddr, protocol: ReaderProtocol) -> TerminalTarge
         label: id.into(),
         addr,
         protocol,
+        zvt_password: 0,
     }
 }
 

@@ -525,6 +525,7 @@ async fn inner_doctor() {
         label: label.into(),
         addr,
         protocol: ReaderProtocol::Zvt,
+        zvt_password: 0,
     };
     let report = doctor::run(DoctorOptions {
         providers: Vec::new(),

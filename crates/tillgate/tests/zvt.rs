@@ -374,5 +374,12 @@ async fn tillgate_doctor_keeps_where_each_terminal_answered() {
         .unwrap_or_else(|| panic!("no sighting of {id} in {text}"));
     assert_eq!(sighting["ip"], "127.0.0.1", "{sighting}");
     assert_eq!(sighting["how"], "at_configured", "{sighting}");
+    // Asked under the reader's own password (the simulator's is not the default 000000), the
+    // terminal told its terminal id: the identity that finds it again at another address.
+    assert_eq!(
+        sighting["terminal_id"],
+        format!("{:08}", SimConfig::default().terminal_id),
+        "{sighting}"
+    );
     app.stop().await;
 }

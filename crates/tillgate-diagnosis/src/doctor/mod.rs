@@ -37,6 +37,9 @@ pub struct TerminalTarget {
     pub label: String,
     pub addr: SocketAddr,
     pub protocol: ReaderProtocol,
+    /// A ZVT terminal's password (six digits; 0 when not known): its status enquiry, which tells
+    /// the terminal id, is refused under another one.
+    pub zvt_password: u32,
 }
 
 /// What the doctor checks, and how long each step may take.
@@ -411,7 +414,7 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
                 .iter()
                 .any(|p| p.tcp.outcome == TcpOutcome::Connected);
             let seen = if answered {
-                sightings::identify(term.addr, term.protocol, bound)
+                sightings::identify(term.addr, term.protocol, term.zvt_password, bound)
                     .await
                     .map(|id| (term.addr.ip(), id, sightings::SeenHow::AtConfigured))
             } else if let Some(known) = h.identity(&term.id) {
@@ -420,6 +423,7 @@ pub async fn run(opts: DoctorOptions) -> DoctorReport {
                     &space,
                     term.addr.port(),
                     term.protocol,
+                    term.zvt_password,
                     &known,
                     term.addr.ip(),
                     bound.min(Duration::from_millis(800)),

@@ -217,14 +217,26 @@ fn apdu(buf: &[u8]) -> Option<(u8, u8, &[u8], usize)> {
     Some((c, i, data, head + len))
 }
 
-/// A ZVT status enquiry on a fresh connection to `addr`: the terminal id its completion carries.
-async fn zvt_terminal_id(addr: SocketAddr, bound: Duration) -> Option<String> {
+/// `password` (six decimal digits) as ZVT's three BCD bytes.
+fn bcd_password(password: u32) -> [u8; 3] {
+    let digits = password % 1_000_000;
+    let pair = |n: u32| (((n / 10) << 4) | (n % 10)) as u8;
+    [
+        pair(digits / 10_000),
+        pair(digits / 100 % 100),
+        pair(digits % 100),
+    ]
+}
+
+/// A ZVT status enquiry (under the terminal's `password`) on a fresh connection to `addr`: the
+/// terminal id its completion carries.
+async fn zvt_terminal_id(addr: SocketAddr, password: u32, bound: Duration) -> Option<String> {
     let (_, stream) = connect(addr, bound).await;
     let mut s = stream?;
     let work = async {
-        s.write_all(&[0x05, 0x01, 0x03, 0x00, 0x00, 0x00])
-            .await
-            .ok()?;
+        let mut enquiry = vec![0x05, 0x01, 0x03];
+        enquiry.extend_from_slice(&bcd_password(password));
+        s.write_all(&enquiry).await.ok()?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 512];
         // Bounded: at most 16 reads, and the whole exchange by `bound`.
@@ -259,6 +271,7 @@ async fn zvt_terminal_id(addr: SocketAddr, bound: Duration) -> Option<String> {
 pub async fn identify(
     addr: SocketAddr,
     protocol: ReaderProtocol,
+    zvt_password: u32,
     bound: Duration,
 ) -> Option<Identity> {
     let (tcp, stream) = connect(addr, bound).await;
@@ -267,7 +280,9 @@ pub async fn identify(
         return None;
     }
     let terminal_id = match (protocol, tcp.outcome) {
-        (ReaderProtocol::Zvt, TcpOutcome::Connected) => zvt_terminal_id(addr, bound).await,
+        (ReaderProtocol::Zvt, TcpOutcome::Connected) => {
+            zvt_terminal_id(addr, zvt_password, bound).await
+        }
         _ => None,
     };
     Some(Identity {
@@ -309,6 +324,7 @@ pub async fn find_again(
     space: &[Ipv4Addr],
     port: u16,
     protocol: ReaderProtocol,
+    zvt_password: u32,
     known: &Identity,
     skip: IpAddr,
     bound: Duration,
@@ -317,7 +333,7 @@ pub async fn find_again(
     for &a in space.iter().filter(|a| IpAddr::V4(**a) != skip) {
         set.spawn(async move {
             let addr = SocketAddr::new(IpAddr::V4(a), port);
-            identify(addr, protocol, bound)
+            identify(addr, protocol, zvt_password, bound)
                 .await
                 .map(|id| (addr.ip(), id))
         });
@@ -405,6 +421,13 @@ mod tests {
             "{n}"
         );
         assert_eq!(h.of("b").count(), 1, "another terminal's sighting is kept");
+    }
+
+    #[test]
+    fn a_password_is_sent_as_three_bcd_bytes() {
+        assert_eq!(bcd_password(271_828), [0x27, 0x18, 0x28]);
+        assert_eq!(bcd_password(0), [0, 0, 0]);
+        assert_eq!(bcd_password(12), [0x00, 0x00, 0x12]);
     }
 
     #[test]

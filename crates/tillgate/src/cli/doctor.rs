@@ -70,15 +70,25 @@ async fn terminals(url: &str) -> anyhow::Result<Vec<TerminalTarget>> {
         let Some(addr) = r.tillgate.endpoint.as_deref().and_then(endpoint_addr) else {
             continue;
         };
+        let zvt = r.tillgate.driver == "zvt";
+        // The terminal's password is in the stored connection (never shown by the API).
+        let zvt_password = if zvt {
+            tillgate_drivers::zvt::Endpoint::from_connection(&r.tillgate.connection)
+                .map(|e| e.password.value())
+                .unwrap_or(0)
+        } else {
+            0
+        };
         out.push(TerminalTarget {
             id: r.id,
             label: r.label,
             addr,
-            protocol: if r.tillgate.driver == "zvt" {
+            protocol: if zvt {
                 ReaderProtocol::Zvt
             } else {
                 ReaderProtocol::SmartReader
             },
+            zvt_password,
         });
     }
     Ok(out)
