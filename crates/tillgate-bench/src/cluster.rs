@@ -377,7 +377,7 @@ async fn spread_payment(
         let n = turn.fetch_add(1, Ordering::Relaxed);
         bases[(n.wrapping_mul(2_654_435_761) >> 7 ^ k) % bases.len()].clone()
     };
-    payments::one_payment(&client, base, &reader).await
+    payments::one_payment(&client, KEY, base, &reader).await
 }
 
 /// Payments/s on SQLite, on PostgreSQL with one instance and with three, interleaved.

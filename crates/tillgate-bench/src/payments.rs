@@ -202,22 +202,23 @@ pub(crate) fn payment_step(
 ) -> Step {
     Arc::new(move |t| {
         let (client, base, reader) = (client.clone(), base.clone(), readers[t].clone());
-        Box::pin(async move { one_payment(&client, |_| base.clone(), &reader).await })
+        Box::pin(async move { one_payment(&client, KEY, |_| base.clone(), &reader).await })
     })
 }
 
 /// One complete payment on `reader` — create, process, present, read back — with the time of each
-/// of the four requests; request `k` goes to `base(k)` (one server, or a spread over a cluster's
-/// instances).
+/// of the four requests, under API key `key`; request `k` goes to `base(k)` (one server, or a
+/// spread over a cluster's instances).
 pub(crate) async fn one_payment(
     client: &reqwest::Client,
+    key: &str,
     base: impl Fn(usize) -> String,
     reader: &str,
 ) -> anyhow::Result<[Duration; 4]> {
     let (a, pi) = timed(
         client
             .post(format!("{}/v1/payment_intents", base(0)))
-            .bearer_auth(KEY)
+            .bearer_auth(key)
             .form(&[
                 ("amount", "1000"),
                 ("currency", "eur"),
@@ -232,7 +233,7 @@ pub(crate) async fn one_payment(
                 "{}/v1/terminal/readers/{reader}/process_payment_intent",
                 base(1)
             ))
-            .bearer_auth(KEY)
+            .bearer_auth(key)
             .form(&[("payment_intent", id.as_str())]),
     )
     .await?;
@@ -242,14 +243,14 @@ pub(crate) async fn one_payment(
                 "{}/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
                 base(2)
             ))
-            .bearer_auth(KEY)
+            .bearer_auth(key)
             .form(&[] as &[(&str, &str)]),
     )
     .await?;
     let (d, pi) = timed(
         client
             .get(format!("{}/v1/payment_intents/{id}", base(3)))
-            .bearer_auth(KEY),
+            .bearer_auth(key),
     )
     .await?;
     if pi["status"] != "succeeded" {
