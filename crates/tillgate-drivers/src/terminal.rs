@@ -262,6 +262,18 @@ pub trait Terminal: Send + Sync {
     async fn confirm(&mut self, req: PaymentRequest) -> Result<PaymentFuture, DriverError>;
     /// Cancels a payment that has not reached the card yet.
     async fn cancel(&mut self) -> Result<(), DriverError>;
+    /// This process may no longer drive the terminal (its cluster lease on the reader ran out, or
+    /// the reader is parked): ends every conversation with it now and sends nothing more, exactly
+    /// as a crash would. A payment in flight is then settled from the terminal by whoever drives
+    /// the reader next ([`Terminal::recover`], from the durable record). Drivers whose work runs
+    /// only inside the calls made to them have nothing to end.
+    async fn relinquish(&mut self) {}
+    /// The task running the payment begun last, when the driver runs it in one: a watchdog outside
+    /// the reader's actor aborts it the moment the lease runs out (the actor may be waiting on the
+    /// database then), and the task's connection to the terminal closes with it.
+    fn payment_task(&self) -> Option<tokio::task::AbortHandle> {
+        None
+    }
     async fn refund(&mut self, req: RefundRequest) -> Result<RefundOutcome, DriverError>;
     /// Books `amount` of an authorisation taken with `manual_capture` (ZVT Book Total). Drivers whose
     /// authorisations are holds at a provider that the gateway itself settles answer `Done`.

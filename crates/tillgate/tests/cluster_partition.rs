@@ -29,7 +29,9 @@ use tillgate_domain::cluster::Cluster;
 use tillgate_store_postgres::testing::{cluster_url, scratch_database};
 use tillgate_store_postgres::PgCluster;
 use tillgate_zvt::codec::Password;
-use tillgate_zvt::simulator::{CommandRecord, EntryKind, SimConfig, SimHandle, Simulator};
+use tillgate_zvt::simulator::{
+    Behaviour, CommandRecord, EntryKind, SimConfig, SimHandle, Simulator,
+};
 
 const LEASE: Duration = Duration::from_secs(5);
 /// How long each cut lasts: longer than two leases, so the takeover happens inside it.
@@ -237,7 +239,10 @@ async fn wait_even(cluster: &PgCluster, readers: &[String], within: Duration) {
     loop {
         let o = owners(cluster, readers).await;
         let count = |id: &str| o.iter().filter(|x| x.as_deref() == Some(id)).count();
-        if ["a", "b", "c"].iter().all(|id| count(id) == READERS / 3) {
+        if ["a", "b", "c"]
+            .iter()
+            .all(|id| count(id) == readers.len() / 3)
+        {
             return;
         }
         assert!(
@@ -296,89 +301,135 @@ async fn cut_off(
     (cut_at, healed_at, took)
 }
 
+/// Three instances on a scratch database with the lease history; `a` reaches PostgreSQL only
+/// through `proxy`. All three ready.
+struct Trio {
+    url: String,
+    cluster: PgCluster,
+    proxy: FaultProxy,
+    /// Each instance's process id → its name, to tell who sent a terminal each packet.
+    names: HashMap<u32, &'static str>,
+    pos: Pos,
+    _instances: Vec<Instance>,
+    _state: tempfile::TempDir,
+}
+
+impl Trio {
+    async fn start(test: &str) -> Option<Trio> {
+        let cluster_pg = cluster_url(test)?;
+        let url = scratch_database(&cluster_pg)
+            .await
+            .expect("scratch database");
+        // The migrations first (reader_leases), then the history trigger on it.
+        let cluster = PgCluster::open(&url).await.unwrap();
+        {
+            let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(HISTORY).execute(&mut db).await.unwrap();
+        }
+        let pg: SocketAddr = {
+            let after = url.split_once('@').map_or(url.as_str(), |(_, h)| h);
+            let host = after.split('/').next().unwrap();
+            host.parse()
+                .expect("the test cluster on a loopback TCP address")
+        };
+        let proxy = FaultProxy::start(pg).await.unwrap();
+        let cut_url = url.replacen(&pg.to_string(), &proxy.addr().to_string(), 1);
+
+        // One state directory for the three, as on one host.
+        let state = tempfile::tempdir().unwrap();
+        // a's store failures while it is cut off are expected: only its cluster log is shown.
+        let a = Instance::start_logging(
+            &cut_url,
+            "a",
+            "5s",
+            Some(state.path()),
+            "error,tillgate::gateway::actor=warn,tillgate::cluster=info",
+        );
+        let b = Instance::start_in(&url, "b", "5s", Some(state.path()));
+        let c = Instance::start_in(&url, "c", "5s", Some(state.path()));
+        let names: HashMap<u32, &str> = [(a.pid(), "a"), (b.pid(), "b"), (c.pid(), "c")].into();
+        let pos = Pos {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .unwrap(),
+            bases: vec![a.base.clone(), b.base.clone(), c.base.clone()],
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for base in &pos.bases {
+            while pos
+                .http
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .is_err()
+            {
+                assert!(Instant::now() < deadline, "{base} never became ready");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Some(Trio {
+            url,
+            cluster,
+            proxy,
+            names,
+            pos,
+            _instances: vec![a, b, c],
+            _state: state,
+        })
+    }
+
+    /// `n` simulated ZVT terminals as `config` says, registered (through any instance), their
+    /// readers spread evenly.
+    async fn terminals(&self, n: usize, config: SimConfig) -> (Vec<SimHandle>, Vec<String>) {
+        let mut sims: Vec<SimHandle> = Vec::new();
+        let mut readers = Vec::new();
+        for k in 0..n {
+            let sim = Simulator::start(config.clone()).await.unwrap();
+            sim.identify_peers();
+            let code = format!("{}?password=271828", sim.url());
+            let r = self
+                .pos
+                .must(
+                    "/v1/terminal/readers",
+                    &[
+                        ("registration_code", &code),
+                        ("label", &format!("Kasse {k}")),
+                    ],
+                    &format!("register-{k}"),
+                )
+                .await;
+            readers.push(r["id"].as_str().unwrap().to_owned());
+            sims.push(sim);
+        }
+        wait_even(&self.cluster, &readers, Duration::from_secs(30)).await;
+        (sims, readers)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cut_off_instance_stops_before_its_lease_ends_and_no_terminal_hears_two_instances() {
-    let Some(cluster_pg) = cluster_url("cluster: partition") else {
+    let Some(trio) = Trio::start("cluster: partition").await else {
         return;
     };
-    let url = scratch_database(&cluster_pg)
-        .await
-        .expect("scratch database");
-    // The migrations first (reader_leases), then the history trigger on it.
-    let cluster = PgCluster::open(&url).await.unwrap();
-    {
-        let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql(HISTORY).execute(&mut db).await.unwrap();
-    }
-    let pg: SocketAddr = {
-        let after = url.split_once('@').map_or(url.as_str(), |(_, h)| h);
-        let host = after.split('/').next().unwrap();
-        host.parse()
-            .expect("the test cluster on a loopback TCP address")
-    };
-    let proxy = FaultProxy::start(pg).await.unwrap();
-    let cut_url = url.replacen(&pg.to_string(), &proxy.addr().to_string(), 1);
-
-    // One state directory for the three, as on one host.
-    let state = tempfile::tempdir().unwrap();
-    // a's store failures while it is cut off are expected: only its cluster log is shown.
-    let a = Instance::start_logging(
-        &cut_url,
-        "a",
-        "5s",
-        Some(state.path()),
-        "error,tillgate::gateway=off,tillgate::cluster=info",
-    );
-    let b = Instance::start_in(&url, "b", "5s", Some(state.path()));
-    let c = Instance::start_in(&url, "c", "5s", Some(state.path()));
-    let names: HashMap<u32, &str> = [(a.pid(), "a"), (b.pid(), "b"), (c.pid(), "c")].into();
-    let pos = Pos {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .build()
-            .unwrap(),
-        bases: vec![a.base.clone(), b.base.clone(), c.base.clone()],
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for base in &pos.bases {
-        while pos
-            .http
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "{base} never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    let mut sims: Vec<SimHandle> = Vec::new();
-    let mut readers = Vec::new();
-    for n in 0..READERS {
-        let sim = Simulator::start(SimConfig {
-            password: Password::new(271_828).unwrap(),
-            authorization_delay_ms: 150,
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        sim.identify_peers();
-        let code = format!("{}?password=271828", sim.url());
-        let r = pos
-            .must(
-                "/v1/terminal/readers",
-                &[
-                    ("registration_code", &code),
-                    ("label", &format!("Kasse {n}")),
-                ],
-                &format!("register-{n}"),
-            )
-            .await;
-        readers.push(r["id"].as_str().unwrap().to_owned());
-        sims.push(sim);
-    }
-    wait_even(&cluster, &readers, Duration::from_secs(30)).await;
+    let Trio {
+        ref url,
+        ref cluster,
+        ref proxy,
+        ref names,
+        ref pos,
+        ..
+    } = trio;
+    let (sims, readers) = trio
+        .terminals(
+            READERS,
+            SimConfig {
+                password: Password::new(271_828).unwrap(),
+                authorization_delay_ms: 150,
+                ..SimConfig::default()
+            },
+        )
+        .await;
 
     // The POS pays on every reader, one payment after another, until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -410,7 +461,7 @@ async fn a_cut_off_instance_stops_before_its_lease_ends_and_no_terminal_hears_tw
     let mut cuts = Vec::new();
     for fault in [Fault::Stall, Fault::Reset] {
         let before = paid.lock().unwrap().len();
-        let cut = cut_off(&proxy, fault, &cluster, &readers).await;
+        let cut = cut_off(proxy, fault, cluster, &readers).await;
         let during = paid.lock().unwrap().len() - before;
         eprintln!("{fault:?}: {during} payments succeeded while a was cut off");
         assert!(
@@ -419,7 +470,7 @@ async fn a_cut_off_instance_stops_before_its_lease_ends_and_no_terminal_hears_tw
         );
         cuts.push((fault, cut));
         // Healed: a rejoins and gets its share back.
-        wait_even(&cluster, &readers, Duration::from_secs(40)).await;
+        wait_even(cluster, &readers, Duration::from_secs(40)).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     stop.store(true, Ordering::Relaxed);
@@ -471,7 +522,7 @@ async fn a_cut_off_instance_stops_before_its_lease_ends_and_no_terminal_hears_tw
     }
 
     // The terminals' own logs against the database's leases.
-    let history = lease_history(&url).await;
+    let history = lease_history(url).await;
     let mut checked = 0;
     for (n, sim) in sims.iter().enumerate() {
         let leases = &history[&readers[n]];
@@ -523,6 +574,183 @@ async fn a_cut_off_instance_stops_before_its_lease_ends_and_no_terminal_hears_tw
     // b and c never lost a lease they drove by: no payment was lost on them (checked above), and
     // the cut-off instance's proxy really saw the faults.
     assert!(proxy.stats().resets > 0, "the reset cut reset connections");
+}
+
+/// A payment still running when its owner is cut off: the customer takes 9 s, longer than the
+/// 5 s lease. The cut-off owner must end its conversation with the terminal when its lease
+/// deadline passes — the terminal hears not even an acknowledgement from it after its lease — and
+/// the card already in, the terminal books the payment alone; the reader's new owner settles it
+/// from the terminal, once. (Before, the owner's payment task went on acknowledging the
+/// terminal's "insert card" prompts for as long as the customer took.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_outlasting_a_cut_off_owners_lease_is_let_go_at_the_deadline_and_booked_once() {
+    let Some(trio) = Trio::start("cluster: a payment outlasting the lease").await else {
+        return;
+    };
+    let (sims, readers) = trio
+        .terminals(
+            3,
+            SimConfig {
+                password: Password::new(271_828).unwrap(),
+                behaviour: Behaviour::SlowCustomerCharges,
+                slow_customer_ms: 9_000,
+                ..SimConfig::default()
+            },
+        )
+        .await;
+    let before = owners(&trio.cluster, &readers).await;
+    let k = before
+        .iter()
+        .position(|o| o.as_deref() == Some("a"))
+        .expect("a drives one of three readers");
+    let reader = &readers[k];
+    let pi = trio
+        .pos
+        .must(
+            "/v1/payment_intents",
+            &[
+                ("amount", "4200"),
+                ("currency", "eur"),
+                ("payment_method_types[]", "card_present"),
+            ],
+            "slow-pi",
+        )
+        .await;
+    let pi = pi["id"].as_str().unwrap().to_owned();
+    // Through a itself, so the payment is a's.
+    let (status, r) = trio
+        .pos
+        .send(
+            0,
+            reqwest::Method::POST,
+            &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+            &[("payment_intent", &pi)],
+            None,
+        )
+        .await
+        .expect("a answers");
+    assert_eq!(status, 200, "{r}");
+    // The terminal is asking for the card; then a loses the database.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (cut_at, healed_at, took) =
+        cut_off(&trio.proxy, Fault::Stall, &trio.cluster, &readers).await;
+    eprintln!("a's readers taken over {took:?} after the cut");
+
+    // Settled by the new owner from the terminal: succeeded, once.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut at = 1;
+    loop {
+        at += 1;
+        let status = trio.pos.intent_status(at, &pi).await;
+        if status.as_deref() == Some("succeeded") {
+            break;
+        }
+        if Instant::now() > deadline {
+            let (_, r) = trio
+                .pos
+                .send(
+                    at,
+                    reqwest::Method::GET,
+                    &format!("/v1/terminal/readers/{reader}"),
+                    &[],
+                    None,
+                )
+                .await
+                .unwrap_or_default();
+            let mut db = sqlx::PgConnection::connect(&trio.url).await.unwrap();
+            let records: Vec<String> = sqlx::query(
+                "SELECT driver || ' ' || reader || ' ' || data::text || ' ' || updated_ms FROM driver_records",
+            )
+            .fetch_all(&mut db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect();
+            let heard: Vec<String> = sims[k]
+                .packets()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} c{} {:02X}{:02X} {:+.2}",
+                        p.peer_pid
+                            .and_then(|pid| trio.names.get(&pid).copied())
+                            .unwrap_or("?"),
+                        p.connection,
+                        p.packet[0],
+                        p.packet[1],
+                        epoch(p.received) - epoch(cut_at)
+                    )
+                })
+                .collect();
+            panic!(
+                "{pi} never settled: {status:?}; reader {r}; journal {:?}; records {records:#?}; heard {heard:?}",
+                sims[k].journal()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, charges) = trio
+        .pos
+        .send(
+            1,
+            reqwest::Method::GET,
+            &format!("/v1/charges?payment_intent={pi}"),
+            &[],
+            None,
+        )
+        .await
+        .expect("charges");
+    let charges = charges["data"].as_array().unwrap().clone();
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    assert_eq!(charges[0]["amount"], 4200);
+    let booked: Vec<u64> = sims[k]
+        .journal()
+        .iter()
+        .filter(|e| e.kind == EntryKind::Payment && !e.reversed)
+        .map(|e| e.amount_minor)
+        .collect();
+    assert_eq!(
+        booked,
+        vec![4200],
+        "the terminal's journal: {:?}",
+        sims[k].journal()
+    );
+
+    // What the terminal heard from a, against a's lease on the reader as the database kept it.
+    let history = lease_history(&trio.url).await;
+    let a_until = history[reader]
+        .iter()
+        .filter(|l| l.owner == "a" && l.from <= epoch(cut_at))
+        .map(|l| l.until)
+        .fold(f64::MIN, f64::max);
+    assert!(a_until > epoch(cut_at), "a held the lease at the cut");
+    let from_a: Vec<_> = sims[k]
+        .packets()
+        .into_iter()
+        .filter(|p| p.peer_pid.and_then(|pid| trio.names.get(&pid).copied()) == Some("a"))
+        .collect();
+    let last = from_a
+        .iter()
+        .filter(|p| epoch(p.received) < epoch(healed_at))
+        .map(|p| epoch(p.received))
+        .fold(f64::MIN, f64::max);
+    eprintln!(
+        "a's last packet to the terminal {:.2} s after the cut; its lease ended {:.2} s after it",
+        last - epoch(cut_at),
+        a_until - epoch(cut_at)
+    );
+    assert!(
+        last <= a_until,
+        "the terminal heard a {:.2} s after a's lease ended",
+        last - a_until
+    );
+    assert!(
+        from_a
+            .iter()
+            .any(|p| p.packet == [0x80, 0x00] && epoch(p.received) > epoch(cut_at)),
+        "a still acknowledged the terminal's prompts after the cut, before its deadline"
+    );
 }
 
 fn show(cmd: &CommandRecord) -> String {

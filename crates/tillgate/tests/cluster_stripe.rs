@@ -187,6 +187,21 @@ async fn a_cluster_imports_stripe_readers_once_and_a_killed_owners_payment_ends_
         }
     };
     let index = |id: &str| ["a", "b", "c"].iter().position(|x| *x == id).unwrap();
+    // Readers move while the spread evens out (idle ones only); pay once each instance has one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut per = [0usize; 3];
+        for r in ours.values() {
+            if let Some((id, _)) = leases.owner_of(r).await.unwrap() {
+                per[index(&id)] += 1;
+            }
+        }
+        if per == [1, 1, 1] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "readers per instance: {per:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // A payment sent to an instance that does not drive the reader.
     let first = ours[&upstream_readers[0]].clone();

@@ -239,6 +239,8 @@ impl Link {
 struct Running {
     reference: String,
     outcome: watch::Receiver<Option<PaymentOutcome>>,
+    /// The debit's task (its own connection), ended by `relinquish`.
+    task: tokio::task::AbortHandle,
 }
 
 /// A debit ready to go: checked, the terminal held, its record (the debit in flight) staged.
@@ -369,14 +371,16 @@ impl Terminal for CaisseApTerminal {
         };
         link.memory.adopt(record);
         let (tx, mut rx) = watch::channel(None);
-        self.running = Some(Running {
-            reference: req.reference,
-            outcome: rx.clone(),
-        });
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _guard = guard;
             let outcome = run_payment(&link, &in_flight, amount).await;
             let _ = tx.send(Some(outcome));
+        })
+        .abort_handle();
+        self.running = Some(Running {
+            reference: req.reference,
+            outcome: rx.clone(),
+            task,
         });
         Ok(async move {
             match rx.wait_for(Option::is_some).await.map(|o| o.clone()) {
@@ -391,6 +395,18 @@ impl Terminal for CaisseApTerminal {
         Err(DriverError::Unsupported(
             "Caisse-AP terminals have no separate confirm step".into(),
         ))
+    }
+
+    async fn relinquish(&mut self) {
+        self.prepared = None;
+        // The debit's connection is its task's own: ending the task closes it.
+        if let Some(running) = self.running.take() {
+            running.task.abort();
+        }
+    }
+
+    fn payment_task(&self) -> Option<tokio::task::AbortHandle> {
+        self.running.as_ref().map(|r| r.task.clone())
     }
 
     async fn cancel(&mut self) -> Result<(), DriverError> {

@@ -29,14 +29,32 @@ pub(crate) async fn learn_baseline(link: &Link, slot: &mut Slot) -> Result<Recor
     Ok(record)
 }
 
+/// The connection a payment task holds. Dropped before its payment ended — the task aborted when
+/// its instance's lease on the reader ran out, or at shutdown — it closes the connection, so the
+/// terminal hears nothing more from this process (not even an acknowledgement), as after a crash.
+struct Held {
+    slot: Slot,
+    done: bool,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.done {
+            drop(self.slot.take());
+        }
+    }
+}
+
 /// Runs the authorization whose in-flight record is already saved, and publishes its outcome.
 pub(crate) async fn run(
     link: Link,
-    mut slot: Slot,
+    slot: Slot,
     in_flight: InFlight,
     currency: u16,
     outcome: watch::Sender<Option<PaymentOutcome>>,
 ) {
+    let mut held = Held { slot, done: false };
+    let slot = &mut held.slot;
     let amount = u64::try_from(in_flight.amount).unwrap_or_default();
     let result = match slot.as_mut() {
         Some(client) if in_flight.reserve => {
@@ -83,7 +101,7 @@ pub(crate) async fn run(
             // The terminal refused the command itself: nothing was charged.
             clear_in_flight(&link, in_flight.baseline).await;
             if matches!(e, ZvtError::NotZvt { .. }) {
-                *slot = None;
+                **slot = None;
             }
             PaymentOutcome::Failed {
                 code: "terminal_reader_failed".into(),
@@ -92,10 +110,11 @@ pub(crate) async fn run(
         }
         Err(e) => {
             tracing::warn!(terminal = %link.key, error = %e, "link lost during an authorization; recovering its outcome");
-            *slot = None;
-            recover_until_known(&link, &mut slot, &in_flight).await
+            **slot = None;
+            recover_until_known(&link, slot, &in_flight).await
         }
     };
+    held.done = true;
     let _ = outcome.send(Some(finished));
 }
 

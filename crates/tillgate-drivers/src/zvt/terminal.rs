@@ -29,6 +29,8 @@ struct Running {
     reference: String,
     abort: AbortHandle,
     outcome: watch::Receiver<Option<PaymentOutcome>>,
+    /// The payment's task, ended by `relinquish`.
+    task: tokio::task::AbortHandle,
 }
 
 /// A payment ready to go: checked, the terminal's baseline learnt, the link up and held, and its
@@ -173,12 +175,13 @@ impl Terminal for ZvtTerminal {
             ..
         } = ready;
         let (tx, mut rx) = watch::channel(None);
+        let task = tokio::spawn(payment::run(link, slot, in_flight, currency, tx)).abort_handle();
         self.running = Some(Running {
             reference: req.reference,
             abort,
             outcome: rx.clone(),
+            task,
         });
-        tokio::spawn(payment::run(link, slot, in_flight, currency, tx));
         Ok(async move {
             let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
             match outcome {
@@ -194,6 +197,19 @@ impl Terminal for ZvtTerminal {
         Err(DriverError::Unsupported(
             "ZVT terminals have no separate confirm step".into(),
         ))
+    }
+
+    async fn relinquish(&mut self) {
+        self.prepared = None;
+        // The task's connection closes as it ends (`payment::Held`): no acknowledgement, no
+        // abort, nothing more reaches the terminal from here.
+        if let Some(running) = self.running.take() {
+            running.task.abort();
+        }
+    }
+
+    fn payment_task(&self) -> Option<tokio::task::AbortHandle> {
+        self.running.as_ref().map(|r| r.task.clone())
     }
 
     async fn cancel(&mut self) -> Result<(), DriverError> {

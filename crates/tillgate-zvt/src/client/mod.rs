@@ -7,7 +7,7 @@ mod options;
 mod outcome;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use rustls_pki_types::ServerName;
 use socket2::{SockRef, TcpKeepalive};
@@ -40,15 +40,18 @@ pub struct ZvtClient {
 }
 
 /// Sends Abort (`06 B0`) on the client's connection from any task. The running command then ends
-/// with `AuthOutcome::Aborted` if the terminal honours it (some terminals ignore it).
+/// with `AuthOutcome::Aborted` if the terminal honours it (some terminals ignore it). It does not
+/// keep the connection open: once the client is dropped, the connection closes and `abort` reports
+/// it closed.
 #[derive(Clone)]
 pub struct AbortHandle {
-    writer: Arc<Mutex<WriteHalf>>,
+    writer: Weak<Mutex<WriteHalf>>,
 }
 
 impl AbortHandle {
     pub async fn abort(&self) -> Result<(), ZvtError> {
-        exchange::write(&self.writer, &EcrMessage::Abort).await
+        let writer = self.writer.upgrade().ok_or(ZvtError::LinkClosed)?;
+        exchange::write(&writer, &EcrMessage::Abort).await
     }
 }
 
@@ -127,7 +130,7 @@ impl ZvtClient {
 
     pub fn abort_handle(&self) -> AbortHandle {
         AbortHandle {
-            writer: self.writer.clone(),
+            writer: Arc::downgrade(&self.writer),
         }
     }
 

@@ -30,9 +30,13 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for S {}
 type ReadHalf = tokio::io::ReadHalf<Box<dyn Stream>>;
 type WriteHalf = tokio::io::WriteHalf<Box<dyn Stream>>;
 
+/// Called with each packet's class and instruction as it arrives (the packet log).
+pub(crate) type Heard = Box<dyn Fn([u8; 2]) + Send>;
+
 pub(crate) struct Link {
     reader: FrameReader<ReadHalf>,
     writer: WriteHalf,
+    heard: Option<Heard>,
 }
 
 impl Link {
@@ -41,12 +45,22 @@ impl Link {
         Self {
             reader: FrameReader::new(read, ecr_class),
             writer: write,
+            heard: None,
         }
+    }
+
+    /// Logs every packet received from now on through `heard`.
+    pub(crate) fn with_log(mut self, heard: Heard) -> Self {
+        self.heard = Some(heard);
+        self
     }
 
     /// The next packet from the ECR. Cancel-safe.
     pub(crate) async fn recv(&mut self) -> Result<EcrMessage, LinkError> {
         let apdu = self.reader.next().await?;
+        if let Some(heard) = &self.heard {
+            heard([apdu.class, apdu.instr]);
+        }
         Ok(EcrMessage::from_apdu(&apdu)?)
     }
 

@@ -4,7 +4,7 @@
 //!
 //! - `config`: what the terminal is and how it misbehaves; `journal`: what it charged.
 //! - `session`: one ECR connection; `commands`: the answer to each command; `link`: PT-side I/O.
-//! - `peers`: who sent each command ([`SimHandle::commands`]).
+//! - `peers`: who sent each command and each packet ([`SimHandle::commands`], [`SimHandle::packets`]).
 //!
 //! Start one with [`Simulator::start`] (port 0 on loopback) or run one with [`serve`].
 
@@ -34,7 +34,7 @@ pub use config::{Behaviour, SimConfig};
 pub use decide::{decide, Decision};
 use journal::Ledger;
 pub use journal::{EntryKind, JournalEntry};
-pub use peers::{peer_pid, CommandRecord};
+pub use peers::{peer_pid, CommandRecord, PacketRecord};
 
 /// State shared by the accept loop and every session of one simulated terminal.
 pub(crate) struct Shared {
@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) orphan: watch::Sender<bool>,
     /// Every ECR packet handled, with its sender ([`SimHandle::commands`]).
     pub(crate) commands: Mutex<Vec<CommandRecord>>,
+    /// Every packet received from an ECR, inside commands too ([`SimHandle::packets`]).
+    pub(crate) packets: Mutex<Vec<PacketRecord>>,
     /// Whether each connection's peer process is looked up in `/proc` when it is accepted.
     identify_peers: AtomicBool,
     connections: AtomicU64,
@@ -85,6 +87,7 @@ impl Shared {
             down_until: Mutex::new(None),
             accepted: AtomicUsize::new(0),
             commands: Mutex::new(Vec::new()),
+            packets: Mutex::new(Vec::new()),
             identify_peers: AtomicBool::new(false),
             connections: AtomicU64::new(0),
         }))
@@ -230,6 +233,17 @@ impl SimHandle {
     pub fn commands(&self) -> Vec<CommandRecord> {
         self.shared
             .commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Every packet received from an ECR so far — each command and every acknowledgement inside
+    /// one — in arrival order, with who sent it: what the terminal *heard*, even when the command
+    /// it belongs to is never answered.
+    pub fn packets(&self) -> Vec<PacketRecord> {
+        self.shared
+            .packets
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()

@@ -26,6 +26,17 @@ pub struct CommandRecord {
     pub answered: SystemTime,
 }
 
+/// One packet the terminal received from an ECR — a command, and every acknowledgement and abort
+/// inside a running command too — with its sender and arrival time ([`super::SimHandle::packets`]).
+#[derive(Debug, Clone)]
+pub struct PacketRecord {
+    pub connection: u64,
+    pub peer_pid: Option<u32>,
+    /// The packet's class and instruction (`[0x80, 0x00]` for an ACK).
+    pub packet: [u8; 2],
+    pub received: SystemTime,
+}
+
 /// The process on this host that holds the TCP socket `peer` → `local`, from `/proc/net/tcp{,6}`
 /// and the processes' file descriptors. `None` off Linux, for a remote peer, or when `/proc` does
 /// not tell (another user's process, the socket already closed).

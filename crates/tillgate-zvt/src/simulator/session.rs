@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use super::commands::{self, Flow};
 use super::link::{Link, LinkError, Stream};
-use super::{Behaviour, CommandRecord, Shared};
+use super::{Behaviour, CommandRecord, PacketRecord, Shared};
 use crate::codec::PtMessage;
 use crate::frame_io::FrameError;
 
@@ -23,7 +23,19 @@ pub(crate) struct Peer {
 
 pub(crate) async fn run(stream: Box<dyn Stream>, peer: Peer, shared: Arc<Shared>) {
     let mut generation = shared.generation.subscribe();
-    let mut link = Link::new(stream);
+    let log = shared.clone();
+    let (connection, peer_pid) = (peer.connection, peer.pid);
+    let mut link = Link::new(stream).with_log(Box::new(move |packet| {
+        log.packets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(PacketRecord {
+                connection,
+                peer_pid,
+                packet,
+                received: SystemTime::now(),
+            });
+    }));
     match shared.config().behaviour {
         Behaviour::CloseImmediately => return,
         Behaviour::Banner => {

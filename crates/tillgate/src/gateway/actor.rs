@@ -25,6 +25,10 @@ use tillgate_drivers::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+/// How often a payment in flight is checked against the cluster lease's local deadline (a tenth
+/// of a lease is held back, 500 ms at the default 5 s: this leaves most of it).
+const LEASE_WATCH: Duration = Duration::from_millis(100);
+
 /// What a reader can be asked to do. Serializable: an instance that does not drive the reader
 /// forwards the request to the one that does (`crate::cluster`).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -115,6 +119,34 @@ pub(super) struct ReaderActor {
     /// In a cluster: this instance's lease on the reader. The terminal is driven only while it
     /// is valid, and every commit carries its fence.
     lease: Option<Arc<crate::cluster::LeaseCell>>,
+    /// Set by the lease watchdog when it ended the payment task at the lease deadline.
+    let_go: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Watches a payment's task against the lease, outside the actor (which may be waiting on the
+/// database when the deadline passes): the moment the lease's local deadline passed, the task is
+/// aborted, and with it its connection to the terminal. Ends when the task does.
+fn watch_lease(
+    reader: String,
+    lease: Arc<crate::cluster::LeaseCell>,
+    task: tokio::task::AbortHandle,
+    let_go: Arc<std::sync::atomic::AtomicBool>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LEASE_WATCH);
+        loop {
+            tick.tick().await;
+            if task.is_finished() {
+                return;
+            }
+            if !lease.valid() {
+                task.abort();
+                let_go.store(true, std::sync::atomic::Ordering::SeqCst);
+                tracing::warn!(%reader, "the lease deadline passed with a payment in flight: its connection to the terminal is closed, and the reader's next owner settles it with the terminal");
+                return;
+            }
+        }
+    });
 }
 
 /// The first answer of the outstanding probes (removed from the list); pending while there is none.
@@ -184,6 +216,7 @@ impl ReaderActor {
             probe_error: None,
             action_clock: None,
             lease,
+            let_go: Default::default(),
         }
     }
 
@@ -217,8 +250,23 @@ impl ReaderActor {
         tokio::pin!(retry);
         let deadline = tokio::time::sleep_until(self.deadline());
         tokio::pin!(deadline);
+        // In a cluster, a payment in flight is watched against the lease deadline: the terminal
+        // hears nothing from this instance once it passed (the next owner settles the payment).
+        let mut lease_watch = tokio::time::interval(LEASE_WATCH);
+        lease_watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = lease_watch.tick(), if inflight.is_some() && self.lease.is_some() => {
+                    let let_go = self.let_go.swap(false, std::sync::atomic::Ordering::SeqCst);
+                    if let_go || !self.leased() {
+                        // A probe still out would hold (or queue for) the connection meanwhile.
+                        probes.clear();
+                        self.terminal.relinquish().await;
+                        inflight = None;
+                        // Should this instance keep the lease after all, it asks the terminal.
+                        self.unresolved = true;
+                    }
+                }
                 _ = heartbeat.tick(), if (self.monitored() || self.unresolved) && self.leased() => {
                     // An interrupted payment whose fate is unknown is asked about again each tick.
                     if self.unresolved {
@@ -329,6 +377,11 @@ impl ReaderActor {
                 }
                 Some(ev) = self.events.recv() => self.on_event(ev).await,
             }
+        }
+        if inflight.is_some() {
+            // Parked (shutdown, or the lease moved) mid-payment: as a crash, never half a talk.
+            probes.clear();
+            self.terminal.relinquish().await;
         }
     }
 
@@ -868,6 +921,14 @@ impl ReaderActor {
             }
         };
         self.action_clock = Some(std::time::Instant::now());
+        if let (Some(lease), Some(task)) = (&self.lease, self.terminal.payment_task()) {
+            watch_lease(
+                self.reader.id.clone(),
+                lease.clone(),
+                task,
+                self.let_go.clone(),
+            );
+        }
         *inflight = Some(fut);
         Ok(self.public())
     }
