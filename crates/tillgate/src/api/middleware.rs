@@ -195,10 +195,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
                 Ok(None) => run_to_the_end(state, account, key, parts, bytes, next).await,
                 Err(e) => {
                     // Hand the claim back as interrupted, so the next retry looks again.
-                    let write = Write::IdempotencyInterrupted { account, key };
-                    if let Err(e) = state.store.commit(vec![write]).await {
-                        tracing::error!(error = %e, "could not hand back an idempotency claim");
-                    }
+                    hand_back(&state, account, key).await;
                     ApiErr(crate::gateway::store_error(e)).into_response()
                 }
             }
@@ -239,12 +236,17 @@ async fn run_to_the_end(
             // It panicked before recording: hand the claim back as interrupted, so the retry
             // looks at what the request did before running it again.
             tracing::error!(error = %e, "an idempotent request's task failed");
-            let write = Write::IdempotencyInterrupted { account, key };
-            if let Err(e) = state.store.commit(vec![write]).await {
-                tracing::error!(error = %e, "could not hand back an idempotency claim");
-            }
+            hand_back(&state, account, key).await;
             ApiErr(ApiError::internal()).into_response()
         }
+    }
+}
+
+/// Marks a claimed key interrupted: its next retry first looks at what the request did.
+async fn hand_back(state: &AppState, account: AccountId, key: String) {
+    let write = Write::IdempotencyInterrupted { account, key };
+    if let Err(e) = state.store.commit(vec![write]).await {
+        tracing::error!(error = %e, "could not hand back an idempotency claim");
     }
 }
 
