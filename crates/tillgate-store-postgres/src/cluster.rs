@@ -96,6 +96,14 @@ impl Cluster for PgCluster {
         // Missing leases are inserted, expired ones taken over. A lease row locked by a commit's
         // fence check, or by a concurrent claim, is waited for and then judged by its committed
         // version: a lease renewed or claimed meanwhile is left alone.
+        // A lease row locked by a commit that will not end soon (its instance cut off mid-commit)
+        // fails the claim after a second instead of holding up this instance's beat — and with it
+        // the renewal of its own leases; the next beat tries again.
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("SET LOCAL lock_timeout = '1s'")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         let rows = sqlx::query(
             "WITH wanted AS ( \
                  SELECT r FROM unnest($2::text[]) AS t(r) \
@@ -115,9 +123,10 @@ impl Cluster for PgCluster {
         .bind(candidates)
         .bind(max as i64)
         .bind(secs(lease))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
         Ok(leases(rows))
     }
 

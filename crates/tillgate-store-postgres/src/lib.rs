@@ -49,7 +49,13 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
 pub(crate) fn options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
     Ok(PgConnectOptions::from_str(url)?
         .application_name("tillgate")
-        .options([("synchronous_commit", "on")])
+        // A transaction left open by a gateway that stopped talking mid-way (cut off by a partition,
+        // its client stalled) is ended by the server after 3 s, so its row locks — a reader lease
+        // held for a commit — cannot keep the other instances from taking the reader over.
+        .options([
+            ("synchronous_commit", "on"),
+            ("idle_in_transaction_session_timeout", "3000"),
+        ])
         .disable_statement_logging())
 }
 

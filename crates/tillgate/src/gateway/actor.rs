@@ -149,6 +149,30 @@ fn watch_lease(
     });
 }
 
+/// Runs `talk` (an exchange with the terminal) while this instance's lease holds: not begun past
+/// the deadline, and dropped the moment it passes (`None` then). No lease (one instance): runs it.
+async fn while_leased<T>(
+    lease: Option<Arc<crate::cluster::LeaseCell>>,
+    talk: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let Some(lease) = lease else {
+        return Some(talk.await);
+    };
+    if !lease.valid() {
+        return None;
+    }
+    let lapsed = async {
+        let mut tick = tokio::time::interval(LEASE_WATCH);
+        while lease.valid() {
+            tick.tick().await;
+        }
+    };
+    tokio::select! {
+        out = talk => Some(out),
+        () = lapsed => None,
+    }
+}
+
 /// The first answer of the outstanding probes (removed from the list); pending while there is none.
 async fn next_probe(
     probes: &mut Vec<(tokio::time::Instant, HeartbeatFuture)>,
@@ -225,6 +249,23 @@ impl ReaderActor {
         self.lease.as_ref().is_none_or(|l| l.valid())
     }
 
+    /// A liveness probe bound to the lease: one queued before the deadline (the actor held up on
+    /// the database meanwhile) and first run after it never reaches the terminal — the ZVT probe
+    /// would connect and register anew on a closed link.
+    fn probe(&mut self) -> HeartbeatFuture {
+        let probe = self.terminal.heartbeat();
+        let Some(lease) = self.lease.clone() else {
+            return probe;
+        };
+        Box::pin(async move {
+            while_leased(Some(lease), probe).await.unwrap_or_else(|| {
+                Err(DriverError::Offline(
+                    "this instance's lease on the reader ran out".into(),
+                ))
+            })
+        })
+    }
+
     /// Commits `writes` under the reader's lease: the database refuses them if it has moved on.
     async fn commit(&self, mut writes: Vec<Write>) -> Result<(), ApiError> {
         if let Some(lease) = &self.lease {
@@ -256,7 +297,14 @@ impl ReaderActor {
         lease_watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = lease_watch.tick(), if inflight.is_some() && self.lease.is_some() => {
+                _ = lease_watch.tick(), if self.lease.is_some() && (inflight.is_some() || !probes.is_empty()) => {
+                    if !self.leased() {
+                        // A probe not yet begun would connect (and register) anew: dropped unsent.
+                        probes.clear();
+                    }
+                    if inflight.is_none() {
+                        continue;
+                    }
                     let let_go = self.let_go.swap(false, std::sync::atomic::Ordering::SeqCst);
                     if let_go || !self.leased() {
                         // A probe still out would hold (or queue for) the connection meanwhile.
@@ -284,21 +332,26 @@ impl ReaderActor {
                     probes.clear();
                     answered = false;
                     let now = tokio::time::Instant::now();
-                    probes.push((now, self.terminal.heartbeat()));
+                    probes.push((now, self.probe()));
                     retry.as_mut().reset(now + interval / ATTEMPTS_PER_INTERVAL);
                 }
                 _ = &mut retry => {
                     // No answer yet an eighth of the interval in: another attempt beside the first.
                     let now = tokio::time::Instant::now();
                     let attempts = probes.len() as u32;
-                    if !answered && self.monitored() && attempts < self.shared.config.probe_attempts {
-                        probes.push((now, self.terminal.heartbeat()));
+                    if !answered && self.monitored() && self.leased() && attempts < self.shared.config.probe_attempts {
+                        probes.push((now, self.probe()));
                         retry.as_mut().reset(now + interval / ATTEMPTS_PER_INTERVAL);
                     } else {
                         retry.as_mut().reset(never());
                     }
                 }
                 (started, answer) = next_probe(&mut probes) => {
+                    if !self.leased() {
+                        // Past the lease deadline: what the terminal says is the next owner's.
+                        probes.clear();
+                        continue;
+                    }
                     if answer.is_ok() {
                         answered = true;
                         // The attempts this answer overtook: those out longer than their share of
@@ -1281,7 +1334,16 @@ impl ReaderActor {
             Some(PiStatus::Processing | PiStatus::RequiresPaymentMethod)
         ) {
             let reference = action.payment_intent().unwrap_or_default().to_owned();
-            match self.terminal.recover(&reference).await {
+            // The reads above, and the driver's own record, may have waited on the database past
+            // the lease deadline: the terminal is asked only while the lease holds.
+            let lease = self.lease.clone();
+            let Some(recovered) = while_leased(lease, self.terminal.recover(&reference)).await
+            else {
+                tracing::warn!(reader = %self.reader.id, "the lease ran out before the terminal was asked about an interrupted payment; its next owner asks");
+                self.unresolved = true;
+                return;
+            };
+            match recovered {
                 Ok(Recovery::Known(outcome)) => self.finish(outcome, &origin).await,
                 Ok(Recovery::NotCharged) => {
                     self.finish(
