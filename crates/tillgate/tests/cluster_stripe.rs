@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{spawn_app, TestApp};
+use support::{mirrors, spawn_app, TestApp};
 use tillgate_domain::cluster::Cluster;
 use tillgate_store_postgres::testing::{cluster_url, scratch_database};
 use tillgate_store_postgres::PgCluster;
@@ -52,18 +52,6 @@ async fn upstream_add(url: &str, api_base: &str, key: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// The upstream's PaymentIntents that mirror tillgate's `pi`.
-async fn mirrors(stripe: &TestApp, pi: &str) -> Vec<Value> {
-    let (_, list) = stripe.get("/v1/payment_intents?limit=100").await;
-    list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["metadata"]["tillgate_payment_intent"] == pi)
-        .cloned()
-        .collect()
 }
 
 /// Waits (bounded) until `pi` leaves requires_payment_method/processing, asking `at`.

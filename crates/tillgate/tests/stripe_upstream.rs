@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{spawn_app, spawn_on, TestApp, KEY};
+use support::{mirrors, spawn_app, spawn_on, TestApp, KEY};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn tillgate() -> Command {
@@ -159,18 +159,6 @@ async fn pair_with(
         readers,
         _dirs: (adir, bdir),
     }
-}
-
-/// B's PaymentIntents that mirror A's `pi`.
-async fn mirrors(b: &TestApp, pi: &str) -> Vec<Value> {
-    let (_, list) = b.get("/v1/payment_intents?limit=100").await;
-    list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["metadata"]["tillgate_payment_intent"] == pi)
-        .cloned()
-        .collect()
 }
 
 /// The one upstream PaymentIntent of `pi` (asserting there is exactly one).
@@ -952,8 +940,8 @@ async fn a_restarted_driver_on_the_same_record_retries_with_the_same_key_and_str
 
 /// Every way an answer from Stripe can go wrong, on the two writes of a payment (the PaymentIntent
 /// and the reader action): the payment ends once, and Stripe's ledger shows exactly what A's does.
-#[tokio::test]
-async fn errors_limits_resets_and_stalls_from_the_upstream_never_lose_or_double_a_payment() {
+/// "Stripe" (B) with one simulated reader.
+async fn upstream_with_one_reader() -> (TestApp, tempfile::TempDir) {
     let (b, bdir) = spawn_app().await;
     let (_, r) = b
         .post(
@@ -962,6 +950,34 @@ async fn errors_limits_resets_and_stalls_from_the_upstream_never_lose_or_double_
         )
         .await;
     assert!(r["id"].is_string(), "{r}");
+    (b, bdir)
+}
+
+/// A gateway whose upstream is at `base` (a proxy in front of B), giving up a stalled answer after
+/// 1 s and retrying with its key; once it imported B's one reader and sees it online: the gateway,
+/// its reader, its directory.
+async fn gateway_through(base: &str) -> (TestApp, String, tempfile::TempDir) {
+    let adir = tempfile::tempdir().unwrap();
+    let adb = adir.path().join("a.db");
+    let (ok, out, err) = upstream_add(&adb, base, KEY).await;
+    assert!(ok, "{out} {err}");
+    let a = spawn_on(adb, |c| c.stripe.client.timeout = Duration::from_secs(1)).await;
+    let list = a
+        .wait_for("/v1/terminal/readers", |v| {
+            v["data"].as_array().is_some_and(|d| d.len() == 1)
+        })
+        .await;
+    let reader = list["data"][0]["id"].as_str().unwrap().to_owned();
+    a.wait_for(&format!("/v1/terminal/readers/{reader}"), |v| {
+        v["status"] == "online"
+    })
+    .await;
+    (a, reader, adir)
+}
+
+#[tokio::test]
+async fn errors_limits_resets_and_stalls_from_the_upstream_never_lose_or_double_a_payment() {
+    let (b, bdir) = upstream_with_one_reader().await;
     let mut amount = 5000;
     for prefix in ["POST /v1/payment_intents ", "POST /v1/terminal/readers/"] {
         for fault in [
@@ -972,25 +988,7 @@ async fn errors_limits_resets_and_stalls_from_the_upstream_never_lose_or_double_
             Fault::Lost,
         ] {
             let (base, hit) = faulty_proxy(b.addr, prefix, fault, 1).await;
-            let adir = tempfile::tempdir().unwrap();
-            let adb = adir.path().join("a.db");
-            let (ok, out, err) = upstream_add(&adb, &base, KEY).await;
-            assert!(ok, "{out} {err}");
-            let a = spawn_on(adb, |c| {
-                // A stalled answer is given up after 1 s and the request retried with its key.
-                c.stripe.client.timeout = Duration::from_secs(1);
-            })
-            .await;
-            let list = a
-                .wait_for("/v1/terminal/readers", |v| {
-                    v["data"].as_array().is_some_and(|d| d.len() == 1)
-                })
-                .await;
-            let reader = list["data"][0]["id"].as_str().unwrap().to_owned();
-            a.wait_for(&format!("/v1/terminal/readers/{reader}"), |v| {
-                v["status"] == "online"
-            })
-            .await;
+            let (a, reader, _adir) = gateway_through(&base).await;
             amount += 100;
             let pi = a.intent(amount, &[]).await;
             let paid = pay(&a, &reader, &pi, "4242424242424242").await;
@@ -1014,32 +1012,11 @@ async fn errors_limits_resets_and_stalls_from_the_upstream_never_lose_or_double_
 /// refusing every retry with "another in-progress request" until the deadline.)
 #[tokio::test]
 async fn a_client_that_hangs_up_mid_request_gets_the_answer_when_it_retries_with_its_key() {
-    let (b, bdir) = spawn_app().await;
-    let (_, r) = b
-        .post(
-            "/v1/terminal/readers",
-            &[("registration_code", "simulated-wpe"), ("label", "Till 1")],
-        )
-        .await;
-    assert!(r["id"].is_string(), "{r}");
+    let (b, bdir) = upstream_with_one_reader().await;
     // The upstream's first answer to the PaymentIntent's creation stalls: A gives it up after 1 s
     // and retries, so A's process_payment_intent runs for more than a second.
     let (base, hit) = faulty_proxy(b.addr, "POST /v1/payment_intents ", Fault::Stall, 1).await;
-    let adir = tempfile::tempdir().unwrap();
-    let adb = adir.path().join("a.db");
-    let (ok, out, err) = upstream_add(&adb, &base, KEY).await;
-    assert!(ok, "{out} {err}");
-    let a = spawn_on(adb, |c| c.stripe.client.timeout = Duration::from_secs(1)).await;
-    let list = a
-        .wait_for("/v1/terminal/readers", |v| {
-            v["data"].as_array().is_some_and(|d| d.len() == 1)
-        })
-        .await;
-    let reader = list["data"][0]["id"].as_str().unwrap().to_owned();
-    a.wait_for(&format!("/v1/terminal/readers/{reader}"), |v| {
-        v["status"] == "online"
-    })
-    .await;
+    let (a, reader, _adir) = gateway_through(&base).await;
     let pi = a.intent(4200, &[]).await;
     let path = format!("/v1/terminal/readers/{reader}/process_payment_intent");
     let send = |timeout: Duration| {

@@ -211,6 +211,19 @@ impl TestApp {
     }
 }
 
+/// The PaymentIntents of `upstream` (a tillgate playing Stripe) that mirror a gateway's `pi`: the
+/// upstream's side of the ledger.
+pub async fn mirrors(upstream: &TestApp, pi: &str) -> Vec<Value> {
+    let (_, list) = upstream.get("/v1/payment_intents?limit=100").await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["tillgate_payment_intent"] == pi)
+        .cloned()
+        .collect()
+}
+
 /// Drops what changes without any request, so two snapshots of the API can be compared: a reader's
 /// status, last heartbeat, IP and health figures, and the numbers under `measured_now` keys (figures
 /// measured at the time of the request).
