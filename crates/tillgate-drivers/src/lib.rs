@@ -5,6 +5,7 @@
 //! their per-reader records ([`records`]), which the actor hands them in [`Attach`].
 pub mod caisse_ap;
 mod models;
+mod payment_task;
 pub mod records;
 pub mod simulated;
 pub mod stripe;

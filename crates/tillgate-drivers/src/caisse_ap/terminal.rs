@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::FutureExt;
 use serde_json::Value;
 use tillgate_caisse_ap::client::{exchange, identify, probe, ClientError, ClientOptions};
 use tillgate_caisse_ap::codec::{Action, Answer, Request, Status};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::endpoint::{currency_numeric, Endpoint};
 use super::mapping::{approval, driver_error, payment_outcome, terminal_facts};
 use super::memory::{Answered, InFlight, Record, Seen};
 use super::recovery::{self, Settled};
+use crate::payment_task::PaymentTask;
 use crate::records::Kept;
 use crate::{
     DriverError, Heartbeat, HeartbeatFuture, PaymentFuture, PaymentOutcome, PaymentRequest,
@@ -236,13 +236,6 @@ impl Link {
     }
 }
 
-struct Running {
-    reference: String,
-    outcome: watch::Receiver<Option<PaymentOutcome>>,
-    /// The debit's task (its own connection), ended by `relinquish`.
-    task: tokio::task::AbortHandle,
-}
-
 /// A debit ready to go: checked, the terminal held, its record (the debit in flight) staged.
 struct Ready {
     link: Arc<Link>,
@@ -254,7 +247,8 @@ struct Ready {
 
 pub struct CaisseApTerminal {
     link: Result<Arc<Link>, DriverError>,
-    running: Option<Running>,
+    /// The debit begun last (its task holds its own connection).
+    running: Option<PaymentTask>,
     /// The debit `prepare` readied, holding the terminal until `begin_payment` sends it; any
     /// other call drops it.
     prepared: Option<(PaymentRequest, Ready)>,
@@ -331,9 +325,7 @@ impl CaisseApTerminal {
     }
 
     fn payment_running(&self) -> bool {
-        self.running
-            .as_ref()
-            .is_some_and(|r| r.outcome.borrow().is_none())
+        self.running.as_ref().is_some_and(PaymentTask::running)
     }
 }
 
@@ -370,25 +362,13 @@ impl Terminal for CaisseApTerminal {
             }
         };
         link.memory.adopt(record);
-        let (tx, mut rx) = watch::channel(None);
-        let task = tokio::spawn(async move {
+        let (running, outcome) = PaymentTask::spawn(req.reference, |tx| async move {
             let _guard = guard;
             let outcome = run_payment(&link, &in_flight, amount).await;
             let _ = tx.send(Some(outcome));
-        })
-        .abort_handle();
-        self.running = Some(Running {
-            reference: req.reference,
-            outcome: rx.clone(),
-            task,
         });
-        Ok(async move {
-            match rx.wait_for(Option::is_some).await.map(|o| o.clone()) {
-                Ok(Some(outcome)) => outcome,
-                _ => std::future::pending().await,
-            }
-        }
-        .boxed())
+        self.running = Some(running);
+        Ok(outcome)
     }
 
     async fn confirm(&mut self, _req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
@@ -401,12 +381,12 @@ impl Terminal for CaisseApTerminal {
         self.prepared = None;
         // The debit's connection is its task's own: ending the task closes it.
         if let Some(running) = self.running.take() {
-            running.task.abort();
+            running.abort();
         }
     }
 
     fn payment_task(&self) -> Option<tokio::task::AbortHandle> {
-        self.running.as_ref().map(|r| r.task.clone())
+        self.running.as_ref().map(PaymentTask::task)
     }
 
     async fn cancel(&mut self) -> Result<(), DriverError> {
@@ -440,10 +420,7 @@ impl Terminal for CaisseApTerminal {
     async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
         self.prepared = None;
         if let Some(running) = self.running.as_ref().filter(|r| r.reference == reference) {
-            return match running.outcome.borrow().clone() {
-                Some(outcome) => Ok(Recovery::Known(outcome)),
-                None => Err(DriverError::Busy("the payment is still running".into())),
-            };
+            return running.recovery();
         }
         let link = self.link()?;
         let Some(record) = link.memory.get().await? else {

@@ -4,15 +4,14 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::FutureExt;
 use serde_json::{json, Value};
 use tillgate_zvt::client::{AbortHandle, ZvtError};
-use tokio::sync::watch;
 
 use super::endpoint::currency_numeric;
 use super::link::{map_failure, Link, Slot};
 use super::memory::{InFlight, Record};
 use super::payment;
+use crate::payment_task::PaymentTask;
 use crate::{
     CaptureRequest, DriverError, HeartbeatFuture, HoldOutcome, PaymentFuture, PaymentOutcome,
     PaymentRequest, Recovery, RefundOutcome, RefundRequest, ReleaseRequest, Staged, Terminal,
@@ -26,11 +25,8 @@ const ABORT_WAIT: Duration = Duration::from_secs(10);
 
 /// A payment started by this terminal and not yet collected by a cancel.
 struct Running {
-    reference: String,
+    payment: PaymentTask,
     abort: AbortHandle,
-    outcome: watch::Receiver<Option<PaymentOutcome>>,
-    /// The payment's task, ended by `relinquish`.
-    task: tokio::task::AbortHandle,
 }
 
 /// A payment ready to go: checked, the terminal's baseline learnt, the link up and held, and its
@@ -129,9 +125,7 @@ impl ZvtTerminal {
     }
 
     fn payment_running(&self) -> bool {
-        self.running
-            .as_ref()
-            .is_some_and(|r| r.outcome.borrow().is_none())
+        self.running.as_ref().is_some_and(|r| r.payment.running())
     }
 }
 
@@ -174,23 +168,11 @@ impl Terminal for ZvtTerminal {
             abort,
             ..
         } = ready;
-        let (tx, mut rx) = watch::channel(None);
-        let task = tokio::spawn(payment::run(link, slot, in_flight, currency, tx)).abort_handle();
-        self.running = Some(Running {
-            reference: req.reference,
-            abort,
-            outcome: rx.clone(),
-            task,
+        let (payment, outcome) = PaymentTask::spawn(req.reference, |tx| {
+            payment::run(link, slot, in_flight, currency, tx)
         });
-        Ok(async move {
-            let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
-            match outcome {
-                Ok(Some(outcome)) => outcome,
-                // Only reachable if the task panicked; its outcome is then unknown to this process.
-                _ => std::future::pending().await,
-            }
-        }
-        .boxed())
+        self.running = Some(Running { payment, abort });
+        Ok(outcome)
     }
 
     async fn confirm(&mut self, _req: PaymentRequest) -> Result<PaymentFuture, DriverError> {
@@ -204,12 +186,12 @@ impl Terminal for ZvtTerminal {
         // The task's connection closes as it ends (`payment::Held`): no acknowledgement, no
         // abort, nothing more reaches the terminal from here.
         if let Some(running) = self.running.take() {
-            running.task.abort();
+            running.payment.abort();
         }
     }
 
     fn payment_task(&self) -> Option<tokio::task::AbortHandle> {
-        self.running.as_ref().map(|r| r.task.clone())
+        self.running.as_ref().map(|r| r.payment.task())
     }
 
     async fn cancel(&mut self) -> Result<(), DriverError> {
@@ -217,13 +199,16 @@ impl Terminal for ZvtTerminal {
         let Some(mut running) = self.running.take() else {
             return Ok(());
         };
-        if running.outcome.borrow().is_none() {
+        if running.payment.running() {
             // Some terminals ignore the abort; the outcome below tells.
             let _ = running.abort.abort().await;
         }
-        let waited = tokio::time::timeout(ABORT_WAIT, running.outcome.wait_for(Option::is_some))
-            .await
-            .map(|r| r.map(|o| o.clone()));
+        let waited = tokio::time::timeout(
+            ABORT_WAIT,
+            running.payment.outcome.wait_for(Option::is_some),
+        )
+        .await
+        .map(|r| r.map(|o| o.clone()));
         let outcome = match waited {
             Ok(Ok(outcome)) => outcome,
             _ => {
@@ -372,12 +357,13 @@ impl Terminal for ZvtTerminal {
     async fn recover(&mut self, reference: &str) -> Result<Recovery, DriverError> {
         self.prepared = None;
         let link = self.link()?.clone();
-        if let Some(running) = self.running.as_ref().filter(|r| r.reference == reference) {
-            // This process ran the payment: its task settles it (it is still recovering if `None`).
-            return match running.outcome.borrow().clone() {
-                Some(outcome) => Ok(Recovery::Known(outcome)),
-                None => Err(DriverError::Busy("the payment is still running".into())),
-            };
+        if let Some(running) = self
+            .running
+            .as_ref()
+            .filter(|r| r.payment.reference == reference)
+        {
+            // This process ran the payment: its task settles it (it is still recovering if busy).
+            return running.payment.recovery();
         }
         let Some(record) = link.memory.get().await? else {
             if link.memory.is_durable() {
