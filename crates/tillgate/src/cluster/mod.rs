@@ -65,6 +65,18 @@ impl LeaseCell {
             .is_valid(Instant::now())
     }
 
+    /// Resolves once the local deadline has passed; a renewal meanwhile moves the wait on. A timer
+    /// at the deadline, not a poll.
+    pub async fn lapsed(&self) {
+        loop {
+            let until = self.until.lock().expect("lease deadline").0;
+            if !LocalDeadline(until).is_valid(Instant::now()) {
+                return;
+            }
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+
     fn extend(&self, until: LocalDeadline) {
         *self.until.lock().expect("lease deadline") = until;
     }

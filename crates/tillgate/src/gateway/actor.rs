@@ -25,8 +25,9 @@ use tillgate_drivers::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-/// How often a payment in flight is checked against the cluster lease's local deadline (a tenth
-/// of a lease is held back, 500 ms at the default 5 s: this leaves most of it).
+/// How often the actor looks at its lease while a payment or a probe is out, and the watchdog at
+/// whether the payment's task ended (a tenth of a lease is held back, 500 ms at the default 5 s:
+/// this leaves most of it).
 const LEASE_WATCH: Duration = Duration::from_millis(100);
 
 /// What a reader can be asked to do. Serializable: an instance that does not drive the reader
@@ -133,18 +134,16 @@ fn watch_lease(
     let_go: Arc<std::sync::atomic::AtomicBool>,
 ) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(LEASE_WATCH);
-        loop {
-            tick.tick().await;
-            if task.is_finished() {
-                return;
+        let finished = async {
+            let mut tick = tokio::time::interval(LEASE_WATCH);
+            while !task.is_finished() {
+                tick.tick().await;
             }
-            if !lease.valid() {
-                task.abort();
-                let_go.store(true, std::sync::atomic::Ordering::SeqCst);
-                tracing::warn!(%reader, "the lease deadline passed with a payment in flight: its connection to the terminal is closed, and the reader's next owner settles it with the terminal");
-                return;
-            }
+        };
+        if while_leased(Some(lease), finished).await.is_none() {
+            task.abort();
+            let_go.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::warn!(%reader, "the lease deadline passed with a payment in flight: its connection to the terminal is closed, and the reader's next owner settles it with the terminal");
         }
     });
 }
@@ -161,15 +160,11 @@ async fn while_leased<T>(
     if !lease.valid() {
         return None;
     }
-    let lapsed = async {
-        let mut tick = tokio::time::interval(LEASE_WATCH);
-        while lease.valid() {
-            tick.tick().await;
-        }
-    };
     tokio::select! {
+        // An exchange that ended as the deadline passed counts as ended.
+        biased;
         out = talk => Some(out),
-        () = lapsed => None,
+        () = lease.lapsed() => None,
     }
 }
 
