@@ -53,6 +53,15 @@ pub trait Cluster: Send + Sync + 'static {
     /// Announces (or re-announces) `instance` at `address`, not leaving.
     async fn join(&self, instance: &str, address: &str) -> StoreResult<()>;
 
+    /// Hands back as interrupted the idempotency claims in flight of every instance not heard from
+    /// within `live_within`, and of `previous` (this instance's id, held by a process that died
+    /// before it was restarted): a retry through any instance then resumes them. How many.
+    async fn interrupt_claims(
+        &self,
+        previous: Option<&str>,
+        live_within: Duration,
+    ) -> StoreResult<u64>;
+
     /// Renews the instance's heartbeat and every lease it still holds to `lease` from now; returns
     /// the leases it holds. A lease another instance took over is not among them.
     async fn renew(&self, instance: &str, lease: Duration) -> StoreResult<Vec<Lease>>;

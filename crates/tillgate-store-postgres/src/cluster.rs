@@ -52,6 +52,28 @@ impl Cluster for PgCluster {
         Ok(())
     }
 
+    async fn interrupt_claims(
+        &self,
+        previous: Option<&str>,
+        live_within: Duration,
+    ) -> StoreResult<u64> {
+        // Only claims in flight (the partial index) of instances that claimed under an id.
+        let done = sqlx::query(
+            "UPDATE idempotency SET status = $1 \
+             WHERE status IS NULL AND instance IS NOT NULL \
+               AND (instance = $2 OR instance NOT IN ( \
+                   SELECT id FROM instances \
+                   WHERE heartbeat_at > clock_timestamp() - make_interval(secs => $3)))",
+        )
+        .bind(crate::writer::INTERRUPTED)
+        .bind(previous)
+        .bind(secs(live_within))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
     async fn renew(&self, instance: &str, lease: Duration) -> StoreResult<Vec<Lease>> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         sqlx::query("UPDATE instances SET heartbeat_at = clock_timestamp() WHERE id = $1")

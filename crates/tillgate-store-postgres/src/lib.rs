@@ -38,6 +38,8 @@ pub fn is_postgres_url(url: &str) -> bool {
 pub struct PgStore {
     pool: PgPool,
     writer: Arc<Writer>,
+    /// The cluster instance this store serves, stamped on its idempotency claims.
+    instance: Option<String>,
 }
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -87,9 +89,19 @@ pub(crate) async fn writer(url: &str) -> Result<Arc<Writer>, String> {
 impl PgStore {
     /// Connects to the database at `url`, runs the migrations and starts (or joins) the writer.
     pub async fn open(url: &str) -> StoreResult<PgStore> {
+        Self::open_as(url, None).await
+    }
+
+    /// As [`PgStore::open`], for the cluster instance `instance`: its idempotency claims carry its
+    /// id, so they are handed back if it dies (`PgCluster::interrupt_claims`).
+    pub async fn open_as(url: &str, instance: Option<&str>) -> StoreResult<PgStore> {
         let pool = pool(url, 8).await.map_err(unavailable)?;
         let writer = writer(url).await.map_err(unavailable)?;
-        Ok(PgStore { pool, writer })
+        Ok(PgStore {
+            pool,
+            writer,
+            instance: instance.map(str::to_owned),
+        })
     }
 
     async fn send(&self, job: Job) -> StoreResult<()> {
@@ -262,6 +274,7 @@ impl Store for PgStore {
             account: account.clone(),
             key: key.to_owned(),
             fingerprint: fingerprint.to_owned(),
+            instance: self.instance.clone(),
             done,
         })
         .await?;

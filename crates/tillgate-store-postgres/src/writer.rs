@@ -46,6 +46,8 @@ pub(crate) enum Job {
         account: AccountId,
         key: String,
         fingerprint: String,
+        /// The cluster instance claiming (none outside a cluster).
+        instance: Option<String>,
         done: oneshot::Sender<StoreResult<IdempotencyBegin>>,
     },
     Audit {
@@ -254,11 +256,12 @@ async fn apply_group(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Answer>, sqlx::E
                 account,
                 key,
                 fingerprint,
+                instance,
                 ..
             } => {
                 put_all(&mut tx, &mut puts).await?;
                 answers.push(Answer::Claimed(
-                    claim(&mut tx, account, key, fingerprint).await?,
+                    claim(&mut tx, account, key, fingerprint, instance.as_deref()).await?,
                 ));
             }
             Job::Audit { entries, .. } => {
@@ -418,15 +421,17 @@ async fn claim(
     account: &AccountId,
     key: &str,
     fingerprint: &str,
+    instance: Option<&str>,
 ) -> Result<IdempotencyBegin, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO idempotency (account, key, fingerprint, created) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (account, key) DO NOTHING",
+        "INSERT INTO idempotency (account, key, fingerprint, created, instance) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account, key) DO NOTHING",
     )
     .bind(account.as_str())
     .bind(key)
     .bind(fingerprint)
     .bind(now_secs())
+    .bind(instance)
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -453,11 +458,13 @@ async fn claim(
     Ok(match (status, body) {
         (Some(INTERRUPTED), _) => {
             let took = sqlx::query(
-                "UPDATE idempotency SET status = NULL WHERE account = $1 AND key = $2 AND status = $3",
+                "UPDATE idempotency SET status = NULL, instance = $4 \
+                 WHERE account = $1 AND key = $2 AND status = $3",
             )
             .bind(account.as_str())
             .bind(key)
             .bind(INTERRUPTED)
+            .bind(instance)
             .execute(&mut **tx)
             .await?
             .rows_affected();

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tillgate_domain::cluster::{Cluster, Fence};
 use tillgate_domain::objects::Kind;
-use tillgate_domain::store::{Record, Store, StoreError, Write};
+use tillgate_domain::store::{IdempotencyBegin, Record, Store, StoreError, Write};
 use tillgate_domain::AccountId;
 use tillgate_store_postgres::testing::{cluster_url, scratch_database};
 use tillgate_store_postgres::{PgCluster, PgStore};
@@ -417,4 +417,63 @@ async fn lease_renewals_and_fenced_commit_groups_never_deadlock() {
     }
     assert!(renewals >= 20, "only {renewals} renewals ran");
     assert!(commits >= 200, "only {commits} commits ran");
+}
+
+/// An idempotent request in flight on an instance that dies stays claimed while the instance
+/// lives, and is handed back once it is not heard from (or restarts under its id): a retry through
+/// another instance then resumes it instead of being refused with 409 for good.
+#[tokio::test]
+async fn a_dead_instances_idempotency_claims_are_handed_back() {
+    let Some(url) = database("idempotency claims of dead instances").await else {
+        return;
+    };
+    let acct = AccountId("acct_claims".into());
+    let a = PgStore::open_as(&url, Some("a")).await.unwrap();
+    let b = PgStore::open_as(&url, Some("b")).await.unwrap();
+    let cluster = PgCluster::open(&url).await.unwrap();
+    cluster.join("a", "http://127.0.0.1:1").await.unwrap();
+    cluster.join("b", "http://127.0.0.1:2").await.unwrap();
+    let live = Duration::from_millis(400);
+
+    assert_eq!(
+        a.idempotency_begin(&acct, "refund-1", "fp").await.unwrap(),
+        IdempotencyBegin::Fresh
+    );
+    assert_eq!(
+        b.idempotency_begin(&acct, "restart-1", "fp").await.unwrap(),
+        IdempotencyBegin::Fresh
+    );
+    // Both alive: nothing is handed back, and a retry through b is told the request still runs.
+    assert_eq!(cluster.interrupt_claims(None, live).await.unwrap(), 0);
+    assert_eq!(
+        b.idempotency_begin(&acct, "refund-1", "fp").await.unwrap(),
+        IdempotencyBegin::InFlight
+    );
+
+    // a falls silent (SIGKILL): b's beat keeps b alive; after `live`, a's claim is handed back.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    cluster.renew("b", Duration::from_secs(5)).await.unwrap();
+    assert_eq!(cluster.interrupt_claims(None, live).await.unwrap(), 1);
+    assert_eq!(
+        b.idempotency_begin(&acct, "refund-1", "fp").await.unwrap(),
+        IdempotencyBegin::Resumed
+    );
+    // Resumed by b, the claim is b's now: b alive, it stays claimed.
+    assert_eq!(cluster.interrupt_claims(None, live).await.unwrap(), 0);
+    assert_eq!(
+        a.idempotency_begin(&acct, "refund-1", "fp").await.unwrap(),
+        IdempotencyBegin::InFlight
+    );
+
+    // b restarts under its id (alive all along by its heartbeat): its previous process's claims
+    // are handed back at startup, the others' are left alone.
+    assert_eq!(
+        cluster.interrupt_claims(Some("b"), live).await.unwrap(),
+        2,
+        "restart-1 and the resumed refund-1"
+    );
+    assert_eq!(
+        a.idempotency_begin(&acct, "restart-1", "fp").await.unwrap(),
+        IdempotencyBegin::Resumed
+    );
 }

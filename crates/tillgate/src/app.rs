@@ -24,6 +24,12 @@ use tokio::net::TcpListener;
 /// Opens the database a URL names: `sqlite://PATH` (the default, one process per file) or
 /// `postgres://…` / `postgresql://…`.
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    open_store_as(url, None).await
+}
+
+/// As [`open_store`], for the cluster instance `instance` (PostgreSQL: its idempotency claims
+/// carry its id, handed back should it die).
+async fn open_store_as(url: &str, instance: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         let store = SqliteStore::open(url)
             .await
@@ -31,7 +37,7 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     if is_postgres_url(url) {
-        let store = PgStore::open(url)
+        let store = PgStore::open_as(url, instance)
             .await
             .with_context(|| format!("opening the database {}", redact_url(url)))?;
         return Ok(Arc::new(store));
@@ -121,7 +127,11 @@ impl App {
     pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
         // Every commit passes the tap, which publishes committed events to live streams.
         let tap = Arc::new(crate::tap::Tapped::new(
-            open_store(&cfg.database_url).await?,
+            open_store_as(
+                &cfg.database_url,
+                cfg.cluster.as_ref().map(|c| c.instance_id.as_str()),
+            )
+            .await?,
         ));
         let store: Arc<dyn Store> = tap.clone();
         let member = match &cfg.cluster {
@@ -151,8 +161,12 @@ impl App {
                     "idempotent requests left unanswered by the last run can be retried"
                 );
             }
-        } else {
+        } else if let Some(m) = &member {
+            // The live instances' claims are still running; those of this id's previous process
+            // (killed, restarted under its id) and of dead instances are handed back.
+            let interrupted = m.cluster.interrupt_claims(Some(&m.id), 2 * m.lease).await?;
             tracing::info!(
+                interrupted,
                 "other instances are live: their unanswered idempotent requests are left to them"
             );
         }

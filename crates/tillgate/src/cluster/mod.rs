@@ -217,6 +217,17 @@ async fn beat(gateway: &Gateway, member: &Member) -> anyhow::Result<()> {
         .filter(|i| !i.leaving && i.heartbeat_age_secs < member.lease.as_secs_f64())
         .map(|i| i.id.clone())
         .collect();
+    // A dead instance's idempotent requests in flight are handed back, so a retry resumes them.
+    let interrupted = member
+        .cluster
+        .interrupt_claims(None, 2 * member.lease)
+        .await?;
+    if interrupted > 0 {
+        tracing::info!(
+            interrupted,
+            "handed back the unanswered idempotent requests of instances that died"
+        );
+    }
     let share = fair_share(status.readers as usize, &live, &member.id);
     if still < share && status.unowned > 0 {
         let candidates = member.cluster.unowned(share - still).await?;
